@@ -1,0 +1,103 @@
+// Row-block parallelism shared by every kernel.
+//
+// Work is cut into fixed blocks of rows whose boundaries depend only on the
+// problem size, never on the thread count; each block is computed by exactly
+// one thread with the same instructions.  That is what makes results bitwise
+// identical for any number of threads.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace neon {
+
+using Index = std::ptrdiff_t;
+
+inline bool built_with_openmp() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+// Threads OpenMP would use for a parallel region started now (honours
+// OMP_NUM_THREADS and omp_set_num_threads, hence threadpoolctl limits).
+inline int default_thread_count() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// n_threads <= 0 means "the OpenMP default"; never more threads than blocks.
+inline int resolve_thread_count(int n_threads, Index n_blocks) {
+    int n = n_threads > 0 ? n_threads : default_thread_count();
+    if (!built_with_openmp()) n = 1;
+    if (n_blocks < n) n = static_cast<int>(std::max<Index>(n_blocks, 1));
+    return std::max(n, 1);
+}
+
+inline Index block_count(Index n_rows, Index block_rows) {
+    return (n_rows + block_rows - 1) / block_rows;
+}
+
+// Calls body(block, thread) for block = 0..n_blocks-1 with a static schedule
+// on n_threads threads (already resolved).  Exceptions must not cross an
+// OpenMP region boundary, so the first one is caught inside, the remaining
+// blocks are skipped, and it is rethrown on the calling thread.
+template <class Body>
+void for_each_block(Index n_blocks, int n_threads, Body&& body) {
+    std::exception_ptr error = nullptr;
+    std::atomic<bool> failed{false};
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+#endif
+    for (Index b = 0; b < n_blocks; ++b) {
+        if (failed.load(std::memory_order_relaxed)) continue;
+        try {
+#ifdef _OPENMP
+            body(b, omp_get_thread_num());
+#else
+            body(b, 0);
+#endif
+        } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(neon_for_each_block_error)
+#endif
+            {
+                if (!error) error = std::current_exception();
+            }
+            failed.store(true, std::memory_order_relaxed);
+        }
+    }
+    (void)n_threads;
+    if (error) std::rethrow_exception(error);
+}
+
+// Records the smallest row index at which something was wrong, from any
+// thread, so the error message names the same row whatever the schedule.
+class FirstBadRow {
+public:
+    explicit FirstBadRow(Index none) : none_(none), row_(none) {}
+    void report(Index row) {
+        Index seen = row_.load(std::memory_order_relaxed);
+        while (row < seen && !row_.compare_exchange_weak(seen, row)) {
+        }
+    }
+    bool any() const { return row_.load() != none_; }
+    Index row() const { return row_.load(); }
+
+private:
+    Index none_;
+    std::atomic<Index> row_;
+};
+
+}  // namespace neon

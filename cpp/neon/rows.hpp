@@ -1,0 +1,76 @@
+// A read-only view of caller memory as rows of a matrix with arbitrary
+// element strides (C order, Fortran order, slices, negative strides), and
+// the block loader that turns such rows into centred float64 scratch.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <stdexcept>
+
+#include "parallel.hpp"
+
+namespace neon {
+
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Vector = Eigen::VectorXd;
+
+template <class T>
+struct RowsView {
+    const T* data = nullptr;
+    Index n_rows = 0;
+    Index n_cols = 0;
+    Index row_stride = 0;  // in elements, may be negative
+    Index col_stride = 1;  // in elements, may be negative
+
+    const T* row(Index r) const { return data + r * row_stride; }
+    RowsView slice(Index begin, Index end) const {
+        RowsView v = *this;
+        v.data = row(begin);
+        v.n_rows = end - begin;
+        return v;
+    }
+};
+
+// Writes rows [r0, r0 + rows) of X minus `center` into the first `rows` rows
+// of Z (float64).  Working in coordinates centred on the model's prototypes
+// keeps the distance products free of the cancellation that large offsets
+// (raw pixels, uncentred embeddings) would cause.  Returns false if a value
+// is not finite; `bad` receives the first such row.
+template <class T>
+bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vector& center,
+                         RowMatrix& Z, FirstBadRow& bad) {
+    const Index D = X.n_cols;
+    bool all_finite = true;
+    for (Index r = 0; r < rows; ++r) {
+        const T* x = X.row(r0 + r);
+        double* z = Z.row(r).data();
+        double row_check = 0.0;
+        if (X.col_stride == 1) {
+            for (Index i = 0; i < D; ++i) {
+                z[i] = static_cast<double>(x[i]) - center[i];
+                row_check += z[i] * 0.0;  // NaN/inf propagate, finite values add 0
+            }
+        } else {
+            for (Index i = 0; i < D; ++i) {
+                z[i] = static_cast<double>(x[i * X.col_stride]) - center[i];
+                row_check += z[i] * 0.0;
+            }
+        }
+        if (std::isnan(row_check)) {
+            bad.report(r0 + r);
+            all_finite = false;
+        }
+    }
+    return all_finite;
+}
+
+// Output rows written by a kernel: contiguous rows of `n_cols` elements,
+// `row_stride` apart (a C-contiguous array, or a row slice of one).
+template <class T>
+struct RowsOut {
+    T* data = nullptr;
+    Index row_stride = 0;
+    T* row(Index r) const { return data + r * row_stride; }
+};
+
+}  // namespace neon

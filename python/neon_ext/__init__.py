@@ -1,0 +1,47 @@
+"""neon_ext: exact, fast NEON explanations of cluster assignments.
+
+NEON (neuralization-propagation; Kauffmann et al., "From Clustering to Cluster
+Explanations via Neural Networks", IEEE TNNLS 2024) rewrites a k-means model
+as a small neural network and redistributes its cluster logit onto the input
+features, conserving it exactly.
+
+>>> import neon_ext as nx
+>>> m = nx.NeuralizedKMeans(centroids)          # doctest: +SKIP
+>>> e = m.explain(X)                             # doctest: +SKIP
+>>> e.relevance.sum(1) - e.logit                 # ~0  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+
+from . import _core
+from .datasets import load_wine
+from .explanation import Explanation
+from .kmeans import NeuralizedKMeans
+from .neuralize import neuralize
+
+__all__ = [
+    "Explanation",
+    "NeuralizedKMeans",
+    "build_info",
+    "load_wine",
+    "neuralize",
+    "__version__",
+]
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def build_info() -> dict:
+    """How the compiled core was built and what it will use.
+
+    Keys: ``openmp`` (False means every kernel runs on one thread),
+    ``openmp_default_threads``, ``eigen_version``, ``eigen_simd``, ``compiler``,
+    ``version``.
+    """
+    info = dict(_core.build_info())
+    info["version"] = __version__
+    return info

@@ -1,0 +1,167 @@
+"""Input normalisation shared by every public entry point.
+
+Everything a user passes is checked and converted here, in Python, before the
+compiled core sees it: the core then receives exactly the buffer it needs and
+never copies anything silently (see STYLE.md, habit 3).
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+__all__ = [
+    "as_data_matrix",
+    "as_prototypes",
+    "check_beta",
+    "check_n_threads",
+    "check_out",
+    "check_positive_float",
+    "check_targets",
+    "feature_names_of",
+]
+
+
+def _describe(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    """A native-byte-order version of `a` (a copy only when it is not)."""
+    if a.dtype.byteorder not in ("=", "|") and not a.dtype.isnative:
+        return a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
+def feature_names_of(X):
+    """String column names of a DataFrame-like input, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
+    return np.asarray(names, dtype=object) if names else None
+
+
+def as_data_matrix(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """Return X as a 2-D float32 or float64 array without copying if possible.
+
+    float32 and float64 stay as they are (any strides, memory maps included:
+    the kernels read strided rows); float16 becomes float32; integers and
+    booleans become float64. Complex, object, string and time values are a
+    TypeError. Finiteness is checked by the kernels while they read the data,
+    so no extra pass or temporary is spent here.
+    """
+    if isinstance(X, np.ndarray):
+        a = X
+    else:
+        try:
+            a = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    kind = a.dtype.kind
+    if kind == "f":
+        if a.dtype.itemsize == 2:
+            a = a.astype(np.float32)
+        elif a.dtype.itemsize > 8:
+            raise TypeError(f"{name} has dtype {a.dtype}; use float32 or float64")
+    elif kind in "iub":
+        a = a.astype(np.float64)
+    else:
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    a = _native(a)
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got {a.ndim}-D with shape {a.shape}"
+            + ("; use X.reshape(1, -1) for a single sample" if a.ndim == 1 else "")
+        )
+    if n_features is not None and a.shape[1] != n_features:
+        raise ValueError(f"{name} has {a.shape[1]} features, but the model has {n_features}")
+    if a.strides[0] % a.itemsize or a.strides[1] % a.itemsize:
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def as_prototypes(P, name: str, min_rows: int = 1) -> np.ndarray:
+    """Validated float64 C-contiguous copy of centroids / support vectors."""
+    a = as_data_matrix(P, name)
+    if a.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} rows, got {a.shape[0]}")
+    if a.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one feature")
+    a = np.array(a, dtype=np.float64, order="C", copy=True)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    a.setflags(write=False)
+    return a
+
+
+def check_positive_float(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    v = float(value)
+    if not (np.isfinite(v) and v > 0.0):
+        raise ValueError(f"{name}={_describe(value)} must be a finite number > 0")
+    return v
+
+
+def check_beta(beta) -> float:
+    return check_positive_float(beta, "beta")
+
+
+def check_n_threads(n_threads) -> int:
+    """0 for None (the OpenMP default), else a positive int."""
+    if n_threads is None:
+        return 0
+    if isinstance(n_threads, (bool, np.bool_)):
+        raise TypeError(f"n_threads must be None or a positive int, got {n_threads!r}")
+    try:
+        n = operator.index(n_threads)
+    except TypeError:
+        raise TypeError(f"n_threads must be None or a positive int, got {_describe(n_threads)}") from None
+    if n < 1:
+        raise ValueError(f"n_threads={n} must be >= 1 (or None for the OpenMP default)")
+    return n
+
+
+def check_targets(target, n_rows: int, n_clusters: int):
+    """Normalise `target` to (per_row int64 array or None, fixed index or -1)."""
+    if target is None:
+        return None, -1
+    if isinstance(target, (bool, np.bool_)):
+        raise TypeError("target must be None, an int or an array of ints, got a bool")
+    if isinstance(target, numbers.Integral):
+        t = int(target)
+        if not 0 <= t < n_clusters:
+            raise ValueError(f"target={t} is out of range for {n_clusters} clusters")
+        return None, t
+    t = np.asarray(target)
+    if t.ndim == 0 and t.dtype.kind in "iu":
+        return check_targets(int(t), n_rows, n_clusters)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target must hold integers, got dtype {t.dtype}")
+    if t.shape != (n_rows,):
+        raise ValueError(f"target must have shape ({n_rows},), got {t.shape}")
+    if n_rows and (t.min() < 0 or t.max() >= n_clusters):
+        bad = int(np.flatnonzero((t < 0) | (t >= n_clusters))[0])
+        raise ValueError(f"target[{bad}]={int(t[bad])} is out of range for {n_clusters} clusters")
+    return np.ascontiguousarray(t, dtype=np.int64), -1
+
+
+def check_out(out, shape: tuple, dtype, name: str = "out") -> np.ndarray:
+    """Allocate an output, or check a caller's: exact shape and dtype, C order, writable."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    if out.dtype != np.dtype(dtype):
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out

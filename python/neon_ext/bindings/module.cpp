@@ -1,0 +1,33 @@
+// The private compiled module neon_ext._core: gathers the bindings of each
+// area and reports how the core was built.
+#include "binding.hpp"
+
+#include <Eigen/Core>
+
+#include "neon/parallel.hpp"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Compiled NEON kernels (private; use the neon_ext package).";
+
+    m.def("build_info", [] {
+        py::dict info;
+        info["openmp"] = neon::built_with_openmp();
+        info["openmp_default_threads"] = neon::default_thread_count();
+        info["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
+                                "." + std::to_string(EIGEN_MINOR_VERSION);
+        info["eigen_simd"] = std::string(Eigen::SimdInstructionSetsInUse());
+#if defined(__clang__)
+        info["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+        info["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+        info["compiler"] = std::string("unknown");
+#endif
+        return info;
+    }, "How the compiled core was built: OpenMP, Eigen version and SIMD set, compiler.");
+
+    m.def("default_thread_count", &neon::default_thread_count,
+          "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");
+
+    neon_bind::register_kmeans(m);
+}
