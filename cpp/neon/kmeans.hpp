@@ -10,6 +10,7 @@
 #pragma once
 
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "parallel.hpp"
@@ -35,21 +36,46 @@ struct TargetSpec {
     // neither: the assigned cluster
 };
 
+// A float64 result stored as T, or 0 with the row reported when T cannot
+// hold it (overflow; NaN from a singular midpoint rule with eps = 0).
+template <class T>
+inline T representable(double v, Index row, FirstBadRow& bad) {
+    if (fits_in<T>(v)) return static_cast<T>(v);
+    bad.report(row);
+    return T(0);
+}
+
+template <class T>
+std::string unrepresentable_message(Index row, double eps) {
+    const bool single = sizeof(T) == 4;
+    std::string msg = "the logit or relevance of X row " + std::to_string(row) + " is not finite in " +
+                      (single ? "float32" : "float64") +
+                      (single ? " (beyond 3.4e38; explain float64 data instead)" : " (beyond 1.8e308)");
+    if (eps == 0.0)
+        msg += ", or the row lies exactly on a decision boundary between the explained cluster and a "
+               "competitor, where the midpoint rule is singular without a stabilizer: use eps > 0";
+    return msg;
+}
+
 class KMeansCore {
 public:
     KMeansCore(const double* centroids, Index K, Index D, double eps_relative)
-        : protos_(centroids, K, D), eps_relative_(eps_relative) {
+        : protos_(centroids, K, D, "centroids"), eps_relative_(eps_relative) {
         if (K < 2) throw std::invalid_argument("k-means needs at least 2 clusters");
         if (!(eps_relative >= 0.0) || !std::isfinite(eps_relative))
             throw std::invalid_argument("eps must be finite and >= 0");
         // Identical centroids define the same cluster twice: h between them
         // is 0 for every x and their midpoint-rule contribution is exactly
-        // zero (w = 0), so each is mapped to its lowest-index twin.
+        // zero (w = 0), so each is mapped to its lowest-index twin.  Twins are
+        // compared in the centred coordinates the kernel computes in: centroids
+        // closer than the rounding of the centring are the same point there,
+        // and a non-twin with h = 0 would get a coefficient R_k / eps whose
+        // factorized terms cancel catastrophically.
         representative_.resize(K);
         for (Index k = 0; k < K; ++k) {
             representative_[k] = k;
             for (Index j = 0; j < k; ++j) {
-                if (protos_.raw().row(j) == protos_.raw().row(k)) {
+                if (protos_.centered().row(j) == protos_.centered().row(k)) {
                     representative_[k] = j;
                     break;
                 }
@@ -96,7 +122,10 @@ private:
 // E from the GEMM carries rounding of order eps * (|z| |mu| + |mu|^2).
 // When the two nearest clusters are closer than that, the assignment (ties
 // go to the lowest index) and the logit are recomputed from exact term-by-
-// term distances, so exact ties in the data stay exact ties.
+// term distances, so exact ties in the data stay exact ties.  Those round
+// at eps * (|z| + |mu|)^2, coarser than E for a point far from the
+// centroids (|z| >> |mu|), so they are only used where they are no coarser
+// than 8x E's bound, i.e. |z| <= 7 |mu| (also keeps their squares finite).
 template <class T>
 void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
                                   double* e) const {
@@ -112,8 +141,9 @@ void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatr
     }
     const double z_norm = Z.row(r).norm();
     const double m = protos_.max_norm();
+    if (!(z_norm <= 7.0 * m)) return;
     const double tol = 8.0 * static_cast<double>(n_features() + 4) * std::numeric_limits<double>::epsilon() *
-                       (z_norm * m + m * m + z_norm * z_norm);
+                       (z_norm * m + m * m);
     if (second - lo > tol) return;
     const T* x = X.row(row);
     for (Index k = 0; k < K; ++k) e[k] = protos_.direct_sq_distance(x, X.col_stride, k);
@@ -142,7 +172,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
             s.share.resize(K);
         }
     }
-    FirstBadRow bad_input(N), bad_target(N);
+    FirstBadRow bad_input(N), bad_target(N), too_far(N), unrepresentable(N);
 
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
         Scratch& s = scratch[tid];
@@ -153,6 +183,11 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
             double* e = s.E.row(r).data();
+            if (!s.E.row(r).allFinite()) {  // |x - center| |mu| beyond float64
+                too_far.report(row);
+                if (want_relevance) s.A.row(r).setZero();
+                continue;
+            }
             settle_near_ties(X, row, s.Z, r, e);
             for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
 
@@ -171,7 +206,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
             if (out.assigned) out.assigned[row] = nearest;
             if (out.logits_all) {
                 T* f_all = out.logits_all + row * K;
-                for (Index c = 0; c < K; ++c) f_all[c] = static_cast<T>((c == nearest ? second : lo) - e[c]);
+                for (Index c = 0; c < K; ++c) f_all[c] = representable<T>((c == nearest ? second : lo) - e[c], row, unrepresentable);
             }
 
             Index c = nearest;
@@ -183,7 +218,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
                 continue;
             }
             const double f = (c == nearest ? second : lo) - e[c];
-            if (out.logit) out.logit[row] = static_cast<T>(f);
+            if (out.logit) out.logit[row] = representable<T>(f, row, unrepresentable);
             if (!want_relevance) continue;
 
             // h_k = e_k - e_c; soft-min share R_k of f over the competitors;
@@ -203,11 +238,16 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
             }
             a[c] = -sum;
         }
-        if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0);
+        if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
     });
 
     if (bad_input.any())
         throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
+    if (too_far.any())
+        throw std::invalid_argument("X row " + std::to_string(first_row + too_far.row()) +
+                                    " is too far from the centroids: its squared distances to them exceed the "
+                                    "float64 range");
+    if (unrepresentable.any()) throw std::invalid_argument(unrepresentable_message<T>(first_row + unrepresentable.row(), eps_));
     if (bad_target.any())
         throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
                                 std::to_string(first_row + bad_target.row()));

@@ -14,8 +14,10 @@ inline double sign_of(double v) { return v < 0.0 ? -1.0 : 1.0; }
 
 // Midpoint-rule coefficient R_k / (h_k + eps * sign(h_k)): the factor by
 // which the layer-1 contributions (x - m) * w of a competitor are scaled.
+// No relevance means no contribution, also where h_k = 0 with eps = 0
+// (a point on a decision boundary whose logit is 0) instead of 0/0.
 inline double stabilized_ratio(double relevance, double h, double eps) {
-    return relevance / (h + eps * sign_of(h));
+    return relevance == 0.0 ? 0.0 : relevance / (h + eps * sign_of(h));
 }
 
 // Soft-min redistribution of a min-pool output f = min_k v_k over the

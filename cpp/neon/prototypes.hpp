@@ -4,6 +4,8 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdio>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -11,17 +13,35 @@
 
 namespace neon {
 
+// The range of scales the kernels accept: the largest distance of a
+// prototype from the prototypes' mean must be 0 or lie in
+// [kMinSpread, kMaxSpread].  Every model output (h, logits, relevance) is a
+// difference of squared distances, homogeneous of degree 2 in the data
+// scale, so prototypes spread by more than ~1e154 give logits beyond the
+// float64 range whatever is done inside, and a spread below ~1e-154 gives
+// squared distances that underflow (every point a tie).  The margins leave
+// room for sums over many features and for points far from the prototypes.
+// Data outside the range can be rescaled by a power of two s exactly, and
+// the relevance scaled back: R(sX; sC, beta / s^2) = s^2 R(X; C, beta).
+constexpr double kMinSpread = 1e-140;
+constexpr double kMaxSpread = 1e140;
+
 class CenteredPrototypes {
 public:
     CenteredPrototypes() = default;
 
-    // `prototypes` is M x D, row-major, finite.
-    CenteredPrototypes(const double* prototypes, Index M, Index D) : raw_(M, D) {
-        if (M < 1 || D < 1) throw std::invalid_argument("prototypes must be a non-empty M x D matrix");
+    // `prototypes` is M x D, row-major, finite; `what` names them in errors.
+    CenteredPrototypes(const double* prototypes, Index M, Index D, const char* what = "prototypes")
+        : raw_(M, D) {
+        if (M < 1 || D < 1) throw std::invalid_argument(std::string(what) + " must be a non-empty M x D matrix");
         raw_ = Eigen::Map<const RowMatrix>(prototypes, M, D);
-        if (!raw_.allFinite()) throw std::invalid_argument("prototypes contain NaN or infinity");
+        if (!raw_.allFinite()) throw std::invalid_argument(std::string(what) + " contain NaN or infinity");
         center_ = raw_.colwise().mean().transpose();
+        // Values near the float64 limit: the sum overflowed; an exact power-
+        // of-two scaling keeps it in range (differs only in this case).
+        if (!center_.allFinite()) center_ = (raw_ * 0x1p-64).colwise().mean().transpose() * 0x1p64;
         centered_ = raw_.rowwise() - center_.transpose();
+        check_spread(what);
         // [P | P*P]: one product with a coefficient matrix A yields both
         // A P and A (P*P), the two sums of the factorized midpoint rule.
         stacked_.resize(M, 2 * D);
@@ -58,6 +78,20 @@ public:
     }
 
 private:
+    void check_spread(const char* what) const {
+        // Norms without squaring (no overflow); inf if the mean overflowed.
+        double spread = center_.allFinite() ? 0.0 : std::numeric_limits<double>::infinity();
+        for (Index j = 0; j < centered_.rows(); ++j) spread = std::max(spread, centered_.row(j).stableNorm());
+        if (spread == 0.0 || (spread >= kMinSpread && spread <= kMaxSpread)) return;
+        char msg[320];
+        std::snprintf(msg, sizeof msg,
+                      "%s span %.3g from their mean, outside the supported range [%.0e, %.0e]: squared "
+                      "distances would leave the float64 range. Rescale the data by a power of two s; "
+                      "the relevance scales exactly as s^2 (with beta / s^2)",
+                      what, spread, kMinSpread, kMaxSpread);
+        throw std::invalid_argument(msg);
+    }
+
     RowMatrix raw_;
     RowMatrix centered_;
     RowMatrix stacked_;
@@ -80,16 +114,26 @@ inline void distance_offsets(const CenteredPrototypes& protos, const RowMatrix& 
 // row's coefficients sum to zero over the prototypes it involves,
 //   R = sum_j A_j (x - p_j)^2 = -2 z * (A P) + A (P*P)     (x*x cancels),
 // so the relevance of a block is one GEMM and one elementwise pass.
+// Rows whose relevance is not representable in T (overflow, or NaN/inf from
+// a singular midpoint rule with eps = 0) are reported to `unrepresentable`.
 template <class T>
 void midpoint_relevance(const CenteredPrototypes& protos, const RowMatrix& Z, const RowMatrix& A,
-                        Index rows, RowMatrix& G, const RowsOut<T>& out, Index r0) {
+                        Index rows, RowMatrix& G, const RowsOut<T>& out, Index r0,
+                        FirstBadRow* unrepresentable = nullptr) {
     const Index D = protos.dim();
     G.topRows(rows).noalias() = A.topRows(rows) * protos.stacked();
     for (Index r = 0; r < rows; ++r) {
         const double* z = Z.row(r).data();
         const double* g = G.row(r).data();
         T* dst = out.row(r0 + r);
-        for (Index i = 0; i < D; ++i) dst[i] = static_cast<T>(g[D + i] - 2.0 * z[i] * g[i]);
+        bool ok = true;
+        for (Index i = 0; i < D; ++i) {
+            const double v = g[D + i] - 2.0 * (z[i] * g[i]);  // z g = 0 stays 0 for huge z
+            const bool fits = fits_in<T>(v);
+            ok &= fits;
+            dst[i] = static_cast<T>(fits ? v : 0.0);
+        }
+        if (!ok && unrepresentable) unrepresentable->report(r0 + r);
     }
 }
 

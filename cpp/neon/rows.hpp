@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "parallel.hpp"
@@ -44,16 +45,21 @@ bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vecto
     for (Index r = 0; r < rows; ++r) {
         const T* x = X.row(r0 + r);
         double* z = Z.row(r).data();
+        // The check is on the caller's values (NaN/inf propagate, finite
+        // values add 0); a difference that overflows is a finite input too
+        // far from the prototypes, which the kernels report separately.
         double row_check = 0.0;
         if (X.col_stride == 1) {
             for (Index i = 0; i < D; ++i) {
-                z[i] = static_cast<double>(x[i]) - center[i];
-                row_check += z[i] * 0.0;  // NaN/inf propagate, finite values add 0
+                const double v = static_cast<double>(x[i]);
+                z[i] = v - center[i];
+                row_check += v * 0.0;
             }
         } else {
             for (Index i = 0; i < D; ++i) {
-                z[i] = static_cast<double>(x[i * X.col_stride]) - center[i];
-                row_check += z[i] * 0.0;
+                const double v = static_cast<double>(x[i * X.col_stride]);
+                z[i] = v - center[i];
+                row_check += v * 0.0;
             }
         }
         if (std::isnan(row_check)) {
@@ -62,6 +68,13 @@ bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vecto
         }
     }
     return all_finite;
+}
+
+// Whether a float64 result is finite and within the range of the output
+// type T (a float32 output cannot hold a logit of 1e39).  NaN fails.
+template <class T>
+inline bool fits_in(double v) {
+    return std::abs(v) <= static_cast<double>(std::numeric_limits<T>::max());
 }
 
 // Output rows written by a kernel: contiguous rows of `n_cols` elements,

@@ -138,6 +138,8 @@ def check_targets(target, n_rows: int, n_clusters: int):
             raise ValueError(f"target={t} is out of range for {n_clusters} clusters")
         return None, t
     t = np.asarray(target)
+    if t.size == 0 and t.dtype.kind == "f":  # [] for no rows: numpy's default dtype is float64
+        t = t.astype(np.int64)
     if t.ndim == 0 and t.dtype.kind in "iu":
         return check_targets(int(t), n_rows, n_clusters)
     if t.dtype.kind not in "iu":

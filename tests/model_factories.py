@@ -1,0 +1,171 @@
+"""The neuralized models under the reliability tests, behind one small interface.
+
+Every reliability test (test_fuzz, test_determinism, test_threads, test_interrupt,
+test_resources) runs over ``MODEL_CASES``; a new model joins them all by adding
+one ``ModelCase`` here. A case knows how to
+
+- ``make(rng, n_clusters, n_features)``: build a typical model (random prototypes);
+- ``draw(draw, n_features, scale, offset, integer)``: build a model from
+  Hypothesis-drawn prototypes (scale * values in [-1, 1] + offset, or small integers);
+- ``reference(model, X, targets, beta)``: the model's assignment, logits of every
+  cluster and NEON relevance, recomputed from the equations of NEON_SPEC.md in
+  long double, plus per-row error scales for the tolerances. Long double (on
+  x86-64 an 80-bit float with range ~1e±4932) cannot overflow for any float64
+  input, so it also tells the fuzz tests which inputs truly have results beyond
+  the float64 range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+import neon_ext as nx
+
+LD = np.longdouble
+EPS64 = float(np.finfo(np.float64).eps)
+# Whether long double really extends the float64 exponent range here.
+LONG_DOUBLE_WIDE = float(np.log10(np.finfo(LD).max)) > 400
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a model should return, with the scales the tolerances need (per row)."""
+
+    assigned: np.ndarray  # (N,) int64
+    logits_all: np.ndarray  # (N, K) long double: f_c(x) for every c
+    logit: np.ndarray  # (N,) long double: f of the explained target
+    relevance: np.ndarray  # (N, D) long double, for the given targets and beta
+    gap: np.ndarray  # (N,) second-nearest minus nearest distance: how clear the assignment is
+    h_error: np.ndarray  # (N,) bound on the float64 rounding of the model's layer-1 outputs
+    term_bound: np.ndarray  # (N,) sum of max(|coefficient|, 1) x |terms the kernel sums| (rounding scale)
+    rel_tol: np.ndarray  # (N,) float64 error bound of the relevance, where well conditioned
+    well_conditioned: np.ndarray  # (N,) bool: the relevance is a stable function of the input
+    absorbed: np.ndarray  # (N,) relevance the stabilizer absorbs (conservation defect)
+    near_boundary: np.ndarray  # (N,) a competitor with relevance is within rounding of its boundary
+    magnitude: float  # largest magnitude any intermediate or result reaches
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    name: str
+    make: Callable  # (rng, n_clusters, n_features) -> model
+    draw: Callable  # (draw, n_features, scale, offset, integer) -> model from drawn prototypes
+    reference: Callable  # (model, X float64 (N, D), targets (N,) int or None, beta) -> Reference
+
+
+# ---------------------------------------------------------------- k-means --
+def _kmeans_make(rng, n_clusters, n_features):
+    return nx.NeuralizedKMeans(rng.normal(size=(n_clusters, n_features)) * 2.0)
+
+
+def _kmeans_draw(draw, n_features, scale, offset, integer):
+    k = draw(st.integers(2, 5))
+    unit = st.integers(-3, 3) if integer else st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=True)
+    rows = [draw(st.lists(unit, min_size=n_features, max_size=n_features)) for _ in range(k)]
+    C = np.asarray(rows, dtype=np.float64) * scale + offset
+    if draw(st.booleans()):  # a duplicate centroid: identical clusters
+        C[draw(st.integers(1, k - 1))] = C[0]
+    return nx.NeuralizedKMeans(C, eps=draw(st.sampled_from([nx.kmeans.DEFAULT_EPS] * 6 + [0.0, 1e-6])))
+
+
+def _kmeans_reference(model, X, targets, beta):
+    # Bounds may be inf (beta = 1e308, results beyond float64): inf means "no bound".
+    with np.errstate(all="ignore"):
+        return _kmeans_reference_ld(model, X, targets, beta)
+
+
+def _kmeans_reference_ld(model, X, targets, beta):
+    C = model.centroids.astype(LD)
+    Xl = np.asarray(X, dtype=LD)
+    n, d = Xl.shape
+    k = C.shape[0]
+    # Layer 1 of the spec in its midpoint form, free of the x*x cancellation:
+    # (x_i - m_ki) w_ki = (mu_ci - mu_ki)(2 x_i - mu_ci - mu_ki), summing to
+    # h_k = d(x, mu_k) - d(x, mu_c).  contrib[r, c, k, i]; tests are small.
+    contrib = (C[None, :, None, :] - C[None, None, :, :]) * (
+        2 * Xl[:, None, None, :] - C[None, :, None, :] - C[None, None, :, :])
+    H = contrib.sum(-1)  # H[r, c, k] = h_k for target c
+    dist = H[:, 0, :]  # squared distances up to the common d(x, mu_0)
+    srt = np.sort(dist, axis=1)
+    assigned = np.argmin(dist, axis=1).astype(np.int64)  # first minimum: ties to the lowest index
+    nearest, second = srt[:, 0], srt[:, 1]
+    off_diagonal = ~np.eye(k, dtype=bool)
+    logits_all = np.where(off_diagonal[None], H, np.inf).min(-1)
+
+    center = C.mean(0)
+    P = C - center
+    m = float(np.sqrt((P**2).sum(1)).max())
+    Z = Xl - center
+    z_norm_ld = np.sqrt((Z**2).sum(1))
+    z_norm = z_norm_ld.astype(np.float64)
+    h_error = (16.0 * (d + 4) * EPS64 * (z_norm_ld * LD(m) + LD(m) * m)).astype(np.float64)
+    eps_abs = LD(model._core.epsilon)
+    tgt = assigned if targets is None else np.asarray(targets, dtype=np.int64)
+
+    relevance = np.zeros((n, d), dtype=LD)
+    logit = np.zeros(n, dtype=LD)
+    term_scale, term_bound, sens, absorbed = (np.zeros(n) for _ in range(4))
+    well = np.zeros(n, dtype=bool)
+    near_boundary = np.zeros(n, dtype=bool)
+    worst = np.zeros(n)
+    for r in range(n):
+        c = int(tgt[r])
+        h = H[r, c]
+        competitor = np.arange(k) != c
+        f = h[competitor].min()
+        logit[r] = f
+        w = np.where(competitor, np.exp(-LD(beta) * np.where(competitor, h - f, 0)), 0)
+        share = f * w / w.sum()  # soft-min redistribution, shifted by the minimum
+        den = h + eps_abs * np.where(h < 0, -1, 1)
+        # A duplicate of c is the same cluster: its h is 0 for every x and its
+        # contributions are exactly 0; it takes no coefficient (its share is
+        # absorbed).  The model compares centroids after centring, so one
+        # closer to c than that rounding may count as a twin or not.
+        Cd = model.centroids
+        twin = (Cd == Cd[c]).all(1)
+        near_twin = (np.abs(Cd - Cd[c]) <= 4 * EPS64 * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
+        a = np.where((share == 0) | twin, 0, share / den)
+        absorbed[r] = float(np.where(share == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
+                                     * np.abs(share)).sum())
+        relevance[r] = (a[:, None] * contrib[r, c]).sum(0)
+        abs_a = np.abs(a).astype(np.float64)
+        # Size of each competitor's true contributions, and of the terms the
+        # factorized midpoint rule sums instead (-2 z (A P) + A (P*P), centred):
+        # its rounding error scales with the latter.
+        az, ap, apc = np.abs(Z[r])[None, :], np.abs(P), np.abs(P[c])[None, :]
+        cm = ((az + ap + apc) * np.abs(P - P[c])).sum(1).astype(np.float64)
+        cm_factorized = ((az + ap) * ap + (az + apc) * apc).sum(1).astype(np.float64)
+        term_scale[r] = float((abs_a * cm_factorized).sum())
+        term_bound[r] = float((np.maximum(abs_a, 1.0) * cm_factorized).sum())
+        live = competitor & ~twin & (share != 0)
+        delta = h_error[r]
+        ratio = delta / np.abs(den).astype(np.float64) + delta / abs(float(f))
+        sens[r] = float(np.where(abs_a == 0, 0.0, abs_a * cm * ratio).sum())
+        near_boundary[r] = bool(np.any(np.abs(h[live]) <= 8 * delta))
+        # There rounding can make h_k (almost) 0, so the model's coefficient
+        # may be as large as R_k / eps: the worst magnitude it can then reach.
+        at_boundary = live & (np.abs(h) <= 8 * delta)
+        worst[r] = float((np.abs(share[at_boundary]).astype(np.float64) / float(eps_abs)
+                          * cm_factorized[at_boundary]).sum()) if at_boundary.any() else 0.0
+        # Stable where rounding of h cannot flip f's or any h_k's sign (the
+        # stabilizer's sign(h_k) jumps at h_k = 0) nor move the soft-min shares.
+        well[r] = (abs(float(f)) > 8 * delta and bool(np.all(np.abs(h[live]) > 8 * delta))
+                   and beta * delta < 1e-3 and not near_twin[live].any())
+    rel_tol = np.nan_to_num((64.0 * (d + k) * EPS64 + 8.0 * beta * h_error) * term_scale + 8.0 * sens,
+                            nan=np.inf)
+    finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
+    magnitude = max([float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
+                    + [float(term_bound.max()) if n else 0.0, float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
+                       float(z_norm_ld.max()) if n else 0.0])  # the kernel forms x - center
+    return Reference(assigned, logits_all, logit, relevance, (second - nearest).astype(np.float64), h_error,
+                     term_bound, rel_tol, well, absorbed, near_boundary, magnitude)
+
+
+KMEANS = ModelCase("kmeans", _kmeans_make, _kmeans_draw, _kmeans_reference)
+
+MODEL_CASES = [KMEANS]
+MODEL_IDS = [c.name for c in MODEL_CASES]
