@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import numbers
 import operator
+import os
 
 import numpy as np
 
 __all__ = [
+    "allocate",
     "as_data_matrix",
+    "available_memory",
     "as_prototypes",
     "check_beta",
     "check_n_threads",
@@ -152,10 +155,59 @@ def check_targets(target, n_rows: int, n_clusters: int):
     return np.ascontiguousarray(t, dtype=np.int64), -1
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations without swapping, if known.
+
+    Linux: ``MemAvailable`` of /proc/meminfo; elsewhere the free physical
+    pages (``SC_AVPHYS_PAGES``) where the platform reports them; else None.
+    """
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+_CHECKED_ALLOCATION = 1 << 24  # smaller arrays are allocated without looking
+
+
+def allocate(shape: tuple, dtype, name: str = "out") -> np.ndarray:
+    """np.empty(shape, dtype), or a MemoryError before allocating if it cannot fit.
+
+    With overcommit an oversized np.empty succeeds and the process thrashes
+    or is killed only when the kernel writes into it; checking against the
+    available memory first turns that into an immediate, clear error.
+    """
+    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    if nbytes >= _CHECKED_ALLOCATION:
+        available = available_memory()
+        if available is not None and nbytes > available:
+            raise MemoryError(
+                f"the {name} array would need {_format_bytes(nbytes)} (shape {shape}, {np.dtype(dtype)}) but only "
+                f"{_format_bytes(available)} of memory is available: pass out= a memory-mapped array "
+                "(numpy.lib.format.open_memmap) or process the rows in slices"
+            )
+    return np.empty(shape, dtype=dtype)
+
+
 def check_out(out, shape: tuple, dtype, name: str = "out") -> np.ndarray:
     """Allocate an output, or check a caller's: exact shape and dtype, C order, writable."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return allocate(shape, dtype, name)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
     if out.shape != shape:

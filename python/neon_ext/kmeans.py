@@ -9,6 +9,7 @@ import numpy as np
 from . import _core
 from ._chunks import chunk_rows, row_chunks
 from ._validation import (
+    allocate,
     as_data_matrix,
     as_prototypes,
     check_beta,
@@ -95,7 +96,7 @@ class NeuralizedKMeans:
     def predict(self, X, *, n_threads=None) -> np.ndarray:
         """Index of the nearest centroid of each row (ties to the lowest index)."""
         X = self._check_X(X)
-        assigned = np.empty(X.shape[0], dtype=np.int64)
+        assigned = allocate((X.shape[0],), np.int64, "assigned")
         self._run(X, n_threads=n_threads, assigned=assigned)
         return assigned
 
@@ -119,7 +120,7 @@ class NeuralizedKMeans:
         is 1 / (mean squared distance between distinct centroid pairs).
         """
         X = self._check_X(X)
-        logit = np.empty(X.shape[0], dtype=X.dtype)
+        logit = allocate((X.shape[0],), X.dtype, "logit")
         self._run(X, n_threads=n_threads, logit=logit)
         mean = float(np.mean(logit, dtype=np.float64)) if logit.size else 0.0
         return beta_from_mean_logit(mean, self._fallback_logit_scale())
@@ -152,11 +153,15 @@ class NeuralizedKMeans:
         X = self._check_X(X)
         n = X.shape[0]
         targets, fixed = check_targets(target, n, self.n_clusters)
-        beta = self.beta_heuristic(X, n_threads=n_threads) if beta is None else check_beta(beta)
+        if beta is not None:
+            beta = check_beta(beta)
+        # Outputs first: one that cannot fit fails before any pass over X.
         relevance = check_out(out, X.shape, X.dtype)
         self._check_no_overlap(X, relevance)
-        logit = np.empty(n, dtype=X.dtype)
-        assigned = np.empty(n, dtype=np.int64)
+        logit = allocate((n,), X.dtype, "logit")
+        assigned = allocate((n,), np.int64, "assigned")
+        if beta is None:
+            beta = self.beta_heuristic(X, n_threads=n_threads)
         self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
                   assigned=assigned, logit=logit, relevance=relevance)
         if targets is not None:
@@ -187,7 +192,11 @@ class NeuralizedKMeans:
              logits_all=None, relevance=None):
         """Call the compiled kernel chunk by chunk on row slices of every array."""
         threads = check_n_threads(n_threads)
-        step = chunk_rows(_core.KMeansCore.block_rows(X.shape[1]), X.shape[1])
+        K, D = self.n_clusters, X.shape[1]
+        # Multiply-adds per row: the distance GEMM (K D), the relevance GEMM
+        # (2 K D) and the per-cluster scalar work (exp, soft-min).
+        work = 3 * K * D + 50 * K + 500
+        step = chunk_rows(_core.KMeansCore.block_rows(D), D, work, threads or _core.default_thread_count())
 
         def part(a, lo, hi):
             return None if a is None else a[lo:hi]
