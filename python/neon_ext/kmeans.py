@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._neuralized import NeuralizedModel, beta_from_mean_logit
-from ._validation import as_prototypes
+from ._validation import as_prototypes, check_eps
 
 __all__ = ["NeuralizedKMeans", "beta_from_mean_logit"]
 
@@ -40,13 +40,9 @@ class NeuralizedKMeans(NeuralizedModel):
     """
 
     def __init__(self, centroids, *, eps: float = DEFAULT_EPS):
-        if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.floating, np.integer)):
-            raise TypeError(f"eps must be a real number, got {eps!r}")
-        if not (np.isfinite(eps) and eps >= 0):
-            raise ValueError(f"eps={eps!r} must be a finite number >= 0")
+        self.eps = check_eps(eps)
         C = as_prototypes(centroids, "centroids", min_rows=2)
         self.centroids = C
-        self.eps = float(eps)
         self._core = _core.KMeansCore(C, self.eps)
 
     # -- properties ---------------------------------------------------------
