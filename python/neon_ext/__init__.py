@@ -18,12 +18,13 @@ import logging
 from . import _core
 from .datasets import load_wine
 from .explanation import Explanation
-from .kernel_kmeans import NeuralizedKernelKMeans
+from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
 
 __all__ = [
     "Explanation",
+    "KernelKMeans",
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
     "build_info",

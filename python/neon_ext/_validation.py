@@ -17,6 +17,7 @@ __all__ = [
     "as_prototypes",
     "check_beta",
     "check_eps",
+    "check_int",
     "check_n_threads",
     "check_out",
     "check_positive_float",
@@ -119,6 +120,19 @@ def check_eps(eps) -> float:
     if not (np.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps={eps!r} must be a finite number >= 0")
     return float(eps)
+
+
+def check_int(value, name: str, minimum: int) -> int:
+    """An integer (not a bool) >= minimum."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {_describe(value)}") from None
+    if v < minimum:
+        raise ValueError(f"{name}={v} must be >= {minimum}")
+    return v
 
 
 def check_n_threads(n_threads) -> int:
