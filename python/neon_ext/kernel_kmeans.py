@@ -16,7 +16,6 @@ from ._validation import (
     check_eps,
     check_int,
     check_n_threads,
-    check_out,
     check_positive_float,
     feature_names_of,
 )
@@ -312,11 +311,7 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     # -- model outputs beyond the shared ones -------------------------------------
     def soft_min_distances(self, X, *, out=None, n_threads=None) -> np.ndarray:
         """S_k(x) for every row and cluster, shape (n_samples, n_clusters), X's dtype."""
-        X = self._check_X(X)
-        out = check_out(out, (X.shape[0], self.n_clusters), X.dtype)
-        self._check_no_overlap(X, out)
-        self._run(X, n_threads=n_threads, distances=out)
-        return out
+        return self._per_cluster(X, out, n_threads, "distances")
 
     def agreement(self, X, labels, *, n_threads=None) -> float:
         """Share of rows of X that the model assigns to the given cluster labels."""
