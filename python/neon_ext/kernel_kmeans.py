@@ -181,8 +181,10 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     Notes
     -----
     Pairs of identical support vectors in different clusters have an exactly
-    zero midpoint-rule contribution and are left out; pooling weights below
-    2^-64 of the largest in their pool are skipped (they change no digit).
+    zero midpoint-rule contribution and are left out. Members whose pooling
+    weight is below 2^-64 of the largest in their pool (far members at large
+    gamma, far competitors at large beta) are skipped in the pair sums: the
+    relevance they would carry is below float64 resolution of the pool's.
     """
 
     def __init__(self, support_vectors, labels, gamma, pool_stiffness=None, *, eps: float = DEFAULT_EPS):
