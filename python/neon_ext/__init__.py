@@ -20,13 +20,18 @@ from .datasets import load_wine
 from .explanation import Explanation
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
+from .persistence import load, save
+from . import plotting
 
 __all__ = [
     "Explanation",
     "NeuralizedKMeans",
     "build_info",
+    "load",
     "load_wine",
     "neuralize",
+    "plotting",
+    "save",
     "__version__",
 ]
 

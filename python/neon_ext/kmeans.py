@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._chunks import chunk_rows, row_chunks
+from ._progress import progress_bar
 from ._validation import (
     as_data_matrix,
     as_prototypes,
@@ -60,9 +61,13 @@ class NeuralizedKMeans:
     eps : float, default 1e-12
         Stabilizer of the midpoint rule, relative to the squared spread of the
         centroids: each h_k is divided as h_k + eps * sign(h_k).
+    beta : float > 0, optional
+        A fixed soft-min stiffness, used by :meth:`explain` when it is not
+        given one (e.g. the heuristic on the training data, stored in a model
+        file). None: the heuristic on the data being explained.
     """
 
-    def __init__(self, centroids, *, eps: float = DEFAULT_EPS):
+    def __init__(self, centroids, *, eps: float = DEFAULT_EPS, beta=None):
         if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.floating, np.integer)):
             raise TypeError(f"eps must be a real number, got {eps!r}")
         if not (np.isfinite(eps) and eps >= 0):
@@ -70,6 +75,7 @@ class NeuralizedKMeans:
         C = as_prototypes(centroids, "centroids", min_rows=2)
         self.centroids = C
         self.eps = float(eps)
+        self.beta = None if beta is None else check_beta(beta)
         self._core = _core.KMeansCore(C, self.eps)
 
     # -- properties ---------------------------------------------------------
@@ -82,14 +88,21 @@ class NeuralizedKMeans:
         return self.centroids.shape[1]
 
     def __repr__(self) -> str:
-        return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_})"
+        beta = "" if self.beta is None else f", beta={self.beta:.6g}"
+        return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_}{beta})"
 
     # -- pickling: the compiled core is rebuilt from the centroids ------------
     def __getstate__(self):
-        return {"centroids": np.array(self.centroids), "eps": self.eps}
+        return {"centroids": np.array(self.centroids), "eps": self.eps, "beta": self.beta}
 
     def __setstate__(self, state):
-        self.__init__(state["centroids"], eps=state["eps"])
+        self.__init__(state["centroids"], eps=state["eps"], beta=state.get("beta"))
+
+    def save(self, path) -> None:
+        """Write the model to a ``.npz`` file; read it back with :func:`neon_ext.load`."""
+        from .persistence import save
+
+        save(self, path)
 
     # -- model outputs ----------------------------------------------------------
     def predict(self, X, *, n_threads=None) -> np.ndarray:
@@ -112,19 +125,24 @@ class NeuralizedKMeans:
         self._run(X, n_threads=n_threads, logits_all=out)
         return out
 
-    def beta_heuristic(self, X, *, n_threads=None) -> float:
+    def beta_heuristic(self, X, *, n_threads=None, progress=False) -> float:
         """The paper's default stiffness: 1 / mean of the assigned logits on X.
 
         If that mean is 0 (all points on boundaries, or X empty) the fallback
         is 1 / (mean squared distance between distinct centroid pairs).
         """
         X = self._check_X(X)
+        with progress_bar(progress, X.shape[0], "NEON beta") as bar:
+            return self._beta_heuristic(X, n_threads, bar)
+
+    def _beta_heuristic(self, X, n_threads, bar) -> float:
         logit = np.empty(X.shape[0], dtype=X.dtype)
-        self._run(X, n_threads=n_threads, logit=logit)
+        self._run(X, n_threads=n_threads, logit=logit, bar=bar)
         mean = float(np.mean(logit, dtype=np.float64)) if logit.size else 0.0
         return beta_from_mean_logit(mean, self._fallback_logit_scale())
 
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None) -> Explanation:
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None,
+                progress=False) -> Explanation:
         """NEON relevance of each feature for the logit of the target cluster.
 
         Parameters
@@ -135,14 +153,18 @@ class NeuralizedKMeans:
         target : None, int or array of int, shape (n_samples,)
             The cluster to explain: None for each row's assigned cluster.
         beta : float > 0, optional
-            Soft-min stiffness over competitors; None uses
-            :meth:`beta_heuristic` on X (one extra pass over X).
+            Soft-min stiffness over competitors; None uses the model's
+            ``beta`` if set, else :meth:`beta_heuristic` on X (one extra pass
+            over X).
         out : ndarray, shape (n_samples, n_features), optional
             Where to write the relevance: X's working dtype, C-contiguous,
             writable (e.g. an ``np.lib.format.open_memmap``).
         n_threads : int, optional
             Threads for this call; None means what OpenMP would use
             (``OMP_NUM_THREADS``, threadpoolctl). Results do not depend on it.
+        progress : bool, default False
+            Show a ``tqdm.auto`` progress bar (when tqdm is installed),
+            advanced between chunks of rows.
 
         Returns
         -------
@@ -152,20 +174,68 @@ class NeuralizedKMeans:
         X = self._check_X(X)
         n = X.shape[0]
         targets, fixed = check_targets(target, n, self.n_clusters)
-        beta = self.beta_heuristic(X, n_threads=n_threads) if beta is None else check_beta(beta)
         relevance = check_out(out, X.shape, X.dtype)
         self._check_no_overlap(X, relevance)
+        if beta is not None:
+            beta = check_beta(beta)
+        elif self.beta is not None:
+            beta = self.beta
+        passes = 1 if beta is not None else 2
         logit = np.empty(n, dtype=X.dtype)
         assigned = np.empty(n, dtype=np.int64)
-        self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
-                  assigned=assigned, logit=logit, relevance=relevance)
+        with progress_bar(progress, passes * n, "NEON explain") as bar:
+            if beta is None:
+                beta = self._beta_heuristic(X, n_threads, bar)
+            self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
+                      assigned=assigned, logit=logit, relevance=relevance, bar=bar)
         if targets is not None:
             target_out = targets
         elif fixed >= 0:
             target_out = np.full(n, fixed, dtype=np.int64)
         else:
             target_out = assigned
-        return Explanation(relevance, logit, target_out, assigned, beta, names)
+        return Explanation(relevance, logit, target_out, assigned, beta, names, data=X,
+                           n_clusters=self.n_clusters)
+
+    def explain_competitors(self, X, target=None, *, beta=None, n_threads=None) -> np.ndarray:
+        """Relevance split by the competitor it argues against: "why c and not k?".
+
+        For each row and each competitor k != c the part of the relevance that
+        comes from the soft-min share R_k of the logit (NEON_SPEC.md, section
+        1): ``R_k * ((x - mu_k)**2 - (x - mu_c)**2) / h_k`` per feature. The
+        slices sum over k to :meth:`explain`'s relevance (same target and
+        beta) and over features to R_k; the target's own slice is 0.
+
+        Meant for a handful of rows: the result has n_samples x n_clusters x
+        n_features entries (refused above 2**26, i.e. 512 MiB).
+
+        Parameters
+        ----------
+        X, target, n_threads
+            As in :meth:`explain`.
+        beta : float > 0, optional
+            As in :meth:`explain`. To break down rows of an existing
+            explanation ``e``, pass ``beta=e.beta`` (the heuristic on a subset
+            of rows differs from the heuristic on all of them).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_clusters, n_features)
+        """
+        from .competitors import kmeans_competitor_relevance
+
+        X = self._check_X(X)
+        targets, fixed = check_targets(target, X.shape[0], self.n_clusters)
+        if beta is not None:
+            beta = check_beta(beta)
+        elif self.beta is not None:
+            beta = self.beta
+        else:
+            beta = self.beta_heuristic(X, n_threads=n_threads)
+        if targets is None:
+            targets = (np.full(X.shape[0], fixed, dtype=np.int64) if fixed >= 0
+                       else self.predict(X, n_threads=n_threads))
+        return kmeans_competitor_relevance(self.centroids, X, targets, beta, self._core.epsilon)
 
     # -- internals ------------------------------------------------------------
     def _check_X(self, X) -> np.ndarray:
@@ -184,7 +254,7 @@ class NeuralizedKMeans:
         return float(distinct.mean()) if distinct.size else 1.0
 
     def _run(self, X, *, n_threads, targets=None, fixed=-1, beta=1.0, assigned=None, logit=None,
-             logits_all=None, relevance=None):
+             logits_all=None, relevance=None, bar=None):
         """Call the compiled kernel chunk by chunk on row slices of every array."""
         threads = check_n_threads(n_threads)
         step = chunk_rows(_core.KMeansCore.block_rows(X.shape[1]), X.shape[1])
@@ -196,3 +266,5 @@ class NeuralizedKMeans:
             self._core.evaluate(X[lo:hi], part(targets, lo, hi), fixed, beta, part(assigned, lo, hi),
                                 part(logit, lo, hi), part(logits_all, lo, hi), part(relevance, lo, hi),
                                 threads, lo)
+            if bar is not None:
+                bar.update(hi - lo)
