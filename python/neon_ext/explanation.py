@@ -239,7 +239,7 @@ class Explanation:
         values = relevance, base_values = 0 and data = the explained rows, so
         shap's plots work unchanged: ``shap.plots.waterfall(s[i])`` ends at
         f(x) = the cluster logit, ``shap.plots.beeswarm(s)`` shows the data
-        set, ``s.cohorts(e.assigned)`` splits it by cluster.
+        set, ``s.cohorts(e.cluster_labels())`` splits it by cluster.
 
         Parameters
         ----------
@@ -257,6 +257,14 @@ class Explanation:
             values=np.asarray(self.relevance), base_values=np.zeros(len(self), dtype=self.relevance.dtype),
             data=X, feature_names=self.feature_labels,
         )
+
+    def cluster_labels(self, by: str = "assigned") -> np.ndarray:
+        """``"cluster 0"``, ``"cluster 1"``, ... per row, e.g. for shap's cohorts.
+
+        ``e.to_shap().cohorts(e.cluster_labels())`` gives one shap view per
+        cluster (shap needs string cohort names).
+        """
+        return np.char.add("cluster ", self._groups(by).astype(str))
 
     def to_pandas(self, *, outputs: bool = False):
         """The relevance as a ``pandas.DataFrame``, one column per feature (imports pandas).

@@ -240,7 +240,7 @@ class NeuralizedKMeans:
         if targets is None:
             targets = (np.full(X.shape[0], fixed, dtype=np.int64) if fixed >= 0
                        else self.predict(X, n_threads=n_threads))
-        return kmeans_competitor_relevance(self.centroids, X, targets, beta, self._core.epsilon)
+        return kmeans_competitor_relevance(self.centroids, X, targets, beta, self.epsilon)
 
     # -- internals ------------------------------------------------------------
     def _check_X(self, X) -> np.ndarray:
