@@ -246,13 +246,13 @@ class Explanation:
         data : array-like, shape (n_samples, n_features), optional
             Feature values to show; default the rows the model explained.
         """
-        import shap
-
         X = self.data if data is None else data
         if X is not None:
             X = np.asarray(X)
             if X.shape != self.relevance.shape:
                 raise ValueError(f"data must have shape {self.relevance.shape}, got {X.shape}")
+        import shap
+
         return shap.Explanation(
             values=np.asarray(self.relevance), base_values=np.zeros(len(self), dtype=self.relevance.dtype),
             data=X, feature_names=self.feature_labels,

@@ -113,11 +113,13 @@ def load(path):
     """
     path = os.fspath(path)
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an .npz archive")
-        with npz:
-            arrays = {name: npz[name] for name in npz.files}
+        # Our own file object: numpy leaks the one it opens when the zip is damaged.
+        with open(path, "rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive")
+            with npz:
+                arrays = {name: npz[name] for name in npz.files}
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as exc:
