@@ -252,3 +252,16 @@ def test_progress_bar_only_on_a_terminal(tmp_path, data, capsys, monkeypatch):
     assert "NEON explain" in capsys.readouterr().err
     assert main(argv + ["--quiet"]) == 0
     assert capsys.readouterr() == ("", "")
+
+
+def test_explain_with_kernel_model_file(tmp_path, data, capsys, monkeypatch):
+    X, _ = data
+    monkeypatch.chdir(tmp_path)
+    labels = NeuralizedKMeans(X[[0, 1, 2]]).predict(X)
+    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma="auto")
+    m.save("kernel.npz")
+    assert main(["info", "kernel.npz"]) == 0
+    assert "kernel k-means model, 3 clusters, 4 features, 120 support vectors" in capsys.readouterr().out
+    assert main(["explain", "data.npy", "--model", "kernel.npz", "-o", "r.npy", "--beta", "0.5"]) == 0
+    assert "kernel k-means model kernel.npz" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load("r.npy"), m.explain(X, beta=0.5).relevance)

@@ -331,3 +331,19 @@ def test_progress_without_tqdm_warns(monkeypatch):
     assert e.relevance.shape == (4, 2)
     with pytest.raises(TypeError, match="progress must be True or False"):
         m.explain(GOLDEN_X, progress="yes")
+
+
+@pytest.mark.parametrize("pool", [None, 3.0])
+def test_kernel_model_competitors_sum_to_relevance(pool):
+    X, C = blobs(60, 3, 3, seed=4)
+    labels = nx.NeuralizedKMeans(C).predict(X)
+    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=0.2, pool_stiffness=pool)
+    Y = X[::7]
+    for target in (None, 1):
+        e = m.explain(Y, target, beta=0.3)
+        parts = m.explain_competitors(Y, target, beta=0.3)
+        assert parts.shape == (len(Y), 3, 3)
+        np.testing.assert_allclose(parts.sum(1), e.relevance, rtol=1e-8, atol=1e-8 * np.abs(e.logit).max())
+        assert not parts[np.arange(len(Y)), e.target].any()
+    e = m.explain(X, progress=False)
+    assert e.n_clusters == 3 and e.data is not None

@@ -265,3 +265,26 @@ def read_table_from(path, suffix):
     target = path.with_suffix(suffix)
     os.replace(path, target)
     return read_table(target)
+
+
+def test_kernel_kmeans_save_load_round_trip(tmp_path):
+    X, _ = blobs(90, 3, 3, seed=8)
+    labels = nx.NeuralizedKMeans(X[[0, 30, 60]]).predict(X)
+    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=0.3, pool_stiffness=1.5, max_support_per_cluster=10)
+    m.beta = 0.4
+    m.save(tmp_path / "k.npz")
+    m2 = nx.load(tmp_path / "k.npz")
+    assert isinstance(m2, nx.NeuralizedKernelKMeans)
+    np.testing.assert_array_equal(m2.support_vectors, m.support_vectors)
+    np.testing.assert_array_equal(m2.labels, m.labels)
+    assert (m2.gamma, m2.pool_stiffness, m2.eps, m2.beta) == (0.3, 1.5, m.eps, 0.4)
+    np.testing.assert_array_equal(m2.explain(X).relevance, m.explain(X).relevance)
+    with np.load(tmp_path / "k.npz") as npz:
+        assert str(npz["kind"]) == "kernel-kmeans"
+        arrays = dict(npz)
+    arrays["labels"] = np.zeros_like(arrays["labels"])  # one cluster left: invalid
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="invalid kernel-kmeans model.*at least 2 clusters"):
+        nx.load(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="beta"):
+        m.beta = -1.0

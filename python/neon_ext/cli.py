@@ -204,7 +204,8 @@ def _scale_hint(args, X) -> None:
 
 
 def _model_name(model) -> str:
-    return {"NeuralizedKMeans": "k-means"}.get(type(model).__name__, type(model).__name__)
+    names = {"NeuralizedKMeans": "k-means", "NeuralizedKernelKMeans": "kernel k-means"}
+    return names.get(type(model).__name__, type(model).__name__)
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -320,8 +321,12 @@ def _cmd_info(args) -> int:
     with np.load(args.model, allow_pickle=False) as npz:
         written_by = str(npz["neon_ext"])
     beta = getattr(model, "beta", None)
+    kernel = ""
+    if hasattr(model, "support_vectors"):
+        kernel = (f", {model.support_vectors.shape[0]} support vectors, gamma = {model.gamma:.6g}, "
+                  f"pool stiffness = {model.pool_stiffness:.6g}")
     print(f"{args.model}: {_model_name(model)} model, {model.n_clusters} clusters, "
-          f"{model.n_features_in_} features, beta = {'not set' if beta is None else f'{beta:.6g}'}, "
+          f"{model.n_features_in_} features{kernel}, beta = {'not set' if beta is None else f'{beta:.6g}'}, "
           f"eps = {model.eps:g}, written by neon_ext {written_by}")
     return 0
 

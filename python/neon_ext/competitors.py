@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["kernel_competitor_relevance", "kmeans_competitor_relevance", "MAX_BREAKDOWN_ENTRIES"]
+__all__ = ["competitor_relevance", "kernel_competitor_relevance", "kmeans_competitor_relevance",
+           "MAX_BREAKDOWN_ENTRIES"]
 
 MAX_BREAKDOWN_ENTRIES = 1 << 26
 
@@ -41,6 +42,15 @@ def softmin_shares(h: np.ndarray, f: np.ndarray, beta: float, competitor: np.nda
     shifted = -beta * (hh - hh.min(axis=1, keepdims=True))
     w = np.where(competitor, np.exp(shifted), 0.0)
     return f[:, None] * w / w.sum(axis=1, keepdims=True)
+
+
+def competitor_relevance(model, X, targets, beta: float) -> np.ndarray:
+    """The breakdown for a neuralized model: k-means (``centroids``) or kernel
+    k-means (``support_vectors``, ``labels``, ``gamma``, ``pool_stiffness``)."""
+    if hasattr(model, "support_vectors"):
+        return kernel_competitor_relevance(model.support_vectors, model.labels, model.gamma,
+                                           model.pool_stiffness, X, targets, beta, model.epsilon)
+    return kmeans_competitor_relevance(model.centroids, X, targets, beta, model.epsilon)
 
 
 def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) -> np.ndarray:

@@ -178,13 +178,30 @@ def _real(arrays, name, path) -> float:
 
 
 # -- the model kinds of this package -----------------------------------------------
+def _kernel_kmeans_from_arrays(a, eps, beta):
+    from .kernel_kmeans import NeuralizedKernelKMeans
+
+    model = NeuralizedKernelKMeans(a["support_vectors"], a["labels"], float(a["gamma"]),
+                                   float(a["pool_stiffness"]), eps=eps)
+    model.beta = beta
+    return model
+
+
 def _register_builtin_kinds() -> None:
+    from .kernel_kmeans import NeuralizedKernelKMeans
     from .kmeans import NeuralizedKMeans
 
     register_kind(
         "kmeans", NeuralizedKMeans,
         lambda m: {"centroids": np.asarray(m.centroids, dtype=np.float64)},
         lambda a, eps, beta: NeuralizedKMeans(a["centroids"], eps=eps, beta=beta),
+    )
+    register_kind(
+        "kernel-kmeans", NeuralizedKernelKMeans,
+        lambda m: {"support_vectors": np.asarray(m.support_vectors, dtype=np.float64),
+                   "labels": np.asarray(m.labels, dtype=np.int64),
+                   "gamma": np.float64(m.gamma), "pool_stiffness": np.float64(m.pool_stiffness)},
+        _kernel_kmeans_from_arrays,
     )
 
 
