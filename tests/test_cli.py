@@ -265,3 +265,48 @@ def test_explain_with_kernel_model_file(tmp_path, data, capsys, monkeypatch):
     assert main(["explain", "data.npy", "--model", "kernel.npz", "-o", "r.npy", "--beta", "0.5"]) == 0
     assert "kernel k-means model kernel.npz" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load("r.npy"), m.explain(X, beta=0.5).relevance)
+
+
+def test_fit_uses_the_package_estimators_when_present(tmp_path, data, capsys, monkeypatch):
+    """The hooks for neon_ext.KMeans / neon_ext.KernelKMeans, with stand-ins of their API."""
+    X, _ = data
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    class KMeans:
+        def __init__(self, **params):
+            seen["kmeans"] = params
+
+        def fit(self, X):
+            self.centers = X[[0, 50, 100]]
+            return self
+
+        def neuralize(self):
+            return NeuralizedKMeans(self.centers)
+
+    class KernelKMeans:
+        def __init__(self, **params):
+            seen["kernel"] = params
+
+        def fit(self, X):
+            self.labels_ = np.arange(len(X)) % 3
+            return self
+
+        def neuralize(self):
+            return nx.NeuralizedKernelKMeans(X, self.labels_, 0.5)
+
+    monkeypatch.setattr(nx, "KMeans", KMeans, raising=False)
+    assert main(["fit", "data.npy", "--model", "kmeans", "-k", "3", "-o", "m.npz", "--seed", "7", "-q"]) == 0
+    assert seen["kmeans"] == dict(n_clusters=3, max_iter=300, random_state=7, n_threads=None)
+    np.testing.assert_array_equal(nx.load("m.npz").centroids, X[[0, 50, 100]])
+    try:
+        main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz"])
+    except SystemExit as exc:
+        assert exc.code == 2 and "invalid choice" in capsys.readouterr().err
+    monkeypatch.setattr(nx, "KernelKMeans", KernelKMeans, raising=False)
+    assert main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz", "--gamma", "auto",
+                 "--max-support", "20", "--pool-stiffness", "2", "--max-iter", "5", "-q"]) == 0
+    assert seen["kernel"] == dict(n_clusters=3, gamma="auto", max_support_per_cluster=20, max_iter=5,
+                                  random_state=0)
+    k = nx.load("k.npz")
+    assert (k.gamma, k.pool_stiffness) == (0.5, 2.0) and k.beta is not None

@@ -78,7 +78,7 @@ def _column_list(text: str) -> list:
 # -- the parser -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from ._fitting import FITTERS
+    from ._fitting import fitters
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit a clustering model on DATA and save it, with the stiffness beta "
                                    "of the paper's heuristic on DATA, to a .npz model file.")
     p.add_argument("data", metavar="DATA", help="training data (.npy, .csv, .tsv, .parquet)")
-    p.add_argument("--model", required=True, choices=sorted(FITTERS), help="the model family")
+    p.add_argument("--model", required=True, choices=sorted(fitters()), help="the model family")
     p.add_argument("-k", "--clusters", type=_positive_int, required=True, metavar="K",
                    help="number of clusters (>= 2)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.npz", help="model file to write")
@@ -218,7 +218,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_fit(args) -> int:
-    from ._fitting import FITTERS
+    from ._fitting import fitters
     from .persistence import save
 
     kernel_only = {"gamma": args.gamma, "max_support": args.max_support, "pool_stiffness": args.pool_stiffness}
@@ -236,7 +236,7 @@ def _cmd_fit(args) -> int:
     if args.max_iter is not None:
         options["max_iter"] = args.max_iter
     _scale_hint(args, X)
-    model = FITTERS[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads, **options)
+    model = fitters()[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads, **options)
     model.beta = model.beta_heuristic(X, n_threads=args.threads, progress=_show_progress(args))
     sizes = np.bincount(model.predict(X, n_threads=args.threads), minlength=model.n_clusters)
     save(model, args.output)
@@ -359,6 +359,9 @@ def main(argv=None) -> int:
         args.parser.print_usage(sys.stderr)
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `neon-ext demo | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
         return 130
