@@ -28,6 +28,18 @@ def _check_size(n: int, K: int, D: int) -> None:
         )
 
 
+def _centered(prototypes, X, targets, n_clusters: int):
+    """Prototypes and rows in float64 coordinates centred on the prototypes' mean.
+
+    Every quantity is translation invariant; centring (as the compiled core
+    does) keeps float32 data far from the origin accurate.
+    """
+    P = np.asarray(prototypes, dtype=np.float64)
+    _check_size(X.shape[0], n_clusters, P.shape[1])
+    center = P.mean(axis=0)
+    return P - center, np.asarray(X, dtype=np.float64) - center, np.asarray(targets, dtype=np.int64)
+
+
 def _sign(h):
     return np.where(h >= 0, 1.0, -1.0)  # sign(0) = +1, as the spec's stabilizer
 
@@ -74,16 +86,8 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
         target's slice, and the slice of a centroid identical to the
         target's, are 0.
     """
-    C = np.asarray(centroids, dtype=np.float64)
-    K, D = C.shape
-    n = X.shape[0]
-    _check_size(n, K, D)
-    # Translation invariance: work in coordinates centred on the centroids'
-    # mean, as the compiled core does, so float32 data keep their accuracy.
-    center = C.mean(axis=0)
-    M = C - center
-    Z = np.asarray(X, dtype=np.float64) - center
-    t = np.asarray(targets, dtype=np.int64)
+    M, Z, t = _centered(centroids, X, targets, len(centroids))
+    n, K = Z.shape[0], M.shape[0]
     rows = np.arange(n)
     sq = (Z[:, None, :] - M[None, :, :]) ** 2  # (n, K, D): d(x, mu_k) per feature
     dist = sq.sum(axis=2)
@@ -117,16 +121,10 @@ def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stif
     -------
     ndarray of float64, shape (n, K, D)
     """
-    U = np.asarray(support_vectors, dtype=np.float64)
     lab = np.asarray(labels, dtype=np.int64)
     K = int(lab.max()) + 1
-    M, D = U.shape
-    n = X.shape[0]
-    _check_size(n, K, D)
-    center = U.mean(axis=0)
-    U = U - center
-    Z = np.asarray(X, dtype=np.float64) - center
-    t = np.asarray(targets, dtype=np.int64)
+    U, Z, t = _centered(support_vectors, X, targets, K)
+    n, D = Z.shape
     members = [np.flatnonzero(lab == k) for k in range(K)]
     out = np.zeros((n, K, D))
     for r in range(n):
