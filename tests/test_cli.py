@@ -310,3 +310,30 @@ def test_fit_uses_the_package_estimators_when_present(tmp_path, data, capsys, mo
                                   random_state=0)
     k = nx.load("k.npz")
     assert (k.gamma, k.pool_stiffness) == (0.5, 2.0) and k.beta is not None
+
+
+def test_sigterm_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
+    import signal
+
+    X, _ = blobs(5000, 4, 3, seed=2)
+    np.save(tmp_path / "data.npy", X)
+    monkeypatch.chdir(tmp_path)
+    NeuralizedKMeans(X[[0, 1, 2]], beta=1.0).save("m.npz")
+    monkeypatch.setattr(_chunks, "_TARGET_ELEMENTS", 4 * 16)
+    original = NeuralizedKMeans._run
+
+    def terminated(self, X, **kw):
+        class Bar:
+            def update(self, n):
+                os.kill(os.getpid(), signal.SIGTERM)  # handled by main(): unwinds like Ctrl-C
+
+        kw["bar"] = Bar()
+        return original(self, X, **kw)
+
+    monkeypatch.setattr(NeuralizedKMeans, "_run", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "data.npy", "--model", "m.npz", "-o", "r.npy"])
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert not (tmp_path / "r.npy").exists() and leftovers(tmp_path) == []
+    assert signal.getsignal(signal.SIGTERM) == before  # restored

@@ -77,7 +77,7 @@ def run_demo(*, figure=None, file=None, n_clusters: int = 3, seed: int = 0):
         f"beta (the paper's heuristic, 1 / mean logit): {e.beta:.4f}",
         f"conservation: max |sum(relevance) - logit| = {error:.1e}  (logits up to {e.logit.max():.1f})",
         "",
-        "Which features make each cluster (mean relevance; red in the figure):",
+        "Which features make each cluster (mean relevance of the features, per cluster):",
         e.summary(3).to_string(),
         "",
     ]

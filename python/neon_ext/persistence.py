@@ -70,7 +70,8 @@ def _resolve(model):
             if type(candidate) is cls:
                 return kind, candidate
     known = ", ".join(cls.__name__ for cls, _, _ in _KINDS.values())
-    raise TypeError(f"cannot save a {type(model).__name__}; models that can be saved: {known}")
+    raise TypeError(f"cannot save {type(model).__name__} objects; models that can be saved: {known} "
+                    "(or estimators whose neuralize() returns one)")
 
 
 def save(model, path) -> None:
