@@ -293,21 +293,21 @@ def test_fit_uses_the_package_estimators_when_present(tmp_path, data, capsys, mo
             return self
 
         def neuralize(self):
-            return nx.NeuralizedKernelKMeans(X, self.labels_, 0.5)
+            return nx.NeuralizedKernelKMeans(X, self.labels_, 0.5, seen["kernel"]["pool_stiffness"])
 
     monkeypatch.setattr(nx, "KMeans", KMeans, raising=False)
     assert main(["fit", "data.npy", "--model", "kmeans", "-k", "3", "-o", "m.npz", "--seed", "7", "-q"]) == 0
     assert seen["kmeans"] == dict(n_clusters=3, max_iter=300, random_state=7, n_threads=None)
     np.testing.assert_array_equal(nx.load("m.npz").centroids, X[[0, 50, 100]])
-    try:
+    monkeypatch.delattr(nx, "KernelKMeans", raising=False)
+    with pytest.raises(SystemExit) as exit_info:  # a build without kernel k-means does not offer it
         main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz"])
-    except SystemExit as exc:
-        assert exc.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
     monkeypatch.setattr(nx, "KernelKMeans", KernelKMeans, raising=False)
     assert main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz", "--gamma", "auto",
                  "--max-support", "20", "--pool-stiffness", "2", "--max-iter", "5", "-q"]) == 0
-    assert seen["kernel"] == dict(n_clusters=3, gamma="auto", max_support_per_cluster=20, max_iter=5,
-                                  random_state=0)
+    assert seen["kernel"] == dict(n_clusters=3, gamma="auto", pool_stiffness=2.0, max_support_per_cluster=20,
+                                  max_iter=5, random_state=0, n_threads=None)
     k = nx.load("k.npz")
     assert (k.gamma, k.pool_stiffness) == (0.5, 2.0) and k.beta is not None
 
@@ -337,3 +337,19 @@ def test_sigterm_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
     assert exit_info.value.code == 128 + signal.SIGTERM
     assert not (tmp_path / "r.npy").exists() and leftovers(tmp_path) == []
     assert signal.getsignal(signal.SIGTERM) == before  # restored
+
+
+def test_fit_explain_kernel_kmeans(tmp_path, data, capsys, monkeypatch):
+    if not hasattr(nx, "KernelKMeans"):
+        pytest.skip("this build has no KernelKMeans")
+    X, _ = data
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz", "--gamma", "0.05",
+                 "--max-support", "15", "--seed", "1", "-q"]) == 0
+    m = nx.load("k.npz")
+    assert isinstance(m, nx.NeuralizedKernelKMeans) and m.n_support <= 45 and m.gamma == 0.05
+    expected = nx.KernelKMeans(3, gamma=0.05, max_support_per_cluster=15, random_state=1).fit(X).neuralize()
+    np.testing.assert_array_equal(m.support_vectors, expected.support_vectors)
+    assert m.beta == pytest.approx(expected.beta_heuristic(X))
+    assert main(["explain", "data.npy", "--model", "k.npz", "-o", "r.npy", "-q"]) == 0
+    np.testing.assert_array_equal(np.load("r.npy"), m.explain(X).relevance)

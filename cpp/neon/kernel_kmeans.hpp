@@ -383,68 +383,43 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                 skip = position_[exclude[row]];
             }
 
-            Index nearest = 0;
-            double lo = 0.0, second = 0.0;
-            auto rank = [&] {
-                soft_min_distances(e, skip, s);
-                nearest = 0;
-                lo = s.S[0];
-                second = std::numeric_limits<double>::infinity();
-                for (Index k = 1; k < K; ++k) {
-                    if (s.S[k] < lo) {
-                        second = lo;
-                        lo = s.S[k];
-                        nearest = k;
-                    } else if (s.S[k] < second) {
-                        second = s.S[k];
-                    }
-                }
-            };
-            rank();
+            soft_min_distances(e, skip, s);
+            ClusterRanking rank = rank_clusters(s.S.data(), K);
             // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2):
             // when the two nearest clusters are that close, the distances are
             // recomputed term by term so exact ties stay ties (lowest index).
             const double z_norm = std::sqrt(offset);
-            if (second - lo <= tie_factor * (z_norm * m + m * m + offset)) {
+            if (rank.second - rank.lo <= tie_factor * (z_norm * m + m * m + offset)) {
                 const T* x = X.row(row);
                 for (Index j = 0; j < M; ++j) e[j] = protos_.direct_sq_distance(x, X.col_stride, j);
                 offset = 0.0;
-                rank();
+                soft_min_distances(e, skip, s);
+                rank = rank_clusters(s.S.data(), K);
             }
 
-            if (out.assigned) out.assigned[row] = nearest;
+            write_ranking(out, row, rank, s.S.data(), K);
             if (out.distances) {
                 T* dst = out.distances + row * K;
                 for (Index k = 0; k < K; ++k) dst[k] = static_cast<T>(s.S[k] + offset);
             }
-            if (out.logits_all) {
-                T* f_all = out.logits_all + row * K;
-                for (Index c = 0; c < K; ++c) f_all[c] = static_cast<T>((c == nearest ? second : lo) - s.S[c]);
-            }
-
-            Index c = nearest;
-            if (target.per_row) c = static_cast<Index>(target.per_row[row]);
-            else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
-            if (c < 0 || c >= K) {
+            const Index c = target_of(target, row, rank.nearest, K);
+            if (c < 0) {
                 bad_target.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = (c == nearest ? second : lo) - s.S[c];
+            const double f = rank.logit(s.S.data(), c);
             if (out.logit) out.logit[row] = static_cast<T>(f);
             if (want_relevance) relevance_coefficients(e, c, f, beta, s, s.A.row(r).data());
         }
         if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0);
     });
 
-    if (bad_input.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
+    throw_if_bad_input(bad_input, first_row);
     if (bad_exclude.any())
         throw std::out_of_range("left-out support vector out of range [-1, " + std::to_string(M) + ") at row " +
                                 std::to_string(first_row + bad_exclude.row()));
-    if (bad_target.any())
-        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
-                                std::to_string(first_row + bad_target.row()));
+    throw_if_bad_target(bad_target, K, first_row);
 }
 
 }  // namespace neon

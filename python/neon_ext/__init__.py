@@ -18,7 +18,7 @@ import logging
 from . import _core
 from .datasets import load_wine
 from .explanation import Explanation
-from .kernel_kmeans import NeuralizedKernelKMeans
+from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
 from .persistence import load, save
@@ -26,6 +26,7 @@ from . import plotting
 
 __all__ = [
     "Explanation",
+    "KernelKMeans",
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
     "build_info",

@@ -66,11 +66,9 @@ def fit_kernel_kmeans(X, n_clusters: int, *, seed: int = 0, max_iter=None, n_thr
     """Kernel k-means on X (``neon_ext.KernelKMeans``); returns a NeuralizedKernelKMeans."""
     KernelKMeans = _estimator("KernelKMeans")
     kk = KernelKMeans(n_clusters=n_clusters, gamma="auto" if gamma is None else gamma,
-                      max_support_per_cluster=max_support, max_iter=max_iter or 100, random_state=seed)
-    model = kk.fit(X).neuralize()
-    if pool_stiffness is not None:
-        model = type(model)(model.support_vectors, model.labels, model.gamma, pool_stiffness, eps=model.eps)
-    return model
+                      pool_stiffness=pool_stiffness, max_support_per_cluster=max_support,
+                      max_iter=max_iter or 100, random_state=seed, n_threads=n_threads)
+    return kk.fit(X).neuralize()
 
 
 def fitters() -> dict:

@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit a clustering model on DATA and save it, with the stiffness beta "
                                    "of the paper's heuristic on DATA, to a .npz model file.")
     p.add_argument("data", metavar="DATA", help="training data (.npy, .csv, .tsv, .parquet)")
-    p.add_argument("--model", required=True, choices=sorted(fitters()), help="the model family")
+    p.add_argument("--model", required=True, choices=sorted(fitters()),
+                   help="the model family (kernel-kmeans: each fitting sweep costs O(rows^2 x features))")
     p.add_argument("-k", "--clusters", type=_positive_int, required=True, metavar="K",
                    help="number of clusters (>= 2)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.npz", help="model file to write")
