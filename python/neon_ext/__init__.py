@@ -21,6 +21,8 @@ from .explanation import Explanation
 from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
+from .persistence import load, save
+from . import plotting
 
 __all__ = [
     "Explanation",
@@ -28,8 +30,11 @@ __all__ = [
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
     "build_info",
+    "load",
     "load_wine",
     "neuralize",
+    "plotting",
+    "save",
     "__version__",
 ]
 
