@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from . import _core
+from . import baselines, evaluate
 from .datasets import load_wine
 from .explanation import Explanation
 from .kmeans import NeuralizedKMeans
@@ -28,6 +29,8 @@ __all__ = [
     "load_wine",
     "neuralize",
     "__version__",
+    "baselines",
+    "evaluate",
 ]
 
 __version__ = "0.1.0"
