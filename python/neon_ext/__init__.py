@@ -19,12 +19,14 @@ from . import _core
 from . import baselines, evaluate
 from .datasets import load_wine
 from .explanation import Explanation
+from .kernel_kmeans import NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
 
 __all__ = [
     "Explanation",
     "NeuralizedKMeans",
+    "NeuralizedKernelKMeans",
     "build_info",
     "load_wine",
     "neuralize",

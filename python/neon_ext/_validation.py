@@ -16,6 +16,7 @@ __all__ = [
     "as_data_matrix",
     "as_prototypes",
     "check_beta",
+    "check_eps",
     "check_n_threads",
     "check_out",
     "check_positive_float",
@@ -109,6 +110,15 @@ def check_positive_float(value, name: str) -> float:
 
 def check_beta(beta) -> float:
     return check_positive_float(beta, "beta")
+
+
+def check_eps(eps) -> float:
+    """The midpoint-rule stabilizer: a finite real number >= 0."""
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {_describe(eps)}")
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps={eps!r} must be a finite number >= 0")
+    return float(eps)
 
 
 def check_n_threads(n_threads) -> int:
