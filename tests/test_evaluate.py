@@ -463,9 +463,9 @@ def test_example_scripts(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     _load_example("evaluate_removal").main(["--points", "12", "--permutations", "2", "--kernel-shap", "0",
-                                           "--out", str(tmp_path)])
+                                           "--datasets", "wine", "--out", str(tmp_path)])
     text = (tmp_path / "evaluation_results.md").read_text(encoding="utf-8")
-    assert "| neon |" in text and "digits · k-means" in text
+    assert "| neon |" in text and "wine · k-means" in text and "wine · kernel k-means" in text
     assert (tmp_path / "figures" / "removal_curves.png").stat().st_size > 10_000
     _load_example("digits_showcase").main(["--out", str(tmp_path / "figures")])
     assert (tmp_path / "figures" / "digits_neon_kmeans.png").stat().st_size > 10_000

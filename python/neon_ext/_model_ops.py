@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_targets
+from .kernel_kmeans import NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 
 __all__ = ["ModelOps", "model_ops"]
@@ -163,6 +164,9 @@ def model_ops(model) -> ModelOps:
     model = neuralize(model)
     if isinstance(model, NeuralizedKMeans):
         return KMeansOps(model)
+    if isinstance(model, NeuralizedKernelKMeans):
+        return KernelKMeansOps(model, model.support_vectors, model.labels, model.gamma)
+    # any other model of the same form (support vectors, their labels, gamma)
     support = getattr(model, "support_vectors", None)
     labels = getattr(model, "labels", None)
     if labels is None:

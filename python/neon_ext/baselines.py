@@ -98,12 +98,16 @@ def _check_seed(seed):
     return int(seed)
 
 
-def _point_rng(seed, index: int) -> np.random.Generator:
-    """A generator for one point: depends only on (seed, row index), not on blocking."""
+_STREAMS = {"shapley": 0, "removal": 1}
+
+
+def _point_rng(seed, index: int, stream: str) -> np.random.Generator:
+    """A generator for one point: depends only on (seed, row index, stream), not on
+    blocking; the streams keep Shapley orders and random removal orders independent."""
     if seed is None:
         return np.random.default_rng()
     entropy = seed.entropy if isinstance(seed, np.random.SeedSequence) else seed
-    return np.random.default_rng([index, entropy])
+    return np.random.default_rng([_STREAMS[stream], index, entropy])
 
 
 # -- gradients ------------------------------------------------------------------
@@ -259,7 +263,7 @@ def shapley_sampling(model, X, target=None, *, reference="mean", n_permutations=
         # rank[b, p, i] = position of feature i in order p of point b
         rank = np.empty((b, n_perm, d), dtype=np.int64)
         for j in range(b):
-            rng = _point_rng(seed, lo + j)
+            rng = _point_rng(seed, lo + j, "shapley")
             n_draw = n_perm // 2 if antithetic else n_perm
             orders = rng.permuted(np.tile(np.arange(d), (n_draw, 1)), axis=1)
             if antithetic:

@@ -136,7 +136,7 @@ def _curves(ops, X, targets, ref, relevance, order, n_repeats=1, seed=0):
         if order == "random":
             rank = np.empty((b, n_rep, d), dtype=np.int64)
             for j in range(b):
-                orders = _point_rng(seed, lo + j).permuted(np.tile(np.arange(d), (n_rep, 1)), axis=1)
+                orders = _point_rng(seed, lo + j, "removal").permuted(np.tile(np.arange(d), (n_rep, 1)), axis=1)
                 rank[j] = np.argsort(orders, axis=1)
         else:
             rank = _removal_ranks(relevance[lo:hi], order)[:, None, :]
