@@ -188,6 +188,39 @@ def test_kernel_kmeans_competitor_prototype():
     np.testing.assert_allclose(mid[0], (p / p.sum()) @ U[2:], rtol=1e-12)
 
 
+def test_neuralized_kernel_kmeans_geometry():
+    rng = np.random.default_rng(12)
+    U = rng.normal(size=(12, 4)) * 2
+    labels = np.repeat([0, 1, 2], 4)
+    model = nx.NeuralizedKernelKMeans(U, labels, 0.3)
+    loop = LoopKernelKMeans(U, labels, 0.3)
+    X = rng.normal(size=(20, 4)) * 2
+    t = np.arange(20) % 3
+    logit, grad = bl.logit_gradient(model, X, t)
+    np.testing.assert_allclose(logit, model.logits(X)[np.arange(20), t], rtol=1e-10, atol=1e-10)
+    loop_logit, loop_grad = bl.logit_gradient(loop, X, t)
+    np.testing.assert_allclose(logit, loop_logit, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(grad, loop_grad, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(model.predict(X), loop.predict(X))
+    # curves start at the compiled logit and end at the logit of the reference
+    curves = ev.removal_curves(model, X, bl.neon(model, X), reference="competitor")
+    f = model.logits(X)
+    np.testing.assert_allclose(curves[:, 0], f.max(1), rtol=1e-12)
+    ref = bl.reference_points(model, X, "competitor")
+    np.testing.assert_allclose(curves[:, -1], model.logits(ref)[np.arange(20), f.argmax(1)], rtol=1e-12)
+    result = ev.compare(model, X, n_permutations=2)
+    assert result.areas["neon"]["morf"] < result.areas["random"]["random"]
+
+
+def test_kernel_kmeans_with_one_support_vector_per_cluster_is_kmeans(blobs):
+    kmeans, C, X = blobs
+    kernel = nx.NeuralizedKernelKMeans(C, np.arange(len(C)), 0.7)
+    for fn in (bl.logit_gradient, lambda m, Z: bl.reference_points(m, Z, "competitor")):
+        a, b = fn(kmeans, X), fn(kernel, X)
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_allclose(u, v, rtol=1e-9, atol=1e-9)
+
+
 def test_sensitivity_and_gradient_x_input(blobs):
     model, _, X = blobs
     _, grad = bl.logit_gradient(model, X)
