@@ -409,3 +409,211 @@ def test_bad_explain_arguments():
         m.explain(GOLDEN_X, out=np.empty((3, 2)))
     with pytest.raises(ValueError, match="n_threads=0 must be >= 1"):
         m.predict(GOLDEN_X, n_threads=0)
+
+
+# --- from_labels: explaining any clustering ---------------------------------------------
+
+def test_from_labels_dbscan_noise_and_fidelity():
+    datasets = pytest.importorskip("sklearn.datasets")
+    cluster = pytest.importorskip("sklearn.cluster")
+    X, _ = datasets.make_moons(300, noise=0.06, random_state=1)
+    X = np.vstack([X, [[3.0, 3.0], [-3.0, 2.5]]])  # two outliers DBSCAN calls noise
+    labels = cluster.DBSCAN(eps=0.15, min_samples=5).fit_predict(X)
+    assert (labels == -1).sum() >= 2 and labels.max() >= 1
+    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=10.0)
+    assert m.n_noise_ == int((labels == -1).sum())
+    np.testing.assert_array_equal(m.support_indices_, np.flatnonzero(labels >= 0))
+    np.testing.assert_array_equal(m.labels, labels[labels >= 0])
+    labelled = labels >= 0
+    assert m.fidelity_ == pytest.approx(np.mean(m.predict(X[labelled]) == labels[labelled]))
+    assert m.fidelity_ == 1.0 and m.loo_fidelity_ >= 0.99
+    e = m.explain(X)  # noise points are explained too (as assigned by the model)
+    assert_conserves(e, 1e-9)
+    # "auto" is the median heuristic on the labelled points, here too wide for the moons
+    auto = nx.NeuralizedKernelKMeans.from_labels(X, labels)
+    assert auto.gamma == pytest.approx(nx.kernel_kmeans.median_heuristic_gamma(X[labelled]))
+    assert 0.5 <= auto.loo_fidelity_ < 1.0
+
+
+def test_from_labels_spectral_clustering():
+    datasets = pytest.importorskip("sklearn.datasets")
+    cluster = pytest.importorskip("sklearn.cluster")
+    X, truth = datasets.make_circles(200, noise=0.03, factor=0.4, random_state=0)
+    labels = cluster.SpectralClustering(2, affinity="rbf", gamma=30.0, random_state=0).fit_predict(X)
+    assert same_partition(labels, truth)  # the two rings, which k-means cannot find
+    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=20.0, max_support_per_cluster=40,
+                                              random_state=3)
+    assert m.n_noise_ == 0 and m.n_support == 80 and np.all(m.cluster_sizes == 40)
+    assert m.loo_fidelity_ >= 0.95 and m.fidelity_ >= 0.95
+    again = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=20.0, max_support_per_cluster=40,
+                                                  random_state=3)
+    np.testing.assert_array_equal(again.support_indices_, m.support_indices_)
+    e = m.explain(X[:20], target=1)
+    assert_conserves(e, 1e-9)
+
+
+def test_from_labels_loo_fidelity_against_reference():
+    U, L, X = random_model(13, n_support=16)
+    model_labels = nx.NeuralizedKernelKMeans(U, L, 0.2).predict(U)
+    m = nx.NeuralizedKernelKMeans.from_labels(U, model_labels, gamma=0.2)
+    loo = []
+    for n in range(len(U)):
+        keep = np.arange(len(U)) != n
+        loo.append(np.argmin(ref_soft_min_distances(U[n], U[keep], model_labels[keep], 0.2)))
+    assert m.loo_fidelity_ == pytest.approx(np.mean(np.array(loo) == model_labels))
+
+
+@pytest.mark.parametrize("labels,exc,match", [
+    ([0, 1, 1], ValueError, "labels has 3 entries, but there are 4 points"),
+    ([0, 1, -2, 1], ValueError, r"labels\[2\]=-2 is not a cluster index >= -1"),
+    ([0, 2, 2, 0], ValueError, "cluster 1 has no point"),
+    ([-1, -1, 0, 0], ValueError, "at least 2 clusters, got 1"),
+    ([-1, -1, -1, -1], ValueError, "at least 2 clusters, got 0"),
+    (["a", "b", "a", "b"], TypeError, "labels must hold integers"),
+])
+def test_from_labels_bad_labels(labels, exc, match):
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0], [6.0, 5.0]])
+    with pytest.raises(exc, match=match):
+        nx.NeuralizedKernelKMeans.from_labels(X, labels)
+
+
+def test_median_heuristic_gamma_definition():
+    X, _ = blobs(300, 3, 3, seed=5)
+    sq = ((X[:, None, :] - X[None]) ** 2).sum(-1)[np.triu_indices(300, 1)]
+    assert nx.kernel_kmeans.median_heuristic_gamma(X) == pytest.approx(1 / np.median(sq), rel=1e-12)
+    # mostly duplicates: the median over non-zero distances
+    D = np.vstack([np.zeros((10, 2)), [[1.0, 0.0], [0.0, 2.0]]])
+    # non-zero squared distances: 10 x 1, 10 x 4, 1 x 5 -> median 4
+    assert nx.kernel_kmeans.median_heuristic_gamma(D) == pytest.approx(1 / 4.0)
+    big, _ = blobs(5000, 2, 2, seed=6)
+    g1 = nx.kernel_kmeans.median_heuristic_gamma(big, random_state=1)
+    assert g1 == nx.kernel_kmeans.median_heuristic_gamma(big, random_state=1)  # sampled, reproducible
+    with pytest.raises(ValueError, match="all points are identical"):
+        nx.kernel_kmeans.median_heuristic_gamma(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="at least 2 points"):
+        nx.kernel_kmeans.median_heuristic_gamma(np.ones((1, 2)))
+
+
+# --- the KernelKMeans estimator ------------------------------------------------------------
+
+def same_partition(a, b):
+    """True when labelings a and b are equal up to renaming the clusters."""
+    pairs = set(zip(a.tolist(), b.tolist()))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_fit_recovers_well_separated_blobs_and_is_reproducible():
+    X, centers = blobs(600, 4, 5, seed=0, spread=8.0)
+    truth = np.argmin(((X[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
+    kk = nx.KernelKMeans(5, random_state=0).fit(X)
+    assert same_partition(kk.labels_, truth)
+    assert kk.converged_ and 1 <= kk.n_iter_ <= 100 and kk.fidelity_ == 1.0
+    assert kk.gamma_ == pytest.approx(nx.kernel_kmeans.median_heuristic_gamma(X))  # n < 2000: no sampling
+    again = nx.KernelKMeans(5, random_state=0, n_threads=1).fit(X)
+    np.testing.assert_array_equal(again.labels_, kk.labels_)
+    np.testing.assert_array_equal(again.support_vectors_, kk.support_vectors_)
+    np.testing.assert_array_equal(kk.fit_predict(X), kk.labels_)
+    np.testing.assert_array_equal(kk.predict(X), kk.labels_)
+
+
+def test_fit_is_a_leave_one_out_fixed_point():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, _ = datasets.make_moons(120, noise=0.08, random_state=2)
+    kk = nx.KernelKMeans(2, gamma=5.0, random_state=1).fit(X)
+    assert kk.converged_ and kk.n_iter_ >= 2  # the sweeps moved points after k-means
+    L = kk.labels_
+    for n in range(len(X)):
+        keep = np.arange(len(X)) != n
+        S = ref_soft_min_distances(X[n], X[keep], L[keep], 5.0)
+        if np.sum(L == L[n]) > 1:
+            assert np.argmin(S) == L[n], n
+
+
+def test_fit_with_support_subsample():
+    X, _ = blobs(900, 3, 3, seed=4, spread=6.0)
+    kk = nx.KernelKMeans(3, max_support_per_cluster=50, random_state=7).fit(X)
+    sizes = np.bincount(kk.labels_)
+    np.testing.assert_array_equal(np.bincount(kk.support_labels_), np.minimum(sizes, 50))
+    np.testing.assert_array_equal(kk.support_vectors_, X[kk.support_indices_])
+    np.testing.assert_array_equal(kk.support_labels_, kk.labels_[kk.support_indices_])
+    assert kk.fidelity_ == pytest.approx(np.mean(kk.predict(X) == kk.labels_))
+    assert kk.fidelity_ > 0.95
+    other = nx.KernelKMeans(3, max_support_per_cluster=50, random_state=8).fit(X)
+    assert not np.array_equal(other.support_indices_, kk.support_indices_)
+    m = kk.neuralize()
+    assert isinstance(m, nx.NeuralizedKernelKMeans) and nx.neuralize(kk) is m
+    assert m.n_support == 150 and m.gamma == kk.gamma_
+    e = kk.explain(X[:50])
+    assert_conserves(e, 1e-9)
+    np.testing.assert_array_equal(e.relevance, m.explain(X[:50]).relevance)
+    np.testing.assert_array_equal(kk.transform(X[:5]), m.soft_min_distances(X[:5]))
+    assert pickle.loads(pickle.dumps(kk)).predict(X[:30]).tolist() == kk.predict(X[:30]).tolist()
+
+
+def test_fit_float32_and_thread_counts():
+    X, _ = blobs(1500, 5, 4, seed=5, dtype=np.float32)
+    a = nx.KernelKMeans(4, gamma=0.05, random_state=0, n_threads=1).fit(X)
+    b = nx.KernelKMeans(4, gamma=0.05, random_state=0, n_threads=2).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.support_vectors_.dtype == np.float64
+    np.testing.assert_array_equal(a.explain(X[:100], n_threads=1).relevance,
+                                  b.explain(X[:100], n_threads=2).relevance)
+
+
+def test_reseed_empty_clusters():
+    from neon_ext.kernel_kmeans import _reseed_empty_clusters
+
+    labels = np.array([0, 0, 0, 2, 2, 4])
+    badness = np.array([1.0, 5.0, 2.0, 7.0, 7.0, 9.0])  # point 5 is alone: not movable
+    assert _reseed_empty_clusters(labels, badness, 5) == 2
+    # cluster 1 takes the worst point of a cluster with >= 2 members (3, lowest of the tie);
+    # then cluster 3 the worst remaining movable one (1)
+    np.testing.assert_array_equal(labels, [0, 3, 0, 1, 2, 4])
+
+
+def test_fit_with_fewer_distinct_points_than_clusters():
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0]]), 20, axis=0)
+    kk = nx.KernelKMeans(3, gamma=1.0, random_state=0, max_iter=20).fit(X)
+    assert set(kk.labels_) == {0, 1, 2}
+    assert np.isfinite(kk.explain(X, beta=1.0).relevance).all()
+
+
+def test_convergence_warning():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, _ = datasets.make_moons(120, noise=0.08, random_state=2)
+    with pytest.warns(nx.kernel_kmeans.ConvergenceWarning, match="did not converge in max_iter=1"):
+        kk = nx.KernelKMeans(2, gamma=5.0, random_state=1, max_iter=1).fit(X)
+    assert kk.n_iter_ == 1 and not kk.converged_
+
+
+@pytest.mark.parametrize("params,X,exc,match", [
+    (dict(n_clusters=1), None, ValueError, "n_clusters=1 must be >= 2"),
+    (dict(n_clusters=50), None, ValueError, "n_clusters=50 must be <= n_samples=40"),
+    (dict(n_clusters=2.5), None, TypeError, "n_clusters must be an int"),
+    (dict(max_iter=0), None, ValueError, "max_iter=0 must be >= 1"),
+    (dict(gamma=0.0), None, ValueError, "gamma=0.0 must be a finite number > 0"),
+    (dict(gamma="median"), None, ValueError, "gamma='median' must be a finite number > 0 or 'auto'"),
+    (dict(gamma=np.inf), None, ValueError, "gamma=inf must be"),
+    (dict(pool_stiffness=-1.0), None, ValueError, "pool_stiffness=-1.0 must be"),
+    (dict(max_support_per_cluster=0), None, ValueError, "max_support_per_cluster=0 must be >= 1"),
+    (dict(n_threads=0), None, ValueError, "n_threads=0 must be >= 1"),
+    (dict(), "nan", ValueError, r"X contains NaN or infinity \(first at row 3\)"),
+    (dict(), "1d", ValueError, "X must be 2-D"),
+])
+def test_estimator_bad_input(params, X, exc, match):
+    data, _ = blobs(40, 2, 2, seed=0)
+    if X == "nan":
+        data[3, 1] = np.nan
+    elif X == "1d":
+        data = data[:, 0]
+    with pytest.raises(exc, match=match):
+        nx.KernelKMeans(**{"n_clusters": 2, **params}).fit(data)
+
+
+def test_not_fitted():
+    kk = nx.KernelKMeans(3)
+    for call in (kk.predict, kk.explain, kk.transform):
+        with pytest.raises(nx.kernel_kmeans.NotFittedError, match="not fitted"):
+            call(np.zeros((2, 2)))
+    with pytest.raises(AttributeError):
+        kk.neuralize()

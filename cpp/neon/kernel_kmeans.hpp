@@ -47,6 +47,50 @@ namespace neon {
 // pool's relevance: its pairs are skipped in the O(|C_c| M) pair loop.
 constexpr double kNegligibleWeight = 0x1p-64;
 
+// exp(-t) of a shifted pool exponent t >= 0.  Beyond t = 700 the weight is
+// below 1e-304: added to a pool sum >= 1 it changes no bit, so it is taken as
+// 0 without calling exp (whose underflow path is slow).
+inline double pool_weight(double t) { return t < 700.0 ? std::exp(-t) : 0.0; }
+
+// The pair loop below is bound by its divisions.  With GCC on x86-64 glibc it
+// is compiled for the baseline ISA, AVX2 and AVX-512, and the loader picks the
+// best the CPU has (ifunc), so portable wheels still use wide vectors.  Every
+// clone performs the same IEEE operations in the same order (eight fixed
+// partial sums; CMake turns off FMA contraction), so results are identical on
+// every CPU.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define NEON_PAIR_LOOP_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define NEON_PAIR_LOOP_CLONES
+#endif
+
+// Layer-1 sums of one target member i over competitor members j = 0..n-1:
+// returns sum_j R_j / h_ij and adds q_i / h_ij to u[j], with h_ij = e_j - e_i
+// stabilized as h + eps * sign(h) (sign(0) = +1, as in stabilized_ratio).
+NEON_PAIR_LOOP_CLONES
+static double midpoint_pair_sums(double e_i, double q_i, const double* __restrict e, const double* __restrict R,
+                                 double* __restrict u, Index n, double eps) {
+    constexpr int kLanes = 8;
+    double acc[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    Index j = 0;
+    for (; j + kLanes <= n; j += kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+            const double h = e[j + l] - e_i;
+            const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+            acc[l] += R[j + l] * inv;
+            u[j + l] += q_i * inv;
+        }
+    }
+    double tail = 0.0;
+    for (; j < n; ++j) {
+        const double h = e[j] - e_i;
+        const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+        tail += R[j] * inv;
+        u[j] += q_i * inv;
+    }
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
+}
+
 template <class T>
 struct KernelKMeansOutputs : KMeansOutputs<T> {
     T* distances = nullptr;  // N x K, row-major: soft-min distance S_k(x)
@@ -192,7 +236,7 @@ private:
             }
             double total = 0.0;
             for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                const double w = j == skip ? 0.0 : std::exp(-gamma_ * (e[j] - lo));
+                const double w = j == skip ? 0.0 : pool_weight(gamma_ * (e[j] - lo));
                 s.W[j] = w;
                 total += w;
             }
@@ -204,38 +248,14 @@ private:
         }
     }
 
-    // Layer-1 sums of one target member i over the kept competitor members:
-    //   returns sum_j R_j / h_ij and adds q_i / h_ij to uJ[j],
-    // with h_ij = e_j - e_i stabilized.  Four independent partial sums keep
-    // the loop vectorizable and its rounding fixed.
-    double pair_sums(double e_i, double q_i, const Scratch& s, Index nJ, double* uJ) const {
-        const double* eJ = s.eJ.data();
-        const double* RJ = s.RJ.data();
-        double acc[4] = {0.0, 0.0, 0.0, 0.0};
-        Index j = 0;
-        for (; j + 4 <= nJ; j += 4) {
-            for (int l = 0; l < 4; ++l) {
-                const double inv = stabilized_ratio(1.0, eJ[j + l] - e_i, eps_);
-                acc[l] += RJ[j + l] * inv;
-                uJ[j + l] += q_i * inv;
-            }
-        }
-        double tail = 0.0;
-        for (; j < nJ; ++j) {
-            const double inv = stabilized_ratio(1.0, eJ[j] - e_i, eps_);
-            tail += RJ[j] * inv;
-            uJ[j] += q_i * inv;
-        }
-        return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail;
-    }
-
-    // The same for a target member with exact duplicates in other clusters:
-    // the pairs with its twins are left out.
+    // midpoint_pair_sums for a target member with exact duplicates in other
+    // clusters: the pairs with its twins are left out.
     double pair_sums_without_twins(Index i, double e_i, double q_i, const Scratch& s, Index nJ, double* uJ) const {
         double sum = 0.0;
         for (Index j = 0; j < nJ; ++j) {
             if (twin_[s.J[j]] == twin_[i]) continue;
-            const double inv = stabilized_ratio(1.0, s.eJ[j] - e_i, eps_);
+            const double h = s.eJ[j] - e_i;
+            const double inv = 1.0 / (h + (h < 0.0 ? -eps_ : eps_));
             sum += s.RJ[j] * inv;
             uJ[j] += q_i * inv;
         }
@@ -263,7 +283,7 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
         for (Index k = 0; k < K; ++k) {
             double sum = 0.0;
             for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                const double w = std::exp(-pool_stiffness_ * (e[j] - s.lo[k]));
+                const double w = pool_weight(pool_stiffness_ * (e[j] - s.lo[k]));
                 s.Wp[j] = w;
                 sum += w;
             }
@@ -304,7 +324,7 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     for (Index t = 0; t < nI; ++t) {
         const Index i = s.I[t];
         const double sum = twin_[i] >= 0 ? pair_sums_without_twins(i, s.eI[t], s.qI[t], s, nJ, uJ)
-                                         : pair_sums(s.eI[t], s.qI[t], s, nJ, uJ);
+                                         : midpoint_pair_sums(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
         a[i] = -s.qI[t] * sum;
     }
     for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
@@ -363,68 +383,43 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                 skip = position_[exclude[row]];
             }
 
-            Index nearest = 0;
-            double lo = 0.0, second = 0.0;
-            auto rank = [&] {
-                soft_min_distances(e, skip, s);
-                nearest = 0;
-                lo = s.S[0];
-                second = std::numeric_limits<double>::infinity();
-                for (Index k = 1; k < K; ++k) {
-                    if (s.S[k] < lo) {
-                        second = lo;
-                        lo = s.S[k];
-                        nearest = k;
-                    } else if (s.S[k] < second) {
-                        second = s.S[k];
-                    }
-                }
-            };
-            rank();
+            soft_min_distances(e, skip, s);
+            ClusterRanking rank = rank_clusters(s.S.data(), K);
             // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2):
             // when the two nearest clusters are that close, the distances are
             // recomputed term by term so exact ties stay ties (lowest index).
             const double z_norm = std::sqrt(offset);
-            if (second - lo <= tie_factor * (z_norm * m + m * m + offset)) {
+            if (rank.second - rank.lo <= tie_factor * (z_norm * m + m * m + offset)) {
                 const T* x = X.row(row);
                 for (Index j = 0; j < M; ++j) e[j] = protos_.direct_sq_distance(x, X.col_stride, j);
                 offset = 0.0;
-                rank();
+                soft_min_distances(e, skip, s);
+                rank = rank_clusters(s.S.data(), K);
             }
 
-            if (out.assigned) out.assigned[row] = nearest;
+            write_ranking(out, row, rank, s.S.data(), K);
             if (out.distances) {
                 T* dst = out.distances + row * K;
                 for (Index k = 0; k < K; ++k) dst[k] = static_cast<T>(s.S[k] + offset);
             }
-            if (out.logits_all) {
-                T* f_all = out.logits_all + row * K;
-                for (Index c = 0; c < K; ++c) f_all[c] = static_cast<T>((c == nearest ? second : lo) - s.S[c]);
-            }
-
-            Index c = nearest;
-            if (target.per_row) c = static_cast<Index>(target.per_row[row]);
-            else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
-            if (c < 0 || c >= K) {
+            const Index c = target_of(target, row, rank.nearest, K);
+            if (c < 0) {
                 bad_target.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = (c == nearest ? second : lo) - s.S[c];
+            const double f = rank.logit(s.S.data(), c);
             if (out.logit) out.logit[row] = static_cast<T>(f);
             if (want_relevance) relevance_coefficients(e, c, f, beta, s, s.A.row(r).data());
         }
         if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0);
     });
 
-    if (bad_input.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
+    throw_if_bad_input(bad_input, first_row);
     if (bad_exclude.any())
         throw std::out_of_range("left-out support vector out of range [-1, " + std::to_string(M) + ") at row " +
                                 std::to_string(first_row + bad_exclude.row()));
-    if (bad_target.any())
-        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
-                                std::to_string(first_row + bad_target.row()));
+    throw_if_bad_target(bad_target, K, first_row);
 }
 
 }  // namespace neon

@@ -86,20 +86,12 @@ template <class T>
 void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
                                   double* e) const {
     const Index K = n_clusters();
-    double lo = std::numeric_limits<double>::infinity(), second = lo;
-    for (Index k = 0; k < K; ++k) {
-        if (e[k] < lo) {
-            second = lo;
-            lo = e[k];
-        } else if (e[k] < second) {
-            second = e[k];
-        }
-    }
+    const ClusterRanking rank = rank_clusters(e, K);
     const double z_norm = Z.row(r).norm();
     const double m = protos_.max_norm();
     const double tol = 8.0 * static_cast<double>(n_features() + 4) * std::numeric_limits<double>::epsilon() *
                        (z_norm * m + m * m + z_norm * z_norm);
-    if (second - lo > tol) return;
+    if (rank.second - rank.lo > tol) return;
     const T* x = X.row(row);
     for (Index k = 0; k < K; ++k) e[k] = protos_.direct_sq_distance(x, X.col_stride, k);
 }
@@ -141,33 +133,15 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
             settle_near_ties(X, row, s.Z, r, e);
             for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
 
-            // Nearest and second-nearest cluster (ties to the lowest index).
-            Index nearest = 0;
-            double lo = e[0], second = std::numeric_limits<double>::infinity();
-            for (Index k = 1; k < K; ++k) {
-                if (e[k] < lo) {
-                    second = lo;
-                    lo = e[k];
-                    nearest = k;
-                } else if (e[k] < second) {
-                    second = e[k];
-                }
-            }
-            if (out.assigned) out.assigned[row] = nearest;
-            if (out.logits_all) {
-                T* f_all = out.logits_all + row * K;
-                for (Index c = 0; c < K; ++c) f_all[c] = static_cast<T>((c == nearest ? second : lo) - e[c]);
-            }
-
-            Index c = nearest;
-            if (target.per_row) c = static_cast<Index>(target.per_row[row]);
-            else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
-            if (c < 0 || c >= K) {
+            const ClusterRanking rank = rank_clusters(e, K);
+            write_ranking(out, row, rank, e, K);
+            const Index c = target_of(target, row, rank.nearest, K);
+            if (c < 0) {
                 bad_target.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = (c == nearest ? second : lo) - e[c];
+            const double f = rank.logit(e, c);
             if (out.logit) out.logit[row] = static_cast<T>(f);
             if (!want_relevance) continue;
 
@@ -191,11 +165,8 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0);
     });
 
-    if (bad_input.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
-    if (bad_target.any())
-        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
-                                std::to_string(first_row + bad_target.row()));
+    throw_if_bad_input(bad_input, first_row);
+    throw_if_bad_target(bad_target, K, first_row);
 }
 
 }  // namespace neon

@@ -19,12 +19,13 @@ from . import _core
 from . import baselines, evaluate
 from .datasets import load_wine
 from .explanation import Explanation
-from .kernel_kmeans import NeuralizedKernelKMeans
+from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
 
 __all__ = [
     "Explanation",
+    "KernelKMeans",
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
     "build_info",

@@ -64,11 +64,7 @@ class NeuralizedModel:
         between the second-nearest and the nearest cluster's distance); the
         others are <= 0. The dtype is X's (float32 or float64).
         """
-        X = self._check_X(X)
-        out = check_out(out, (X.shape[0], self.n_clusters), X.dtype)
-        self._check_no_overlap(X, out)
-        self._run(X, n_threads=n_threads, logits_all=out)
-        return out
+        return self._per_cluster(X, out, n_threads, "logits_all")
 
     def beta_heuristic(self, X, *, n_threads=None) -> float:
         """The paper's default stiffness: 1 / mean of the assigned logits on X.
@@ -134,6 +130,14 @@ class NeuralizedModel:
     def _check_no_overlap(X, out):
         if np.may_share_memory(X, out):
             raise ValueError("out must not share memory with X")
+
+    def _per_cluster(self, X, out, n_threads, output: str) -> np.ndarray:
+        """One (n_samples, n_clusters) output of the core, in X's dtype."""
+        X = self._check_X(X)
+        out = check_out(out, (X.shape[0], self.n_clusters), X.dtype)
+        self._check_no_overlap(X, out)
+        self._run(X, n_threads=n_threads, **{output: out})
+        return out
 
     def _block_rows(self, n_features: int) -> int:
         """Rows per block of the compiled kernel."""

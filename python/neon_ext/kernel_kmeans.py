@@ -3,7 +3,7 @@ support vectors, and explaining any given clustering with it."""
 
 from __future__ import annotations
 
-import numbers
+import warnings
 
 import numpy as np
 
@@ -14,12 +14,22 @@ from ._validation import (
     as_data_matrix,
     as_prototypes,
     check_eps,
-    check_out,
+    check_int,
+    check_n_threads,
     check_positive_float,
+    feature_names_of,
 )
 from .kmeans import DEFAULT_EPS
 
-__all__ = ["NeuralizedKernelKMeans", "median_heuristic_gamma"]
+__all__ = ["KernelKMeans", "NeuralizedKernelKMeans", "median_heuristic_gamma"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before fit."""
+
+
+class ConvergenceWarning(UserWarning):
+    """Fitting stopped at its iteration limit."""
 
 #: Points drawn for ``gamma="auto"`` (their pairwise distances: ~2 million).
 AUTO_GAMMA_SAMPLE = 2000
@@ -53,9 +63,11 @@ def median_heuristic_gamma(X, *, sample_size: int = AUTO_GAMMA_SAMPLE, random_st
     upper = []
     for lo in range(0, len(S) - 1, 256):  # row blocks keep the temporaries small
         hi = min(lo + 256, len(S))
-        d = sq_norm[lo:hi, None] + sq_norm[None, lo + 1:] - 2.0 * (S[lo:hi] @ S[lo + 1:].T)
+        scale = sq_norm[lo:hi, None] + sq_norm[None, lo + 1:]
+        d = scale - 2.0 * (S[lo:hi] @ S[lo + 1:].T)
+        d[d <= 1e-12 * scale] = 0.0  # duplicates: the Gram form leaves rounding, not 0
         rows, cols = np.nonzero(np.arange(lo + 1, len(S))[None, :] > np.arange(lo, hi)[:, None])
-        upper.append(np.maximum(d[rows, cols], 0.0))
+        upper.append(d[rows, cols])
     pairs = np.concatenate(upper)
     median = float(np.median(pairs))
     if not median > 0.0:
@@ -105,11 +117,7 @@ def check_cluster_labels(labels, n: int, what: str, *, allow_noise: bool = False
 def check_max_support(max_support_per_cluster):
     if max_support_per_cluster is None:
         return None
-    if isinstance(max_support_per_cluster, (bool, np.bool_)) or not isinstance(max_support_per_cluster, numbers.Integral):
-        raise TypeError(f"max_support_per_cluster must be None or a positive int, got {max_support_per_cluster!r}")
-    if max_support_per_cluster < 1:
-        raise ValueError(f"max_support_per_cluster={max_support_per_cluster} must be >= 1")
-    return int(max_support_per_cluster)
+    return check_int(max_support_per_cluster, "max_support_per_cluster", 1)
 
 
 def stratified_support(labels: np.ndarray, max_per_cluster, rng) -> np.ndarray:
@@ -173,8 +181,10 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     Notes
     -----
     Pairs of identical support vectors in different clusters have an exactly
-    zero midpoint-rule contribution and are left out; pooling weights below
-    2^-64 of the largest in their pool are skipped (they change no digit).
+    zero midpoint-rule contribution and are left out. Members whose pooling
+    weight is below 2^-64 of the largest in their pool (far members at large
+    gamma, far competitors at large beta) are skipped in the pair sums: the
+    relevance they would carry is below float64 resolution of the pool's.
     """
 
     def __init__(self, support_vectors, labels, gamma, pool_stiffness=None, *, eps: float = DEFAULT_EPS):
@@ -206,14 +216,16 @@ class NeuralizedKernelKMeans(NeuralizedModel):
             support set and of ``fidelity_``, and counted in ``n_noise_``.
         gamma : float > 0 or "auto", default "auto"
             Kernel width; "auto" is :func:`median_heuristic_gamma` on the
-            labelled points.
+            labelled points. Non-convex clusters (DBSCAN, spectral) usually
+            need a larger gamma (e.g. 10 to 100 times "auto"): compare
+            ``loo_fidelity_`` across a few values.
         pool_stiffness : float > 0, optional
             gamma' of the explanation; None means gamma.
         max_support_per_cluster : int, optional
             Keep at most that many randomly chosen members of each cluster as
             support vectors (stratified; reproducible with ``random_state``).
             Explaining then costs O(K * max_support_per_cluster) per point
-            instead of O(n_samples); ``fidelity_`` shows what it costs.
+            instead of O(n_samples); the fidelities show what it costs.
         random_state : int, Generator or None, default 0
             Seeds the gamma="auto" sample and the support subsample
             (``numpy.random.default_rng``).
@@ -225,12 +237,19 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         Returns
         -------
         NeuralizedKernelKMeans
-            With the attributes ``fidelity_`` (share of the labelled points
-            that the model assigns to their given cluster: 1.0 means the
-            explained model is the given clustering; in-sample, each point is
-            one of its own cluster's support vectors unless subsampled away),
-            ``n_noise_`` (points labelled -1) and ``support_indices_`` (rows of
-            X used as support vectors).
+            With the attributes
+
+            - ``fidelity_``: share of the labelled points that the model
+              assigns to their given cluster (1.0: on X the explained model is
+              the given clustering). In-sample: a point that is a support
+              vector counts itself as a member of its cluster, which flatters
+              the score as gamma grows (gamma -> inf is 1-nearest-neighbour
+              with itself as the neighbour).
+            - ``loo_fidelity_``: the same with each point left out of its own
+              cluster's support set: how well the clusters' *other* members
+              reproduce its label. The honest measure for choosing gamma.
+            - ``n_noise_``: points labelled -1.
+            - ``support_indices_``: rows of X used as support vectors.
         """
         X = as_data_matrix(X, "X")
         L = check_cluster_labels(labels, X.shape[0], "points", allow_noise=True)
@@ -244,6 +263,11 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         model.support_indices_ = support
         model.n_noise_ = int(np.count_nonzero(~labelled))
         model.fidelity_ = model.agreement(X_labelled, L[labelled], n_threads=n_threads)
+        rows = np.flatnonzero(labelled)
+        pos = np.minimum(np.searchsorted(support, rows), len(support) - 1)
+        exclude = np.where(support[pos] == rows, pos, -1)
+        loo, _ = model._leave_one_out(X_labelled, exclude, n_threads=n_threads)
+        model.loo_fidelity_ = float(np.mean(loo == L[labelled]))
         return model
 
     # -- properties ---------------------------------------------------------
@@ -289,11 +313,7 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     # -- model outputs beyond the shared ones -------------------------------------
     def soft_min_distances(self, X, *, out=None, n_threads=None) -> np.ndarray:
         """S_k(x) for every row and cluster, shape (n_samples, n_clusters), X's dtype."""
-        X = self._check_X(X)
-        out = check_out(out, (X.shape[0], self.n_clusters), X.dtype)
-        self._check_no_overlap(X, out)
-        self._run(X, n_threads=n_threads, distances=out)
-        return out
+        return self._per_cluster(X, out, n_threads, "distances")
 
     def agreement(self, X, labels, *, n_threads=None) -> float:
         """Share of rows of X that the model assigns to the given cluster labels."""
@@ -336,3 +356,250 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         self._run(X, n_threads=n_threads, assigned=assigned, distances=distances,
                   exclude=np.ascontiguousarray(exclude, dtype=np.int64))
         return assigned, distances
+
+
+
+# --- fitting -------------------------------------------------------------------------
+
+def _kmeans_init(X, n_clusters: int, rng, n_threads, max_iter: int = 100, n_init: int = 3):
+    """Initial partition for KernelKMeans: the best of ``n_init`` k-means runs
+    (lowest inertia), each greedy k-means++ seeding (2 + log K candidate
+    centres per step, the one that lowers the potential most is kept) and
+    Lloyd iterations, with the assignment step in the compiled k-means core.
+    Returns the labels and each point's squared distance to its centroid
+    (used to re-seed clusters that come out empty)."""
+    from .kmeans import NeuralizedKMeans
+
+    n = X.shape[0]
+    X64 = np.asarray(X, dtype=np.float64)
+    trials = 2 + int(np.log(n_clusters))
+    best = None
+    for _ in range(n_init):
+        chosen = [int(rng.integers(n))]
+        closest = ((X64 - X64[chosen[0]]) ** 2).sum(1)
+        for _ in range(1, n_clusters):
+            total = closest.sum()
+            if total > 0:
+                candidates = np.searchsorted(np.cumsum(closest), rng.random(trials) * total)
+                candidates = np.minimum(candidates, n - 1)
+            else:
+                candidates = rng.integers(n, size=trials)
+            options = [np.minimum(closest, ((X64 - X64[c]) ** 2).sum(1)) for c in candidates]
+            pick = int(np.argmin([o.sum() for o in options]))
+            chosen.append(int(candidates[pick]))
+            closest = options[pick]
+        C = X64[chosen].copy()
+        labels = None
+        for _ in range(max_iter):
+            new = NeuralizedKMeans(C).predict(X, n_threads=n_threads)
+            if labels is not None and np.array_equal(new, labels):
+                break
+            labels = new
+            counts = np.bincount(labels, minlength=n_clusters)
+            sums = np.zeros_like(C)
+            np.add.at(sums, labels, X64)
+            filled = counts > 0
+            C[filled] = sums[filled] / counts[filled, None]
+        sq = ((X64 - C[labels]) ** 2).sum(1)
+        if best is None or sq.sum() < best[1].sum():
+            best = (labels, sq)
+    return best
+
+
+def _reseed_empty_clusters(labels: np.ndarray, badness: np.ndarray, n_clusters: int) -> int:
+    """Give every empty cluster one point, in place; returns how many were re-seeded.
+
+    Empty clusters are filled in index order; each takes the point with the
+    largest ``badness`` (its distance to the cluster it is in; NaN = not
+    movable) among the clusters that keep at least one other member, ties to
+    the lowest index. K therefore stays fixed.
+    """
+    counts = np.bincount(labels, minlength=n_clusters)
+    empty = np.flatnonzero(counts == 0)
+    for k in empty:
+        score = np.where(counts[labels] >= 2, badness, np.nan)
+        if np.isnan(score).all():  # only unmovable points left: take any from a big cluster
+            score = np.where(counts[labels] >= 2, 0.0, np.nan)
+        p = int(np.nanargmax(score))
+        counts[labels[p]] -= 1
+        labels[p] = k
+        counts[k] = 1
+        badness[p] = np.nan
+    return len(empty)
+
+
+class KernelKMeans:
+    """Gaussian kernel k-means in the soft-min-distance form, with NEON explanations.
+
+    Each cluster is the set of its training points; a point's distance to a
+    cluster is the soft-min distance S_k(x) = -(1/gamma) log(mean_j
+    exp(-gamma ||x - u_j||^2)) over the cluster's members (Kauffmann et al.,
+    IEEE TNNLS 2024; NEON_SPEC.md section 2).
+
+    Fitting: an initial partition by k-means (k-means++ seeding, Lloyd), then
+    repeated sweeps that reassign every training point to the cluster of
+    smallest soft-min distance, the point itself left out of its own
+    cluster's member set (leave-one-out), until no label changes or
+    ``max_iter`` sweeps. A point that is the only member of its cluster stays
+    (leaving it out would leave no members). A cluster that empties in a sweep
+    is re-seeded with the point worst fitted by its new cluster (largest
+    soft-min distance to it) among clusters that keep another member, so K
+    stays fixed. One sweep costs O(n_samples^2 * n_features), in blocks of rows
+    (memory O(block * n_samples)).
+
+    Prediction and explanation use the support set: all training points, or
+    at most ``max_support_per_cluster`` per cluster drawn at random
+    (stratified, reproducible with ``random_state``); ``fidelity_`` reports
+    how far that model reproduces ``labels_``.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+    gamma : float > 0 or "auto", default "auto"
+        Kernel width; "auto" is :func:`median_heuristic_gamma`: 1 / the median
+        squared distance between pairs of a random sample of 2000 points.
+    pool_stiffness : float > 0, optional
+        gamma' of the explanation (None: gamma); does not affect fitting.
+    max_support_per_cluster : int, optional
+        Support vectors kept per cluster for predict / explain.
+    max_iter : int, default 100
+        Maximum number of reassignment sweeps.
+    random_state : int, Generator or None
+        Seeds the k-means initialisation, the gamma="auto" sample and the
+        support subsample (``numpy.random.default_rng``).
+    n_threads : int, optional
+        Threads of the compiled kernels (None: the OpenMP default); results do
+        not depend on it.
+    eps : float, default 1e-12
+        Stabilizer of the midpoint rule (see :class:`NeuralizedKernelKMeans`).
+
+    Attributes
+    ----------
+    labels_ : ndarray of int64, shape (n_samples,)
+        Cluster of each training point at the end of fitting.
+    support_vectors_, support_labels_ : ndarrays
+        The support set of the fitted model and its clusters.
+    support_indices_ : ndarray of int64
+        Rows of the training data that are support vectors.
+    gamma_ : float
+        The kernel width used.
+    n_iter_ : int
+        Reassignment sweeps run.
+    converged_ : bool
+        False when ``max_iter`` stopped the sweeps while labels still changed.
+    n_reseeded_ : int
+        Empty clusters re-seeded over the whole fit.
+    fidelity_ : float
+        Share of training points that the fitted model (its support set)
+        assigns to their cluster in ``labels_``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X was a DataFrame with string column names.
+    """
+
+    def __init__(self, n_clusters=8, *, gamma="auto", pool_stiffness=None, max_support_per_cluster=None,
+                 max_iter=100, random_state=None, n_threads=None, eps=DEFAULT_EPS):
+        self.n_clusters = n_clusters
+        self.gamma = gamma
+        self.pool_stiffness = pool_stiffness
+        self.max_support_per_cluster = max_support_per_cluster
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.eps = eps
+
+    def __repr__(self) -> str:
+        return f"KernelKMeans(n_clusters={self.n_clusters!r}, gamma={self.gamma!r})"
+
+    # -- fitting ----------------------------------------------------------------
+    def fit(self, X, y=None) -> "KernelKMeans":
+        """Fit on X (n_samples, n_features); y is ignored. Returns self."""
+        names = feature_names_of(X)
+        X = as_data_matrix(X, "X")
+        n = X.shape[0]
+        k = check_int(self.n_clusters, "n_clusters", 2)
+        if k > n:
+            raise ValueError(f"n_clusters={k} must be <= n_samples={n}")
+        max_iter = check_int(self.max_iter, "max_iter", 1)
+        limit = check_max_support(self.max_support_per_cluster)
+        eps = check_eps(self.eps)
+        if self.pool_stiffness is not None:
+            check_positive_float(self.pool_stiffness, "pool_stiffness")
+        check_n_threads(self.n_threads)
+        if not np.isfinite(X).all():
+            bad = int(np.flatnonzero(~np.isfinite(X).all(1))[0])
+            raise ValueError(f"X contains NaN or infinity (first at row {bad})")
+        rng = np.random.default_rng(self.random_state)
+        gamma = check_gamma(self.gamma, X, random_state=rng)
+
+        labels, badness = _kmeans_init(X, k, rng, self.n_threads)
+        reseeded = _reseed_empty_clusters(labels, badness, k)
+        X64 = np.ascontiguousarray(X, dtype=np.float64)
+        own = np.arange(n, dtype=np.int64)
+        changed, sweeps = n, 0
+        while sweeps < max_iter and changed:
+            sweeps += 1
+            model = NeuralizedKernelKMeans(X64, labels, gamma, eps=eps)
+            new, S = model._leave_one_out(X, own, n_threads=self.n_threads)
+            alone = np.bincount(labels, minlength=k)[labels] == 1
+            new[alone] = labels[alone]
+            badness = np.where(alone, np.nan, S[own, new].astype(np.float64))
+            reseeded += _reseed_empty_clusters(new, badness, k)
+            changed = int(np.count_nonzero(new != labels))
+            labels = new
+
+        support = stratified_support(labels, limit, rng)
+        self._model = NeuralizedKernelKMeans(X64[support], labels[support], gamma, self.pool_stiffness, eps=eps)
+        self.labels_ = labels
+        self.support_indices_ = support
+        self.support_vectors_ = self._model.support_vectors
+        self.support_labels_ = self._model.labels
+        self.gamma_ = gamma
+        self.n_iter_ = sweeps
+        self.converged_ = changed == 0
+        self.n_reseeded_ = reseeded
+        self.n_features_in_ = X.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.fidelity_ = self._model.agreement(X, labels, n_threads=self.n_threads)
+        if not self.converged_:
+            warnings.warn(f"KernelKMeans did not converge in max_iter={max_iter} sweeps "
+                          f"({changed} labels changed in the last one)", ConvergenceWarning, stacklevel=2)
+        return self
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit and return ``labels_`` (the leave-one-out fixed point of fitting,
+        which may differ from ``predict(X)`` where a point's own presence in
+        its cluster decides its assignment)."""
+        return self.fit(X).labels_
+
+    # -- the fitted model -----------------------------------------------------------
+    def neuralize(self) -> NeuralizedKernelKMeans:
+        """The fitted model as a :class:`NeuralizedKernelKMeans` (on the support set)."""
+        self._check_fitted()
+        return self._model
+
+    def predict(self, X, *, n_threads=None) -> np.ndarray:
+        """Cluster of smallest soft-min distance to the support set (ties to the lowest index)."""
+        return self.neuralize().predict(X, n_threads=self._threads(n_threads))
+
+    def transform(self, X, *, n_threads=None) -> np.ndarray:
+        """Soft-min distances S_k(x) to every cluster, shape (n_samples, n_clusters)."""
+        return self.neuralize().soft_min_distances(X, n_threads=self._threads(n_threads))
+
+    def logits(self, X, *, n_threads=None) -> np.ndarray:
+        """Cluster logits f_c(x), see :meth:`NeuralizedKernelKMeans.logits`."""
+        return self.neuralize().logits(X, n_threads=self._threads(n_threads))
+
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None):
+        """NEON explanation, see :meth:`NeuralizedKernelKMeans.explain`."""
+        return self.neuralize().explain(X, target, beta=beta, out=out, n_threads=self._threads(n_threads))
+
+    def _threads(self, n_threads):
+        return self.n_threads if n_threads is None else n_threads
+
+    def _check_fitted(self):
+        if not hasattr(self, "_model"):
+            raise NotFittedError("this KernelKMeans instance is not fitted yet; call fit(X) first")

@@ -24,13 +24,7 @@ void evaluate_typed(const neon::KernelKMeansCore& core, const py::array_t<T, 0>&
         auto a = optional_array<T>(distances, "distances");
         out.distances = flat_out(a, N * K, "distances");
     }
-    const std::int64_t* left_out = nullptr;
-    if (!exclude.is_none()) {
-        auto a = optional_array<std::int64_t>(exclude, "exclude");
-        if (a.ndim() != 1 || a.shape(0) != N || !(a.flags() & py::array::c_style))
-            throw std::invalid_argument("exclude must be a contiguous (N,) int64 array");
-        left_out = a.data();
-    }
+    const std::int64_t* left_out = per_row_indices(exclude, N, "exclude");
 
     // Every Python object is touched above; the arrays stay alive in the
     // caller's frame, so the kernel can run without the GIL.

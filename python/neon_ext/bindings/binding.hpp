@@ -79,18 +79,23 @@ void with_float_rows(const py::array& X, F&& f) {
         throw py::type_error("X must be a float32 or float64 array");
 }
 
+// None (null), or one int64 per row: a contiguous (N,) array borrowed from
+// `o`, which the caller keeps alive.
+inline const std::int64_t* per_row_indices(const py::object& o, py::ssize_t N, const char* name) {
+    if (o.is_none()) return nullptr;
+    auto arr = optional_array<std::int64_t>(o, name);
+    if (arr.ndim() != 1 || arr.shape(0) != N || !(arr.flags() & py::array::c_style))
+        throw std::invalid_argument(std::string(name) + " must be a contiguous (N,) int64 array");
+    return arr.data();
+}
+
 // The target of each row: an int64 (N,) array, or `fixed` >= 0 for all rows,
 // or (neither) the assigned cluster.  The array is borrowed from `targets`,
 // which the caller keeps alive.
 inline neon::TargetSpec target_spec(const py::object& targets, std::int64_t fixed, py::ssize_t N) {
     neon::TargetSpec target;
     target.fixed = fixed;
-    if (!targets.is_none()) {
-        auto arr = optional_array<std::int64_t>(targets, "targets");
-        if (arr.ndim() != 1 || arr.shape(0) != N || !(arr.flags() & py::array::c_style))
-            throw std::invalid_argument("targets must be a contiguous (N,) array");
-        target.per_row = arr.data();
-    }
+    target.per_row = per_row_indices(targets, N, "targets");
     return target;
 }
 
