@@ -70,9 +70,16 @@ def kernel_model(X, kmeans_labels, n_clusters, gamma, seed):
     if hasattr(nx, "KernelKMeans"):
         kk = nx.KernelKMeans(n_clusters=n_clusters, gamma=gamma, max_support_per_cluster=MAX_SUPPORT,
                              random_state=seed).fit(X)
-        return kk.neuralize()
-    return nx.NeuralizedKernelKMeans.from_labels(X, kmeans_labels, gamma=gamma,
-                                                 max_support_per_cluster=MAX_SUPPORT, random_state=seed)
+        model = kk.neuralize()
+        model.converged = "yes" if kk.converged_ else f"no ({kk.n_iter_} sweeps)"
+        model.description = (f"fitted by nx.KernelKMeans ({kk.n_iter_} sweeps, converged: {kk.converged_}; "
+                             f"the support set reproduces its labels for {kk.fidelity_:.1%} of the points)")
+        return model
+    model = nx.NeuralizedKernelKMeans.from_labels(X, kmeans_labels, gamma=gamma,
+                                                  max_support_per_cluster=MAX_SUPPORT, random_state=seed)
+    model.converged = "–"
+    model.description = f"the kernel model of the k-means partition, reproducing it for {model.fidelity_:.1%} of points"
+    return model
 
 
 def fit_models(X, n_clusters, seed):
@@ -233,16 +240,15 @@ def run(args):
             if model_name == "kernel k-means":  # the kernel width: the median heuristic and sharper
                 for s in (1, 10, 100):
                     sharper = kernel_model(fit, labels, K, model.gamma * s, args.seed)
-                    width[(col, f"γ × {s}")] = compare(sharper, held_out, ("neon", "gradient_x_input", "occlusion"),
+                    width[(col, f"γ × {s}", sharper.converged)] = compare(sharper, held_out, ("neon", "gradient_x_input", "occlusion"),
                                                        reference=references["mean"], **options)
             if has_shap:
                 kshap[col] = compare(model, held_out, ("neon", "shapley", "kernel_shap"), reference=references["mean"],
                                      n_samples=args.kernel_shap, n_permutations=args.permutations, seed=args.seed)
             info = f"D={X.shape[1]}, K={K}, fitted on {fit.shape[0]} points"
             if hasattr(model, "support_vectors"):
-                info += f", {model.n_support} support vectors, γ={model.gamma:.3g} (median heuristic)"
-                if hasattr(model, "fidelity_"):
-                    info += f", reproduces the k-means partition for {model.fidelity_:.1%} of them"
+                info += (f", {model.n_support} support vectors, γ={model.gamma:.3g} (median heuristic), "
+                         f"{model.description}")
             ratio = cancellation(results[(col, "mean")].attributions["neon"])
             models_info.append(f"- {col}: {info}. NEON's Σ|R_i| / |f_c|: median {np.median(ratio):.3g}, "
                                f"max {ratio.max():.3g}")
@@ -301,13 +307,13 @@ def run(args):
             "",
             "MoRF / LeRF areas of NEON (default γ' = γ, heuristic β) and two baselines.",
             "",
-            "| model | neon | gradient_x_input | occlusion | random | NEON's median Σ\\|R\\| / \\|f\\| |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| model | fit converged | neon | gradient_x_input | occlusion | random | NEON's median Σ\\|R\\| / \\|f\\| |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
-        for (col, s), r in width.items():
+        for (col, s, converged), r in width.items():
             cells = [f"{r.areas[m]['morf']:.3f} / {r.areas[m]['lerf']:.3f}" for m in r.methods]
             ratio = np.median(cancellation(r.attributions["neon"]))
-            text.append(f"| {col}, {s} | " + " | ".join(cells) + f" | {r.areas['random']['random']:.3f} | {ratio:.3g} |")
+            text.append(f"| {col}, {s} | {converged} | " + " | ".join(cells) + f" | {r.areas['random']['random']:.3f} | {ratio:.3g} |")
     if kshap:
         text += [
             "",
