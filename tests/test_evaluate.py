@@ -503,3 +503,13 @@ def test_example_scripts(tmp_path):
     assert (tmp_path / "figures" / "removal_curves.png").stat().st_size > 10_000
     _load_example("digits_showcase").main(["--out", str(tmp_path / "figures")])
     assert (tmp_path / "figures" / "digits_neon_kmeans.png").stat().st_size > 10_000
+
+
+def test_compare_for_a_fixed_target_normalizes_by_the_mean_absolute_logit(blobs):
+    model, _, X = blobs
+    result = ev.compare(model, X, methods=("neon", "occlusion"), target=1, n_permutations=2)
+    f = model.logits(X)[:, 1]
+    assert result.scale == pytest.approx(np.abs(f).mean())
+    assert result.curves["neon"]["morf"][0] == pytest.approx(f.mean() / np.abs(f).mean())
+    # removing the evidence for cluster 1 first lowers its logit faster than a random order
+    assert result.areas["neon"]["morf"] < result.areas["random"]["random"]

@@ -12,9 +12,9 @@ the floor both are measured against.
 Here the output is the cluster logit f_c(x) of the target cluster c (by
 default the assigned one), the same quantity NEON and every baseline in
 :mod:`neon_ext.baselines` explain, computed by the model's compiled
-``logits``. Curves are averaged over points and divided by the mean initial
-logit, so they start at 1; a curve below 0 means the average point has left
-its cluster. The area under the curve over the removed fraction in [0, 1]
+``logits``. Curves are averaged over points and divided by the mean absolute
+initial logit, so for assigned clusters they start at 1; a curve below 0
+means the average point has left its cluster. The area under the curve over the removed fraction in [0, 1]
 (trapezoid rule) summarizes it: lower MoRF area and higher LeRF area are
 better.
 
@@ -173,8 +173,9 @@ class Comparison:
     attributions : dict
         ``attributions[method]``: the (n_samples, n_features) attributions.
     scale : float
-        Mean initial target logit over the points (curves are divided by it;
-        1.0 when it is not positive).
+        Mean absolute initial target logit over the points (curves are divided
+        by it; 1.0 when it is 0). For assigned targets every initial logit is
+        >= 0, so the curves start at 1.
     reference : str
         "mean", "competitor" or "array".
     n_samples, n_features : int
@@ -376,7 +377,7 @@ def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean",
     curves["random"] = {"random": per_point.mean(0)}
     kept["random"] = {"random": (per_point > 0).mean(0)}
 
-    scale = float(per_point[:, 0].mean())
+    scale = float(np.abs(per_point[:, 0]).mean())
     if not (np.isfinite(scale) and scale > 0):
         scale = 1.0
     for orders in curves.values():
