@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from . import _core
+from . import baselines, evaluate
 from .datasets import load_wine
 from .explanation import Explanation
 from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
@@ -36,6 +37,8 @@ __all__ = [
     "plotting",
     "save",
     "__version__",
+    "baselines",
+    "evaluate",
 ]
 
 __version__ = "0.1.0"
