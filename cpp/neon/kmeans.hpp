@@ -10,52 +10,15 @@
 #pragma once
 
 #include <limits>
-#include <string>
 #include <vector>
 
+#include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"
 
 namespace neon {
-
-// Where a kernel writes; null pointers are outputs not asked for.
-template <class T>
-struct KMeansOutputs {
-    std::int64_t* assigned = nullptr;  // N
-    T* logit = nullptr;                // N: f_target(x)
-    T* logits_all = nullptr;           // N x K, row-major: f_c(x) for every c
-    RowsOut<T> relevance{};            // N x D (data == nullptr: not asked for)
-};
-
-// Which cluster each row is explained for.
-struct TargetSpec {
-    const std::int64_t* per_row = nullptr;  // N entries, or null
-    std::int64_t fixed = -1;                // >= 0: the same cluster for all rows
-    // neither: the assigned cluster
-};
-
-// A float64 result stored as T, or 0 with the row reported when T cannot
-// hold it (overflow; NaN from a singular midpoint rule with eps = 0).
-template <class T>
-inline T representable(double v, Index row, FirstBadRow& bad) {
-    if (fits_in<T>(v)) return static_cast<T>(v);
-    bad.report(row);
-    return T(0);
-}
-
-template <class T>
-std::string unrepresentable_message(Index row, double eps) {
-    const bool single = sizeof(T) == 4;
-    std::string msg = "the logit or relevance of X row " + std::to_string(row) + " is not finite in " +
-                      (single ? "float32" : "float64") +
-                      (single ? " (beyond 3.4e38; explain float64 data instead)" : " (beyond 1.8e308)");
-    if (eps == 0.0)
-        msg += ", or the row lies exactly on a decision boundary between the explained cluster and a "
-               "competitor, where the midpoint rule is singular without a stabilizer: use eps > 0";
-    return msg;
-}
 
 class KMeansCore {
 public:
@@ -130,21 +93,13 @@ template <class T>
 void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
                                   double* e) const {
     const Index K = n_clusters();
-    double lo = std::numeric_limits<double>::infinity(), second = lo;
-    for (Index k = 0; k < K; ++k) {
-        if (e[k] < lo) {
-            second = lo;
-            lo = e[k];
-        } else if (e[k] < second) {
-            second = e[k];
-        }
-    }
+    const ClusterRanking rank = rank_clusters(e, K);
     const double z_norm = Z.row(r).norm();
     const double m = protos_.max_norm();
     if (!(z_norm <= 7.0 * m)) return;
     const double tol = 8.0 * static_cast<double>(n_features() + 4) * std::numeric_limits<double>::epsilon() *
                        (z_norm * m + m * m);
-    if (second - lo > tol) return;
+    if (rank.second - rank.lo > tol) return;
     const T* x = X.row(row);
     for (Index k = 0; k < K; ++k) e[k] = protos_.direct_sq_distance(x, X.col_stride, k);
 }
@@ -191,33 +146,15 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
             settle_near_ties(X, row, s.Z, r, e);
             for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
 
-            // Nearest and second-nearest cluster (ties to the lowest index).
-            Index nearest = 0;
-            double lo = e[0], second = std::numeric_limits<double>::infinity();
-            for (Index k = 1; k < K; ++k) {
-                if (e[k] < lo) {
-                    second = lo;
-                    lo = e[k];
-                    nearest = k;
-                } else if (e[k] < second) {
-                    second = e[k];
-                }
-            }
-            if (out.assigned) out.assigned[row] = nearest;
-            if (out.logits_all) {
-                T* f_all = out.logits_all + row * K;
-                for (Index c = 0; c < K; ++c) f_all[c] = representable<T>((c == nearest ? second : lo) - e[c], row, unrepresentable);
-            }
-
-            Index c = nearest;
-            if (target.per_row) c = static_cast<Index>(target.per_row[row]);
-            else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
-            if (c < 0 || c >= K) {
+            const ClusterRanking rank = rank_clusters(e, K);
+            write_ranking(out, row, rank, e, K, unrepresentable);
+            const Index c = target_of(target, row, rank.nearest, K);
+            if (c < 0) {
                 bad_target.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = (c == nearest ? second : lo) - e[c];
+            const double f = rank.logit(e, c);
             if (out.logit) out.logit[row] = representable<T>(f, row, unrepresentable);
             if (!want_relevance) continue;
 
@@ -241,16 +178,10 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
     });
 
-    if (bad_input.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
-    if (too_far.any())
-        throw std::invalid_argument("X row " + std::to_string(first_row + too_far.row()) +
-                                    " is too far from the centroids: its squared distances to them exceed the "
-                                    "float64 range");
-    if (unrepresentable.any()) throw std::invalid_argument(unrepresentable_message<T>(first_row + unrepresentable.row(), eps_));
-    if (bad_target.any())
-        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
-                                std::to_string(first_row + bad_target.row()));
+    throw_if_bad_input(bad_input, first_row);
+    throw_if_too_far(too_far, first_row, "centroids");
+    throw_if_unrepresentable<T>(unrepresentable, first_row, eps_);
+    throw_if_bad_target(bad_target, K, first_row);
 }
 
 }  // namespace neon

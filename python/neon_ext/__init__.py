@@ -16,18 +16,29 @@ from __future__ import annotations
 import logging
 
 from . import _core
+from . import baselines, evaluate
 from .datasets import load_wine
 from .explanation import Explanation
+from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
+from .persistence import load, save
+from . import plotting
 
 __all__ = [
     "Explanation",
+    "KernelKMeans",
     "NeuralizedKMeans",
+    "NeuralizedKernelKMeans",
     "build_info",
+    "load",
     "load_wine",
     "neuralize",
+    "plotting",
+    "save",
     "__version__",
+    "baselines",
+    "evaluate",
 ]
 
 __version__ = "0.1.0"

@@ -1,0 +1,121 @@
+// What a neuralized clustering model computes for a set of rows, and for
+// which target cluster: shared by the k-means and kernel k-means kernels.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "parallel.hpp"
+#include "rows.hpp"
+
+namespace neon {
+
+// Where a kernel writes; null pointers are outputs not asked for.
+template <class T>
+struct KMeansOutputs {
+    std::int64_t* assigned = nullptr;  // N
+    T* logit = nullptr;                // N: f_target(x)
+    T* logits_all = nullptr;           // N x K, row-major: f_c(x) for every c
+    RowsOut<T> relevance{};            // N x D (data == nullptr: not asked for)
+};
+
+// Which cluster each row is explained for.
+struct TargetSpec {
+    const std::int64_t* per_row = nullptr;  // N entries, or null
+    std::int64_t fixed = -1;                // >= 0: the same cluster for all rows
+    // neither: the assigned cluster
+};
+
+// The top layer of every model: the hard min over the clusters' distances v
+// (squared distance to the centroid for k-means, soft-min distance for kernel
+// k-means), which assigns x and gives every cluster's logit.
+struct ClusterRanking {
+    Index nearest = 0;   // the assigned cluster, ties to the lowest index
+    double lo = 0.0;     // v[nearest]
+    double second = std::numeric_limits<double>::infinity();  // min over the others
+
+    // f_c = min_{k != c} v_k - v_c: > 0 exactly for the assigned cluster.
+    double logit(const double* v, Index c) const { return (c == nearest ? second : lo) - v[c]; }
+};
+
+inline ClusterRanking rank_clusters(const double* v, Index K) {
+    ClusterRanking r;
+    r.lo = v[0];
+    for (Index k = 1; k < K; ++k) {
+        if (v[k] < r.lo) {
+            r.second = r.lo;
+            r.lo = v[k];
+            r.nearest = k;
+        } else if (v[k] < r.second) {
+            r.second = v[k];
+        }
+    }
+    return r;
+}
+
+// A float64 result stored as T, or 0 with the row reported when T cannot
+// hold it (overflow; NaN from a singular midpoint rule with eps = 0).
+template <class T>
+inline T representable(double v, Index row, FirstBadRow& bad) {
+    if (fits_in<T>(v)) return static_cast<T>(v);
+    bad.report(row);
+    return T(0);
+}
+
+// Writes the assignment and the logits of every cluster for one row, where
+// asked; logits beyond the range of T are reported to `unrepresentable`.
+template <class T>
+void write_ranking(const KMeansOutputs<T>& out, Index row, const ClusterRanking& rank, const double* v, Index K,
+                   FirstBadRow& unrepresentable) {
+    if (out.assigned) out.assigned[row] = rank.nearest;
+    if (out.logits_all) {
+        T* f_all = out.logits_all + row * K;
+        for (Index c = 0; c < K; ++c) f_all[c] = representable<T>(rank.logit(v, c), row, unrepresentable);
+    }
+}
+
+// The cluster a row is explained for, or -1 when the caller's target is out
+// of range [0, K).
+inline Index target_of(const TargetSpec& target, Index row, Index assigned, Index K) {
+    Index c = assigned;
+    if (target.per_row) c = static_cast<Index>(target.per_row[row]);
+    else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
+    return c >= 0 && c < K ? c : -1;
+}
+
+inline void throw_if_bad_input(const FirstBadRow& bad, Index first_row) {
+    if (bad.any())
+        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad.row()) +
+                                    ")");
+}
+
+// A row too far from the prototypes: its distance products overflow.
+inline void throw_if_too_far(const FirstBadRow& bad, Index first_row, const char* prototypes) {
+    if (bad.any())
+        throw std::invalid_argument("X row " + std::to_string(first_row + bad.row()) + " is too far from the " +
+                                    prototypes + ": its squared distances to them exceed the float64 range");
+}
+
+// A row whose logit, relevance or distances are not finite in the output type.
+template <class T>
+void throw_if_unrepresentable(const FirstBadRow& bad, Index first_row, double eps) {
+    if (!bad.any()) return;
+    const bool single = sizeof(T) == 4;
+    std::string msg = "the logit or relevance of X row " + std::to_string(first_row + bad.row()) +
+                      " is not finite in " + (single ? "float32" : "float64") +
+                      (single ? " (beyond 3.4e38; explain float64 data instead)" : " (beyond 1.8e308)");
+    if (eps == 0.0)
+        msg += ", or the row lies exactly on a decision boundary between the explained cluster and a "
+               "competitor, where the midpoint rule is singular without a stabilizer: use eps > 0";
+    throw std::invalid_argument(msg);
+}
+
+inline void throw_if_bad_target(const FirstBadRow& bad, Index K, Index first_row) {
+    if (bad.any())
+        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
+                                std::to_string(first_row + bad.row()));
+}
+
+}  // namespace neon
