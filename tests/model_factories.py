@@ -55,6 +55,10 @@ class ModelCase:
     make: Callable  # (rng, n_clusters, n_features) -> model
     draw: Callable  # (draw, n_features, scale, offset, integer) -> model from drawn prototypes
     reference: Callable  # (model, X float64 (N, D), targets (N,) int or None, beta) -> Reference
+    # Whether the midpoint-rule coefficients of the assigned cluster are
+    # bounded (|R_k / h_k| <= 1 for k-means), so that its relevance conserves
+    # the logit even where the relevance itself is ill-conditioned.
+    own_target_bounded: bool = False
 
 
 # ---------------------------------------------------------------- k-means --
@@ -70,6 +74,15 @@ def _kmeans_draw(draw, n_features, scale, offset, integer):
     if draw(st.booleans()):  # a duplicate centroid: identical clusters
         C[draw(st.integers(1, k - 1))] = C[0]
     return nx.NeuralizedKMeans(C, eps=draw(st.sampled_from([nx.kmeans.DEFAULT_EPS] * 6 + [0.0, 1e-6])))
+
+
+def _assignment(logits_all):
+    """The assigned cluster (the lowest index with f_c >= 0: ties to the lowest)
+    and its logit (the gap to the second-nearest), from exact logits."""
+    n = logits_all.shape[0]
+    assigned = np.argmax(logits_all >= 0, axis=1).astype(np.int64)
+    gap = logits_all[np.arange(n), assigned].astype(np.float64) if n else np.zeros(0)
+    return assigned, gap
 
 
 def _kmeans_reference(model, X, targets, beta):
@@ -89,12 +102,9 @@ def _kmeans_reference_ld(model, X, targets, beta):
     contrib = (C[None, :, None, :] - C[None, None, :, :]) * (
         2 * Xl[:, None, None, :] - C[None, :, None, :] - C[None, None, :, :])
     H = contrib.sum(-1)  # H[r, c, k] = h_k for target c
-    dist = H[:, 0, :]  # squared distances up to the common d(x, mu_0)
-    srt = np.sort(dist, axis=1)
-    assigned = np.argmin(dist, axis=1).astype(np.int64)  # first minimum: ties to the lowest index
-    nearest, second = srt[:, 0], srt[:, 1]
     off_diagonal = ~np.eye(k, dtype=bool)
     logits_all = np.where(off_diagonal[None], H, np.inf).min(-1)
+    assigned, gap = _assignment(logits_all)
 
     center = C.mean(0)
     P = C - center
@@ -129,8 +139,8 @@ def _kmeans_reference_ld(model, X, targets, beta):
         twin = (Cd == Cd[c]).all(1)
         near_twin = (np.abs(Cd - Cd[c]) <= 4 * EPS64 * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
         a = np.where((share == 0) | twin, 0, share / den)
-        absorbed[r] = float(np.where(share == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
-                                     * np.abs(share)).sum())
+        absorbed[r] = float(np.nan_to_num(np.where(share == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
+                                                   * np.abs(share)), nan=np.inf).sum())
         relevance[r] = (a[:, None] * contrib[r, c]).sum(0)
         abs_a = np.abs(a).astype(np.float64)
         # Size of each competitor's true contributions, and of the terms the
@@ -161,11 +171,157 @@ def _kmeans_reference_ld(model, X, targets, beta):
     magnitude = max([float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
                     + [float(term_bound.max()) if n else 0.0, float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
                        float(z_norm_ld.max()) if n else 0.0])  # the kernel forms x - center
-    return Reference(assigned, logits_all, logit, relevance, (second - nearest).astype(np.float64), h_error,
+    return Reference(assigned, logits_all, logit, relevance, gap, h_error,
                      term_bound, rel_tol, well, absorbed, near_boundary, magnitude)
 
 
-KMEANS = ModelCase("kmeans", _kmeans_make, _kmeans_draw, _kmeans_reference)
+KMEANS = ModelCase("kmeans", _kmeans_make, _kmeans_draw, _kmeans_reference, own_target_bounded=True)
 
-MODEL_CASES = [KMEANS]
+
+# --------------------------------------------------------- kernel k-means --
+def _kernel_make(rng, n_clusters, n_features):
+    centers = rng.normal(size=(n_clusters, n_features)) * 2.0
+    labels = np.repeat(np.arange(n_clusters), 3)
+    U = centers[labels] + 0.5 * rng.normal(size=(labels.size, n_features))
+    return nx.NeuralizedKernelKMeans(U, labels, gamma=0.5)
+
+
+def _kernel_draw(draw, n_features, scale, offset, integer):
+    M = draw(st.integers(2, 7))
+    K = draw(st.integers(2, min(M, 4)))
+    labels = np.array(list(range(K)) + draw(st.lists(st.integers(0, K - 1), min_size=M - K, max_size=M - K)))
+    unit = st.integers(-3, 3) if integer else st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=True)
+    U = np.asarray([draw(st.lists(unit, min_size=n_features, max_size=n_features)) for _ in range(M)],
+                   dtype=np.float64) * scale + offset
+    if draw(st.booleans()):  # a support vector duplicated in another cluster
+        i, j = draw(st.integers(0, M - 1)), draw(st.integers(0, M - 1))
+        U[j] = U[i]
+    # gamma relative to the data scale (gamma * distance is what matters), and extremes.
+    g = draw(st.sampled_from([1e-300, 1e-8, 0.05, 1.0, 20.0, 1e8, 1e300]))
+    with np.errstate(all="ignore"):
+        gamma = float(np.float64(g) / (np.float64(scale) * scale))
+    gamma = gamma if np.isfinite(gamma) and gamma > 0 else g
+    with np.errstate(all="ignore"):
+        pool = draw(st.sampled_from([None, None, 0.25, 4.0]))
+        pool = None if pool is None or not np.isfinite(pool * gamma) or pool * gamma == 0 else pool * gamma
+    eps = draw(st.sampled_from([nx.kmeans.DEFAULT_EPS] * 6 + [0.0, 1e-6]))
+    return nx.NeuralizedKernelKMeans(U, labels, gamma, pool, eps=eps)
+
+
+def _softmin_weights(d, stiffness):
+    w = np.exp(-LD(stiffness) * (d - d.min()))
+    return w / w.sum()
+
+
+def _kernel_reference(model, X, targets, beta):
+    with np.errstate(all="ignore"):
+        return _kernel_reference_ld(model, X, targets, beta)
+
+
+def _kernel_reference_ld(model, X, targets, beta):
+    U = model.support_vectors.astype(LD)
+    L = np.asarray(model.labels)
+    gamma, pool = model.gamma, model.pool_stiffness
+    Xl = np.asarray(X, dtype=LD)
+    n, d = Xl.shape
+    M, K = U.shape[0], model.n_clusters
+    members = [np.flatnonzero(L == k) for k in range(K)]
+    # Layer 1 in midpoint form: contrib[r, i, j, :] sums to h_ij = d(x, u_j) - d(x, u_i).
+    contrib = (U[None, :, None, :] - U[None, None, :, :]) * (
+        2 * Xl[:, None, None, :] - U[None, :, None, :] - U[None, None, :, :])
+    Hp = contrib.sum(-1)  # Hp[r, i, j] = d(x, u_j) - d(x, u_i), exact up to long-double rounding
+    # S_k = d(x, u_{n_k}) + corr_k with n_k the nearest member of cluster k and
+    # corr_k = -log(mean_j exp(-gamma Delta_j)) / gamma, Delta_j = d(x, u_j) -
+    # d(x, u_{n_k}) >= 0: differences of S never subtract large distances.
+    nearest = np.zeros((n, K), dtype=np.int64)
+    Delta = np.zeros((n, M), dtype=LD)  # d(x, u_j) - d(x, u_{nearest of j's cluster})
+    corr = np.zeros((n, K), dtype=LD)
+    for r in range(n):
+        for k in range(K):
+            mk = members[k]
+            nk = mk[np.argmax((Hp[r][np.ix_(mk, mk)] >= 0).sum(1))]
+            nearest[r, k] = nk
+            Delta[r, mk] = np.maximum(Hp[r, nk, mk], 0)
+            # through expm1/log1p: a tiny gamma (the mean) is as exact as a huge one (the minimum)
+            corr[r, k] = -np.log1p(np.mean(np.expm1(-LD(gamma) * Delta[r, mk]))) / LD(gamma)
+    HS = np.zeros((n, K, K), dtype=LD)  # HS[r, c, k] = S_k - S_c
+    for r in range(n):
+        HS[r] = Hp[r][np.ix_(nearest[r], nearest[r])] + corr[r][None, :] - corr[r][:, None]
+    off_diagonal = ~np.eye(K, dtype=bool)
+    logits_all = np.where(off_diagonal[None], HS, np.inf).min(-1)
+    assigned, gap = _assignment(logits_all)
+
+    center = U.mean(0)
+    P = U - center
+    m = float(np.sqrt((P**2).sum(1)).max())
+    Z = Xl - center
+    z_norm_ld = np.sqrt((Z**2).sum(1))
+    delta = (16.0 * (d + 4) * EPS64 * (z_norm_ld * LD(m) + LD(m) * m)).astype(np.float64)  # error of d(x, u_j)
+    delta_S = 4 * delta + 16 * EPS64 * (np.abs(corr).max(1).astype(np.float64) if n else np.zeros(0))  # error of S_k
+    eps_abs = LD(model._core.epsilon)
+    tgt = assigned if targets is None else np.asarray(targets, dtype=np.int64)
+    Ud = model.support_vectors
+    cross = L[:, None] != L[None, :]
+    twin = (Ud[:, None, :] == Ud[None, :, :]).all(-1) & cross
+    near_twin = (np.abs(Ud[:, None, :] - Ud[None, :, :]) <= 4 * EPS64 * (np.abs(Ud.mean(0)) + np.abs(Ud))[:, None, :]
+                 ).all(-1) & cross & ~twin
+
+    relevance = np.zeros((n, d), dtype=LD)
+    logit = np.zeros(n, dtype=LD)
+    term_scale, term_bound, sens, absorbed, skipped, worst = (np.zeros(n) for _ in range(6))
+    well = np.zeros(n, dtype=bool)
+    near_boundary = np.zeros(n, dtype=bool)
+    for r in range(n):
+        c = int(tgt[r])
+        h = HS[r, c]
+        competitor = np.arange(K) != c
+        f = h[competitor].min()
+        logit[r] = f
+        wk = np.where(competitor, np.exp(-LD(beta) * np.where(competitor, h - f, 0)), 0)
+        share = f * wk / wk.sum()
+        q = np.zeros(M, dtype=LD)  # layer 2 weights over the target's members
+        q[members[c]] = _softmin_weights(Delta[r, members[c]], pool)
+        Rj = np.zeros(M, dtype=LD)  # layer 3: R_jk over every competitor member
+        for k in np.flatnonzero(competitor):
+            Rj[members[k]] = share[k] * _softmin_weights(Delta[r, members[k]], pool)
+        R = q[:, None] * Rj[None, :]  # R_ijk, (M, M): i in C_c, j in competitors
+        h_ij = Hp[r]  # h_ij = d(x, u_j) - d(x, u_i)
+        den = h_ij + eps_abs * np.where(h_ij < 0, -1, 1)
+        a = np.where((R == 0) | twin, 0, R / den)
+        relevance[r] = (a[:, :, None] * contrib[r]).sum((0, 1))
+        absorbed[r] = float(np.nan_to_num(np.where(R == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
+                                                   * np.abs(R)), nan=np.inf).sum())
+        abs_a = np.abs(a).astype(np.float64)
+        az, ap = np.abs(Z[r]), np.abs(P)
+        cm = ((az[None, None, :] + ap[:, None, :] + ap[None, :, :]) * np.abs(P[:, None, :] - P[None, :, :])).sum(-1)
+        cm_f = (((az + ap) * ap).sum(-1)[:, None] + ((az + ap) * ap).sum(-1)[None, :]).astype(np.float64)
+        cm = cm.astype(np.float64)
+        term_scale[r] = float((abs_a * cm_f).sum())
+        term_bound[r] = float((np.maximum(abs_a, 1.0) * cm_f * (R != 0)).sum())
+        live = (R != 0) & ~twin
+        ratio = delta[r] / np.abs(den).astype(np.float64) + np.float64(delta_S[r]) / abs(float(f))
+        sens[r] = float(np.where(abs_a == 0, 0.0, abs_a * cm * ratio).sum())
+        # Pairs the model skips: pool weights below 2^-64 of their pool's largest.
+        tiny = (np.abs(R) < 2.0**-60 * abs(float(f))) & live
+        skipped[r] = float((abs_a * cm)[tiny].sum()) + 2.0**-60 * abs(float(f)) * M * M
+        at_boundary = live & (np.abs(h_ij).astype(np.float64) <= 8 * delta[r])
+        near_boundary[r] = bool(at_boundary.any())
+        worst[r] = float((np.abs(R[at_boundary]).astype(np.float64) / float(eps_abs) * cm_f[at_boundary]).sum()) \
+            if at_boundary.any() else 0.0
+        well[r] = (abs(float(f)) > 8 * delta_S[r] and not at_boundary.any() and beta * delta_S[r] < 1e-3
+                   and pool * delta[r] < 1e-3 and not near_twin[live].any())
+    rel_tol = np.nan_to_num((64.0 * (d + M) * EPS64 + 8.0 * beta * delta_S + 8.0 * pool * delta) * term_scale
+                            + 8.0 * sens + skipped, nan=np.inf)
+    absorbed += 2.0**-60 * np.abs(logit.astype(np.float64)) * M * M
+    finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
+    magnitude = max([float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
+                    + [float(term_bound.max()) if n else 0.0, float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
+                       float(z_norm_ld.max()) if n else 0.0])
+    return Reference(assigned, logits_all, logit, relevance, gap, delta_S,
+                     term_bound, rel_tol, well, absorbed, near_boundary, magnitude)
+
+
+KERNEL_KMEANS = ModelCase("kernel_kmeans", _kernel_make, _kernel_draw, _kernel_reference)
+
+MODEL_CASES = [KMEANS, KERNEL_KMEANS]
 MODEL_IDS = [c.name for c in MODEL_CASES]

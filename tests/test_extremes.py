@@ -128,3 +128,49 @@ def test_huge_rows_with_zero_coefficients_give_zero_not_nan():
 def test_an_empty_target_list_for_zero_rows():
     e = nx.NeuralizedKMeans(C).explain(np.zeros((0, 2)), target=[], beta=1.0)
     assert e.relevance.shape == (0, 2) and e.target.dtype == np.int64
+
+
+# --------------------------------------------------------------- kernel k-means --
+U = np.array([[0.0, 0.0], [0.5, 0.5], [4.0, 0.0], [4.5, -0.5], [0.0, 3.0]])
+LABELS = np.array([0, 0, 1, 1, 2])
+
+
+@pytest.mark.parametrize("gamma", [1e-300, 1e-30, 1e-12])
+def test_kernel_soft_min_tends_to_the_mean_distance_as_gamma_vanishes(gamma):
+    # Was: log(total / members) / gamma rounds total to |C| for tiny gamma,
+    # so S_k came out as the minimum distance (the gamma -> inf limit) or was
+    # off by eps / gamma (5e-10 at gamma = 1e-8).  gamma -> 0: S_k is the mean
+    # squared distance to the members, ||x - mean_k||^2 + their variance.
+    model = nx.NeuralizedKernelKMeans(U, LABELS, gamma)
+    Xk = np.array([[1.0, 0.5], [3.0, 1.0], [-0.5, 2.5], [2.2, 1.3]])
+    mean_d = np.stack([((Xk[:, None, :] - U[LABELS == k][None]) ** 2).sum(-1).mean(1) for k in range(3)], 1)
+    L = model.logits(Xk)
+    expected = np.stack([np.delete(mean_d, c, 1).min(1) - mean_d[:, c] for c in range(3)], 1)
+    np.testing.assert_allclose(L, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_logits_are_exact_at_small_gamma():
+    from model_factories import KERNEL_KMEANS
+
+    model = nx.NeuralizedKernelKMeans(U, LABELS, 1e-8)
+    Xk = np.random.default_rng(3).normal(size=(20, 2)) * 2
+    ref = KERNEL_KMEANS.reference(model, Xk, None, 1.0)
+    np.testing.assert_allclose(model.logits(Xk), ref.logits_all.astype(np.float64), rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e30), (np.float64, 1e160)])
+def test_kernel_points_far_from_the_support_vectors_keep_their_cluster(dtype, scale):
+    # Was: as for k-means, the tie check's |z|^2 term sent far points to the
+    # term-by-term distances, which round to ties (all assigned to cluster 0).
+    model = nx.NeuralizedKernelKMeans(U, LABELS, 0.5)
+    Xf = (np.array([[1.0, 0.1], [1.0, -0.01], [-0.2, 1.0]]) * scale).astype(dtype)
+    np.testing.assert_array_equal(model.predict(Xf), [1, 1, 2])
+    e = model.explain(Xf, beta=1.0 / scale)
+    assert np.isfinite(e.relevance).all()
+    np.testing.assert_allclose(e.relevance.sum(1), e.logit, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e141, 1e-141])
+def test_support_vectors_outside_the_supported_scale_are_refused_by_name(scale):
+    with pytest.raises(ValueError, match=r"support vectors span .* outside the supported range"):
+        nx.NeuralizedKernelKMeans(U * scale, LABELS, 0.5)

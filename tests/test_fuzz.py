@@ -65,7 +65,7 @@ def problems(draw, case):
         model = case.draw(draw, D, scale, offset, integer)
     except ValueError as exc:  # prototypes outside the supported range of scales
         return regime, exc, None, None
-    C = model.centroids if hasattr(model, "centroids") else model.support_vectors
+    C = model.centroids if hasattr(model, "centroids") else model.support_vectors  # rows to copy
     N = draw(st.integers(0, 7))
     rows = []
     for _ in range(N):
@@ -208,10 +208,10 @@ def _expect_representable(model, ref, dtype) -> bool:
 def _check_against_reference(case, model, Xw, e):
     ref = case.reference(model, Xw.astype(np.float64), e.target, e.beta)
     with np.errstate(over="ignore"):  # an infinite bound is no bound (beta = 1e308)
-        _compare(model, Xw, e, ref)
+        _compare(case, model, Xw, e, ref)
 
 
-def _compare(model, Xw, e, ref):
+def _compare(case, model, Xw, e, ref):
     event("compared with reference")
     out_eps = float(np.finfo(Xw.dtype).eps)
     # Results below the smallest normal number round to multiples of the smallest subnormal.
@@ -232,11 +232,13 @@ def _compare(model, Xw, e, ref):
     # Conservation: sum_i R_i = f up to rounding and what the stabilizer absorbs.
     defect = np.abs(R.sum(1) - e.logit.astype(np.float64))
     rounding = out_eps * (np.abs(R).sum(1) + np.abs(e.logit)) * 4
-    own = e.target == e.assigned  # |R_k / h_k| <= 1: always stable
-    bound_own = 64 * 2.2e-16 * (Xw.shape[1] + model.n_clusters) * ref.term_bound + model._core.epsilon
+    # The assigned cluster's coefficients are bounded for k-means (|R_k / h_k| <= 1):
+    # conservation holds there even where the relevance is ill-conditioned.
+    own = (e.target == e.assigned) & case.own_target_bounded
+    bound_own = 64 * 2.2e-16 * (Xw.shape[1] + model.n_clusters) * ref.term_bound + model._core.epsilon + ref.absorbed
     assert (defect[own] <= (bound_own + rounding)[own] + tiny).all(), (defect, bound_own)
     other = ~own & well
-    bound_other = ref.rel_tol * Xw.shape[1] + ref.absorbed
+    bound_other = ref.rel_tol * Xw.shape[1] + ref.absorbed * (1 + 1e-12) + 8 * ref.h_error  # absorbed: of f, +- f's error
     assert (defect[other] <= (bound_other + rounding)[other] + tiny).all(), (defect, bound_other)
 
 
@@ -287,7 +289,8 @@ def test_extreme_beta_gives_finite_conservative_limits(case, beta):
     X = rng.normal(size=(50, 3)) * 2
     e = model.explain(X, beta=beta)
     assert np.isfinite(e.relevance).all() and np.isfinite(e.logit).all()
-    np.testing.assert_allclose(e.relevance.sum(1), e.logit, rtol=1e-9, atol=1e-9)
+    # (the stabilizer absorbs ~eps * scale / |h| of pairs with small h: 1e-8 here)
+    np.testing.assert_allclose(e.relevance.sum(1), e.logit, rtol=1e-7, atol=1e-9)
     ref = model.explain(X, beta=1e-12 if beta < 1 else 1e12)
     np.testing.assert_allclose(e.relevance, ref.relevance, rtol=1e-6, atol=1e-9)
 

@@ -196,10 +196,13 @@ private:
     // Identical support vectors in different clusters give pairs with w = 0
     // and b = 0: their midpoint-rule contribution is exactly zero (the
     // stabilizer turns 0/0 into 0), so such pairs are skipped.  Found by a
-    // lexicographic sort of the rows, O(M log M D).
+    // lexicographic sort of the rows, O(M log M D).  Compared in the centred
+    // coordinates the kernel computes in (as for k-means centroids): vectors
+    // closer than the centring's rounding have h = 0 there, and would get
+    // coefficients R / eps whose factorized terms cancel catastrophically.
     void find_cross_cluster_twins() {
         const Index M = n_support(), D = n_features();
-        const RowMatrix& U = protos_.raw();
+        const RowMatrix& U = protos_.centered();
         std::vector<Index> by_value(M);
         std::iota(by_value.begin(), by_value.end(), Index{0});
         auto less = [&](Index a, Index b) {
@@ -234,17 +237,49 @@ private:
                 lo = std::min(lo, e[j]);
                 ++members;
             }
-            double total = 0.0;
+            // S_k = lo - log(1 + mean_j (w_j - 1)) / gamma, with w_j - 1 summed
+            // directly (expm1) where w_j is near 1: as gamma (e - lo) -> 0 the
+            // soft-min tends to the mean distance, which log(total / members)
+            // would lose to rounding (error eps / gamma; at gamma = 1e-300 it
+            // returned the minimum instead of the mean).
+            double total = 0.0, total_m1 = 0.0, sum_d = 0.0, sum_td = 0.0, sum_t = 0.0, t_max = 0.0;
             for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                const double w = j == skip ? 0.0 : pool_weight(gamma_ * (e[j] - lo));
+                if (j == skip) {
+                    s.W[j] = 0.0;
+                    continue;
+                }
+                const double delta = e[j] - lo;
+                const double t = gamma_ * delta;
+                sum_d += delta;
+                sum_t += t;
+                sum_td += t * delta;
+                t_max = std::max(t_max, t);
+                double w, w_m1;
+                if (t <= 0.6931471805599453) {  // w >= 1/2: w - 1 without cancellation
+                    w_m1 = std::expm1(-t);
+                    w = 1.0 + w_m1;
+                } else {
+                    w = pool_weight(t);
+                    w_m1 = w - 1.0;
+                }
                 s.W[j] = w;
                 total += w;
+                total_m1 += w_m1;
             }
             s.lo[k] = lo;
             s.total[k] = total;
-            // total >= 1: the nearest member contributes exp(0).
-            s.S[k] = members == 0 ? std::numeric_limits<double>::infinity()
-                                  : lo - std::log(total / static_cast<double>(members)) / gamma_;
+            // total >= 1 and total_m1 > -members: the nearest member has w = 1.
+            const double n_k = static_cast<double>(members);
+            if (members == 0) {
+                s.S[k] = std::numeric_limits<double>::infinity();
+            } else if (t_max < 1e-8) {
+                // gamma (e - lo) below 1e-8 (down to underflow): the cumulant
+                // expansion S = lo + mean - gamma var / 2 is exact to
+                // O(t^2) = 1e-16 relative, and var is formed from t (no overflow).
+                s.S[k] = lo + sum_d / n_k - 0.5 * (sum_td / n_k - (sum_t / n_k) * (sum_d / n_k));
+            } else {
+                s.S[k] = lo - std::log1p(total_m1 / n_k) / gamma_;
+            }
         }
     }
 
