@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -88,6 +89,19 @@ struct Simd {
 
 template <class S>
 constexpr int lanes() { return Simd<S>::W; }
+
+// Square root of each lane (a plain loop over lanes: vectorized, and
+// never a call into the library from this instruction set).
+template <class V>
+inline V sqrt_lanes(const V& v) {
+#if NEON_VECTOR_EXTENSIONS
+    V r = v;
+    for (int j = 0; j < static_cast<int>(sizeof(V) / sizeof(r[0])); ++j) r[j] = __builtin_sqrt(v[j]);
+    return r;
+#else
+    return std::sqrt(v);
+#endif
+}
 
 using Dd = Simd<double>;
 using Vd = Dd::V;
@@ -256,10 +270,10 @@ inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* rows, c
     }
     if (!Partial && std::is_same<T, S>::value) {
         S* dst = reinterpret_cast<S*>(out) + d0;
-        for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[v] - S(2) * Sd::load(z + d0 + v * W) * g[v]);
+        for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[v] - S(2) * (Sd::load(z + d0 + v * W) * g[v]));
     } else {
         S r[NV * W];
-        for (int v = 0; v < NV; ++v) Sd::store(r + v * W, g2[v] - S(2) * Sd::load(z + d0 + v * W) * g[v]);
+        for (int v = 0; v < NV; ++v) Sd::store(r + v * W, g2[v] - S(2) * (Sd::load(z + d0 + v * W) * g[v]));
         const Idx count = (m.D - d0 < NV * W) ? m.D - d0 : NV * W;
         for (Idx j = 0; j < count; ++j) out[d0 + j] = static_cast<T>(r[j]);
     }
@@ -290,16 +304,29 @@ void relevance_row(const KMeansModelView<S>& m, const S* const* rows, const doub
     }
 }
 
-// Exact squared distances from the raw row to the float64 centroids, term
-// by term: used when the two nearest are within the product's rounding.
+// Squared distances from a raw row to the float64 centroids, in float64,
+// where the two nearest are within the product's rounding (or the row's
+// norm overflowed S).  Rows near the centroids: term by term in raw
+// coordinates, sum (x_i - mu_ki)^2, exact for data on a coarse grid, so
+// exact ties stay exact.  Rows far away (||z|| > 8 max ||p||), where those
+// terms would swamp the differences: the centred form ||p||^2 - 2 z.p
+// (both omit the same ||z||^2 when centred, which cancels in the model).
 template <class T, class S>
-void direct_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, double* e) {
+void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, double z_sq, double* e) {
+    const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
     for (Idx k = 0; k < m.K; ++k) {
         const double* u = m.raw + k * m.D;
         double d = 0.0;
         for (Idx i = 0; i < m.D; ++i) {
-            const double diff = static_cast<double>(x[i * col_stride]) - u[i];
-            d += diff * diff;
+            const double xi = static_cast<double>(x[i * col_stride]);
+            if (far) {
+                const double c = static_cast<double>(m.center[i]);
+                const double p = u[i] - c;
+                d += p * (p - 2.0 * (xi - c));
+            } else {
+                const double diff = xi - u[i];
+                d += diff * diff;
+            }
         }
         e[k] = d;
     }
@@ -318,10 +345,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     // E carries rounding of order (D + 2) u (||p||^2 + 2 ||z|| ||p||) per
     // entry; near ties inside a generous multiple of that are settled with
     // exact distances, so exact ties in the data stay exact ties.
-    // (2 ||z|| ||p|| <= ||z||^2 + ||p||^2 avoids a square root per row.)
     const double tie_factor =
-        12.0 * static_cast<double>(m.D + 4) * static_cast<double>(std::numeric_limits<S>::epsilon());
-    const double m_sq = m.max_norm * m.max_norm;
+        8.0 * static_cast<double>(m.D + 4) * static_cast<double>(std::numeric_limits<S>::epsilon());
+    const double m_sq = m.max_norm * m.max_norm, two_m = 2.0 * m.max_norm;
     // Group scratch, K x L each, lane j = row g0 + j: distance offsets e,
     // soft-min weights w, midpoint-rule coefficients a.
     double* eT = s.eT;
@@ -358,16 +384,17 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 nearest = v < lo ? Dd::splat(static_cast<double>(k)) : nearest;
                 lo = v < lo ? v : lo;
             }
-            double lo_l[L], second_l[L], nearest_l[L];
+            double lo_l[L], second_l[L], nearest_l[L], tol_l[L];
             Dd::store(lo_l, lo);
             Dd::store(second_l, second);
             Dd::store(nearest_l, nearest);
-            // Near ties, and rows whose norm overflowed S (tolerance inf or
-            // NaN): exact float64 distances, one row at a time (rare).
+            Dd::store(tol_l, (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))) * tie_factor);
+            // Near ties, and rows whose norm overflowed S (tolerance inf):
+            // float64 distances, one row at a time (rare).
             for (Idx j = 0; j < live; ++j) {
-                if (second_l[j] - lo_l[j] > tie_factor * (m_sq + s.z_sq[g0 + j])) continue;
+                if (second_l[j] - lo_l[j] > tol_l[j]) continue;
                 double* e = s.e_row;
-                direct_distances(m, job.X + (b0 + g0 + j) * job.row_stride, job.col_stride, e);
+                settle_distances(m, job.X + (b0 + g0 + j) * job.row_stride, job.col_stride, s.z_sq[g0 + j], e);
                 if (m.has_duplicates)
                     for (Idx k = 0; k < K; ++k) e[k] = e[m.representative[k]];
                 Idx n = 0;
