@@ -148,17 +148,18 @@ template <class S>
 class KMeansScratch {
 public:
     KMeansScratch(Index Kp, Index Dp)
-        : s_(kKMeansSubBlockRows * (Dp + Kp)),
-          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 2) * Kp),
+        : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp),
+          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 1) * Kp),
           rows_(Kp) {
         view_.Z = s_.data();
         view_.E = view_.Z + kKMeansSubBlockRows * Dp;
+        view_.aT_s = view_.E + kKMeansSubBlockRows * Kp;
+        view_.active_a = view_.aT_s + kKMeansMaxLanes * Kp;
         view_.z_sq = d_.data();
         view_.eT = view_.z_sq + kKMeansSubBlockRows;
         view_.wT = view_.eT + kKMeansMaxLanes * Kp;
         view_.aT = view_.wT + kKMeansMaxLanes * Kp;
         view_.e_row = view_.aT + kKMeansMaxLanes * Kp;
-        view_.active_a = view_.e_row + Kp;
         view_.active_rows = rows_.data();
     }
     const KMeansScratchView<S>& view() const { return view_; }

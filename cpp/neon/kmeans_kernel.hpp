@@ -246,62 +246,102 @@ void distances(const KMeansModelView<S>& m, const S* Z, Idx rows, S* E) {
         for (Idx r = 0; r < rows; r += 8) distance_tile<S, 8, 1>(m, Z, r, k0, E);
 }
 
-// Relevance of columns [d0, d0 + NV W) of one row from coefficients
-// a_t = as[t * a_stride] (float64, rounded to S) and prototype rows [p | p*p]: g = sum a_t p_t,
-// g2 = sum a_t p_t^2, R = g2 - 2 z g (2 NV accumulator registers).  Whole
-// chunks of float32 / float64 output are stored straight from registers;
-// the last, partial one (Partial) goes through a small buffer.
-template <class T, class S, int NV, bool Partial>
-inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* rows, const double* as, Idx a_stride,
-                            Idx n, const S* z, T* out, Idx d0) {
+// The rows whose relevance one pass computes: row r has coefficient
+// a[r][t * a_stride] for prototype t, centred input z[r] and output out[r].
+template <class T, class S, int RB>
+struct RelevanceRows {
+    const S* a[RB];
+    const S* z[RB];
+    T* out[RB];
+};
+
+// Relevance of columns [d0, d0 + NV W) of RB rows from midpoint-rule
+// coefficients a_t and prototype rows [p | p*p] (Dense: every prototype,
+// PP + t 2Dp; otherwise the n rows listed): g = sum a_t p_t,
+// g2 = sum a_t p_t^2, R = g2 - 2 z g.  2 RB NV accumulator registers; each
+// prototype's vectors are loaded once for all RB rows.  Whole chunks of
+// output are stored straight from registers, a partial last chunk through
+// a small buffer.
+template <class T, class S, int NV, int RB, bool Dense, bool Partial>
+inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
+                            const RelevanceRows<T, S, RB>& rr, Idx d0) {
     using Sd = Simd<S>;
     using V = typename Sd::V;
     constexpr int W = Sd::W;
-    V g[NV], g2[NV];
-    for (int v = 0; v < NV; ++v) g[v] = g2[v] = Sd::zero();
     const Idx Dp = m.Dp;
+    V g[RB][NV], g2[RB][NV];
+    for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < NV; ++v) g[r][v] = g2[r][v] = Sd::zero();
     for (Idx t = 0; t < n; ++t) {
-        const S a = static_cast<S>(as[t * a_stride]);
-        const S* p = rows[t] + d0;
+        const S* p = (Dense ? m.PP + t * 2 * Dp : list[t]) + d0;
+        V pv[NV], qv[NV];
         for (int v = 0; v < NV; ++v) {
-            g[v] += a * Sd::load(p + v * W);
-            g2[v] += a * Sd::load(p + Dp + v * W);
+            pv[v] = Sd::load(p + v * W);
+            qv[v] = Sd::load(p + Dp + v * W);
+        }
+        for (int r = 0; r < RB; ++r) {
+            const S a = rr.a[r][t * a_stride];
+            for (int v = 0; v < NV; ++v) {
+                g[r][v] += a * pv[v];
+                g2[r][v] += a * qv[v];
+            }
         }
     }
-    if (!Partial && std::is_same<T, S>::value) {
-        S* dst = reinterpret_cast<S*>(out) + d0;
-        for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[v] - S(2) * (Sd::load(z + d0 + v * W) * g[v]));
-    } else {
-        S r[NV * W];
-        for (int v = 0; v < NV; ++v) Sd::store(r + v * W, g2[v] - S(2) * (Sd::load(z + d0 + v * W) * g[v]));
-        const Idx count = (m.D - d0 < NV * W) ? m.D - d0 : NV * W;
-        for (Idx j = 0; j < count; ++j) out[d0 + j] = static_cast<T>(r[j]);
+    for (int r = 0; r < RB; ++r) {
+        const S* z = rr.z[r] + d0;
+        if (!Partial && std::is_same<T, S>::value) {
+            S* dst = reinterpret_cast<S*>(rr.out[r]) + d0;
+            for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
+        } else {
+            S buf[NV * W];
+            for (int v = 0; v < NV; ++v) Sd::store(buf + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
+            const Idx count = (m.D - d0 < NV * W) ? m.D - d0 : NV * W;
+            for (Idx j = 0; j < count; ++j) rr.out[r][d0 + j] = static_cast<T>(buf[j]);
+        }
     }
 }
 
-template <class T, class S, int NV>
-inline void relevance_tail(const KMeansModelView<S>& m, const S* const* rows, const double* as, Idx a_stride,
-                           Idx n, const S* z, T* out, Idx d0) {
+template <class T, class S, int NV, int RB, bool Dense>
+inline void relevance_part(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
+                           const RelevanceRows<T, S, RB>& rr, Idx d0) {
     if (d0 + NV * lanes<S>() <= m.D)
-        relevance_chunk<T, S, NV, false>(m, rows, as, a_stride, n, z, out, d0);
+        relevance_chunk<T, S, NV, RB, Dense, false>(m, list, a_stride, n, rr, d0);
     else
-        relevance_chunk<T, S, NV, true>(m, rows, as, a_stride, n, z, out, d0);
+        relevance_chunk<T, S, NV, RB, Dense, true>(m, list, a_stride, n, rr, d0);
 }
 
-// Relevance of one row, in column chunks of four vectors (8 accumulators)
-// and a remainder of one to three vectors (Dp is a multiple of W).
-template <class T, class S>
-void relevance_row(const KMeansModelView<S>& m, const S* const* rows, const double* as, Idx a_stride, Idx n,
-                   const S* z, T* out) {
+// Relevance of RB rows over all columns: chunks of NV vectors (one row:
+// four; two rows: as many as the registers hold, two on AVX2 and SSE, four
+// with AVX-512's 32 registers), then the remaining vectors (Dp is a
+// multiple of W).
+template <class T, class S, int RB, bool Dense>
+void relevance_rows(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
+                    const RelevanceRows<T, S, RB>& rr) {
     constexpr int W = lanes<S>();
+    constexpr int NV = (RB == 1 || kVectorBytes == 64) ? 4 : 2;
     Idx d0 = 0;
-    for (; d0 + 4 * W <= m.Dp; d0 += 4 * W) relevance_tail<T, S, 4>(m, rows, as, a_stride, n, z, out, d0);
-    switch ((m.Dp - d0) / W) {
-        case 3: relevance_tail<T, S, 3>(m, rows, as, a_stride, n, z, out, d0); break;
-        case 2: relevance_tail<T, S, 2>(m, rows, as, a_stride, n, z, out, d0); break;
-        case 1: relevance_tail<T, S, 1>(m, rows, as, a_stride, n, z, out, d0); break;
-        default: break;
+    for (; d0 + NV * W <= m.Dp; d0 += NV * W) relevance_part<T, S, NV, RB, Dense>(m, list, a_stride, n, rr, d0);
+    const Idx rest = (m.Dp - d0) / W;
+    if (NV > 3 && rest == 3) relevance_part<T, S, (NV > 3 ? 3 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (NV > 2 && rest == 2) relevance_part<T, S, (NV > 2 ? 2 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (rest == 1) relevance_part<T, S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
+}
+
+// Float64 lanes rounded to S and stored at dst (the coefficients the
+// relevance product broadcasts).
+template <class S>
+inline void store_lanes_as(S* dst, const Vd& v) {
+#if NEON_VECTOR_EXTENSIONS
+    if (std::is_same<S, double>::value) {
+        std::memcpy(dst, &v, sizeof v);
+    } else {
+        typedef float Vh __attribute__((vector_size(kVectorBytes / 2)));
+        const Vh h = __builtin_convertvector(v, Vh);
+        std::memcpy(dst, &h, sizeof h);
     }
+#else
+    *dst = static_cast<S>(v);
+#endif
 }
 
 // Squared distances from a raw row to the float64 centroids, in float64,
@@ -353,6 +393,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     double* eT = s.eT;
     double* wT = s.wT;
     double* aT = s.aT;
+    S* aT_s = s.aT_s;
 
     for (Idx b0 = r_begin; b0 < r_end; b0 += SB) {
         const Idx rows = (r_end - b0 < SB) ? r_end - b0 : SB;
@@ -449,7 +490,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // zero for twins of c (their contributions vanish identically),
             // and a_c = -sum a_k so that the x*x terms cancel.
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
-            const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), one = Dd::splat(1.0);
+            const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
             Vd total = zero;
             for (Idx k = 0; k < K; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
@@ -465,41 +506,62 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 const Vd ak = (Dd::load(wT + k * L) * scale) / (h + (h < zero ? neg_eps : pos_eps));
                 const Vd a = target == Dd::splat(static_cast<double>(k)) ? zero : ak;  // (0/0 when eps = 0)
                 Dd::store(aT + k * L, a);
+                store_lanes_as(aT_s + k * L, a);
                 sum += a;
-                zeros += a == zero ? one : zero;
+                zeros += a == zero ? unit : zero;
             }
             double sum_l[L], zeros_l[L];
             Dd::store(sum_l, sum);
             Dd::store(zeros_l, zeros);
+            Idx dense[L], n_dense = 0;
             for (Idx j = 0; j < live; ++j) {
                 const Idx c = static_cast<Idx>(target_l[j]);
                 if (m.has_duplicates) {
                     const Idx rep_c = m.representative[c];
                     sum_l[j] = 0.0;
                     for (Idx k = 0; k < K; ++k) {
-                        if (m.representative[k] == rep_c) aT[k * L + j] = 0.0;
+                        if (m.representative[k] == rep_c) {
+                            aT[k * L + j] = 0.0;
+                            aT_s[k * L + j] = S(0);
+                        }
                         sum_l[j] += aT[k * L + j];
                     }
                 }
                 aT[c * L + j] = -sum_l[j];
-
-                T* out = job.relevance + (b0 + g0 + j) * job.relevance_stride;
-                const S* z = s.Z + (g0 + j) * m.Dp;
+                aT_s[c * L + j] = static_cast<S>(-sum_l[j]);
                 if (4.0 * zeros_l[j] <= static_cast<double>(K)) {
-                    relevance_row(m, m.rows, aT + j, L, K, z, out);
-                } else {
-                    // Most shares underflowed (large beta): skip the exact
-                    // zeros, which contribute nothing.
-                    Idx n = 0;
-                    for (Idx k = 0; k < K; ++k) {
-                        if (aT[k * L + j] != 0.0) {
-                            s.active_rows[n] = m.rows[k];
-                            s.active_a[n] = aT[k * L + j];
-                            ++n;
-                        }
-                    }
-                    relevance_row(m, s.active_rows, s.active_a, 1, n, z, out);
+                    dense[n_dense++] = j;
+                    continue;
                 }
+                // Most shares underflowed (large beta): skip the exact zeros,
+                // which contribute nothing.
+                Idx n = 0;
+                for (Idx k = 0; k < K; ++k) {
+                    if (aT[k * L + j] != 0.0) {
+                        s.active_rows[n] = m.rows[k];
+                        s.active_a[n] = aT_s[k * L + j];
+                        ++n;
+                    }
+                }
+                RelevanceRows<T, S, 1> one{{s.active_a}, {s.Z + (g0 + j) * m.Dp},
+                                           {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
+                relevance_rows<T, S, 1, false>(m, s.active_rows, 1, n, one);
+            }
+            // Rows with (nearly) all shares nonzero, two at a time.
+            Idx q = 0;
+            for (; q + 1 < n_dense; q += 2) {
+                const Idx j0 = dense[q], j1 = dense[q + 1];
+                RelevanceRows<T, S, 2> two{{aT_s + j0, aT_s + j1},
+                                           {s.Z + (g0 + j0) * m.Dp, s.Z + (g0 + j1) * m.Dp},
+                                           {job.relevance + (b0 + g0 + j0) * job.relevance_stride,
+                                            job.relevance + (b0 + g0 + j1) * job.relevance_stride}};
+                relevance_rows<T, S, 2, true>(m, nullptr, L, K, two);
+            }
+            if (q < n_dense) {
+                const Idx j = dense[q];
+                RelevanceRows<T, S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp},
+                                           {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
+                relevance_rows<T, S, 1, true>(m, nullptr, L, K, one);
             }
         }
     }

@@ -63,7 +63,7 @@ constexpr std::ptrdiff_t kKMeansMaxLanes = 8;
 
 // Per-thread scratch of the kernel, allocated once per call by the caller
 // (KMeansScratch in kmeans.hpp): Z: kKMeansSubBlockRows x Dp, E:
-// kKMeansSubBlockRows x Kp, z_sq: kKMeansSubBlockRows, eT, wT, aT:
+// kKMeansSubBlockRows x Kp, z_sq: kKMeansSubBlockRows, eT, wT, aT, aT_s:
 // Kp x kKMeansMaxLanes, e_row, active_a, active_rows: Kp.
 template <class S>
 struct KMeansScratchView {
@@ -73,8 +73,9 @@ struct KMeansScratchView {
     double* eT = nullptr;
     double* wT = nullptr;
     double* aT = nullptr;
+    S* aT_s = nullptr;
     double* e_row = nullptr;
-    double* active_a = nullptr;
+    S* active_a = nullptr;
     const S** active_rows = nullptr;
 };
 
