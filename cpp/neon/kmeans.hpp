@@ -23,27 +23,12 @@
 #include "aligned_array.hpp"
 #include "isa.hpp"
 #include "kmeans_kernel.hpp"
+#include "outputs.hpp"
 #include "parallel.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"
 
 namespace neon {
-
-// Where a kernel writes; null pointers are outputs not asked for.
-template <class T>
-struct KMeansOutputs {
-    std::int64_t* assigned = nullptr;  // N
-    T* logit = nullptr;                // N: f_target(x)
-    T* logits_all = nullptr;           // N x K, row-major: f_c(x) for every c
-    RowsOut<T> relevance{};            // N x D (data == nullptr: not asked for)
-};
-
-// Which cluster each row is explained for.
-struct TargetSpec {
-    const std::int64_t* per_row = nullptr;  // N entries, or null
-    std::int64_t fixed = -1;                // >= 0: the same cluster for all rows
-    // neither: the assigned cluster
-};
 
 #if defined(NEON_X86_KERNELS)
 namespace avx2 {
@@ -285,11 +270,8 @@ void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const Row
         if (status.first_bad_target >= 0) bad_target.report(status.first_bad_target);
     });
 
-    if (bad_input.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
-    if (bad_target.any())
-        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
-                                std::to_string(first_row + bad_target.row()));
+    throw_if_bad_input(bad_input, first_row);
+    throw_if_bad_target(bad_target, K, first_row);
 }
 
 }  // namespace neon
