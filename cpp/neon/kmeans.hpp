@@ -41,13 +41,7 @@ KMeansKernelTable kmeans_kernels();
 
 // The row kernels compiled for `isa` (already resolved, see isa.hpp).
 inline const KMeansKernelTable& kmeans_kernel_table(Isa isa) {
-    static const KMeansKernelTable portable_table = [] {
-        KMeansKernelTable t;
-        t.f32 = &portable::kmeans_rows<float, float>;
-        t.f64 = &portable::kmeans_rows<double, double>;
-        t.f32_in_f64 = &portable::kmeans_rows<float, double>;
-        return t;
-    }();
+    static const KMeansKernelTable portable_table = portable::kmeans_kernels();
 #if defined(NEON_X86_KERNELS)
     static const KMeansKernelTable avx2_table = avx2::kmeans_kernels();
     static const KMeansKernelTable avx512_table = avx512::kmeans_kernels();

@@ -135,25 +135,14 @@ inline Vd exp_nonpositive(const Vd& x) {
     const Vd t = xc * log2e + shifter;
     const Vd n = t - shifter;
     const Vd r = (xc - n * ln2_hi) - n * ln2_lo;
-    Vd p;
-    if (Full) {
-        p = Dd::splat(1.0 / 6227020800.0);  // 1/13!
-        p = p * r + 1.0 / 479001600.0;
-        p = p * r + 1.0 / 39916800.0;
-        p = p * r + 1.0 / 3628800.0;
-        p = p * r + 1.0 / 362880.0;
-        p = p * r + 1.0 / 40320.0;
-    } else {
-        p = Dd::splat(1.0 / 40320.0);  // 1/8!
-    }
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    // Taylor coefficients 1/13!, 1/12!, ..., 1/1!, 1/0! (Horner; degree 8 starts at 1/8!).
+    constexpr double coef[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                 1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+                                 1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,
+                                 1.0,                1.0};
+    constexpr int first = Full ? 0 : 5;
+    Vd p = Dd::splat(coef[first]);
+    for (int i = first + 1; i < 14; ++i) p = p * r + coef[i];
     // The low bits of t hold n (two's complement): shift them into the exponent.
     const VBits n_bits = (to_bits(t) - to_bits(Dd::splat(shifter))) << 52;
     const Vd result = from_bits(to_bits(p) + n_bits);
@@ -565,6 +554,22 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
         }
     }
+}
+
+// The kernels of this instruction set, for KMeansCore to choose from.
+// Defined (not inline) in the one translation unit compiled for each
+// instruction set (cpp/neon/isa/), inline in the portable build.
+#if defined(NEON_ISA_TRANSLATION_UNIT)
+KMeansKernelTable kmeans_kernels()
+#else
+inline KMeansKernelTable kmeans_kernels()
+#endif
+{
+    KMeansKernelTable table;
+    table.f32 = &kmeans_rows<float, float>;
+    table.f64 = &kmeans_rows<double, double>;
+    table.f32_in_f64 = &kmeans_rows<float, double>;
+    return table;
 }
 
 }  // namespace NEON_ISA
