@@ -88,36 +88,7 @@ private:
         Vector H, share;
     };
 
-    template <class T>
-    void settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
-                          double* e) const;
 };
-
-// E from the GEMM carries rounding of order eps * (|z| |mu| + |mu|^2).
-// When the two nearest clusters are closer than that, the assignment (ties
-// go to the lowest index) and the logit are recomputed from exact term-by-
-// term distances, so exact ties in the data stay exact ties.
-template <class T>
-void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
-                                  double* e) const {
-    const Index K = n_clusters();
-    double lo = std::numeric_limits<double>::infinity(), second = lo;
-    for (Index k = 0; k < K; ++k) {
-        if (e[k] < lo) {
-            second = lo;
-            lo = e[k];
-        } else if (e[k] < second) {
-            second = e[k];
-        }
-    }
-    const double z_norm = Z.row(r).norm();
-    const double m = protos_.max_norm();
-    const double tol = 8.0 * static_cast<double>(n_features() + 4) * std::numeric_limits<double>::epsilon() *
-                       (z_norm * m + m * m + z_norm * z_norm);
-    if (second - lo > tol) return;
-    const T* x = X.row(row);
-    for (Index k = 0; k < K; ++k) e[k] = protos_.direct_sq_distance(x, X.col_stride, k);
-}
 
 template <class T>
 void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
@@ -153,7 +124,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
             double* e = s.E.row(r).data();
-            settle_near_ties(X, row, s.Z, r, e);
+            settle_near_ties(protos_, X, row, s.Z.row(r).norm(), e);
             for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
 
             // Nearest and second-nearest cluster (ties to the lowest index).
