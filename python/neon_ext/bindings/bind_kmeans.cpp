@@ -6,16 +6,6 @@
 namespace neon_bind {
 namespace {
 
-// An output argument: None, or an array of exactly dtype T (never converted:
-// a converted copy would silently swallow the results).
-template <class T>
-py::array_t<T, 0> optional_array(const py::object& o, const char* name) {
-    if (o.is_none()) return py::array_t<T, 0>();
-    if (!py::isinstance<py::array_t<T, 0>>(o))
-        throw py::type_error(std::string(name) + " has the wrong type or dtype");
-    return py::reinterpret_borrow<py::array_t<T, 0>>(o);
-}
-
 template <class T>
 void evaluate_typed(const neon::KMeansCore& core, const py::array& X_any, const py::object& targets,
                     std::int64_t fixed_target, double beta, const py::object& assigned,

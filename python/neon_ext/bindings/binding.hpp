@@ -56,6 +56,17 @@ T* flat_out(py::array_t<T, 0>& a, py::ssize_t n, const char* name) {
     return a.mutable_data();
 }
 
+// An output argument: None, or an array of exactly dtype T (never converted:
+// a converted copy would silently swallow the results).
+template <class T>
+py::array_t<T, 0> optional_array(const py::object& o, const char* name) {
+    if (o.is_none()) return py::array_t<T, 0>();
+    if (!py::isinstance<py::array_t<T, 0>>(o))
+        throw py::type_error(std::string(name) + " has the wrong type or dtype");
+    return py::reinterpret_borrow<py::array_t<T, 0>>(o);
+}
+
 void register_kmeans(py::module_& m);
+void register_kmeans_fit(py::module_& m);
 
 }  // namespace neon_bind

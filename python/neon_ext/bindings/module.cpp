@@ -30,4 +30,5 @@ PYBIND11_MODULE(_core, m) {
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");
 
     neon_bind::register_kmeans(m);
+    neon_bind::register_kmeans_fit(m);
 }
