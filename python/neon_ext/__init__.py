@@ -17,13 +17,18 @@ import logging
 
 from . import _core
 from .datasets import load_wine
+from .exceptions import ConvergenceWarning, NotFittedError
 from .explanation import Explanation
 from .kmeans import NeuralizedKMeans
+from .kmeans_estimator import KMeans
 from .neuralize import neuralize
 
 __all__ = [
+    "ConvergenceWarning",
     "Explanation",
+    "KMeans",
     "NeuralizedKMeans",
+    "NotFittedError",
     "build_info",
     "load_wine",
     "neuralize",
