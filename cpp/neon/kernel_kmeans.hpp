@@ -361,8 +361,6 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         }
     }
     FirstBadRow bad_input(N), bad_target(N), bad_exclude(N);
-    const double m = protos_.max_norm();
-    const double tie_factor = 8.0 * static_cast<double>(D + 4) * std::numeric_limits<double>::epsilon();
 
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
         Scratch& s = scratch[tid];
@@ -384,17 +382,15 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
             }
 
             soft_min_distances(e, skip, s);
-            ClusterRanking rank = rank_clusters(s.S.data(), K);
-            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2):
-            // when the two nearest clusters are that close, the distances are
-            // recomputed term by term so exact ties stay ties (lowest index).
-            const double z_norm = std::sqrt(offset);
-            if (rank.second - rank.lo <= tie_factor * (z_norm * m + m * m + offset)) {
-                const T* x = X.row(row);
-                for (Index j = 0; j < M; ++j) e[j] = protos_.direct_sq_distance(x, X.col_stride, j);
+            NearestTwo rank = nearest_two(s.S.data(), K);
+            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2), and
+            // so do the S_k: when the two nearest clusters are that close, the
+            // distances are recomputed term by term (settle_near_ties, which
+            // then leaves full distances in e) so that exact ties stay ties.
+            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank)) {
                 offset = 0.0;
                 soft_min_distances(e, skip, s);
-                rank = rank_clusters(s.S.data(), K);
+                rank = nearest_two(s.S.data(), K);
             }
 
             write_ranking(out, row, rank, s.S.data(), K);
@@ -408,7 +404,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = rank.logit(s.S.data(), c);
+            const double f = cluster_logit(rank, s.S.data(), c);
             if (out.logit) out.logit[row] = static_cast<T>(f);
             if (want_relevance) relevance_coefficients(e, c, f, beta, s, s.A.row(r).data());
         }

@@ -72,29 +72,7 @@ private:
         RowMatrix Z, E, A, G;
         Vector H, share;
     };
-
-    template <class T>
-    void settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
-                          double* e) const;
 };
-
-// E from the GEMM carries rounding of order eps * (|z| |mu| + |mu|^2).
-// When the two nearest clusters are closer than that, the assignment (ties
-// go to the lowest index) and the logit are recomputed from exact term-by-
-// term distances, so exact ties in the data stay exact ties.
-template <class T>
-void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
-                                  double* e) const {
-    const Index K = n_clusters();
-    const ClusterRanking rank = rank_clusters(e, K);
-    const double z_norm = Z.row(r).norm();
-    const double m = protos_.max_norm();
-    const double tol = 8.0 * static_cast<double>(n_features() + 4) * std::numeric_limits<double>::epsilon() *
-                       (z_norm * m + m * m + z_norm * z_norm);
-    if (rank.second - rank.lo > tol) return;
-    const T* x = X.row(row);
-    for (Index k = 0; k < K; ++k) e[k] = protos_.direct_sq_distance(x, X.col_stride, k);
-}
 
 template <class T>
 void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
@@ -130,10 +108,10 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
             double* e = s.E.row(r).data();
-            settle_near_ties(X, row, s.Z, r, e);
+            settle_near_ties(protos_, X, row, s.Z.row(r).norm(), e);
             for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
 
-            const ClusterRanking rank = rank_clusters(e, K);
+            const NearestTwo rank = nearest_two(e, K);
             write_ranking(out, row, rank, e, K);
             const Index c = target_of(target, row, rank.nearest, K);
             if (c < 0) {
@@ -141,7 +119,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = rank.logit(e, c);
+            const double f = cluster_logit(rank, e, c);
             if (out.logit) out.logit[row] = static_cast<T>(f);
             if (!want_relevance) continue;
 

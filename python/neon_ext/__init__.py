@@ -17,16 +17,21 @@ import logging
 
 from . import _core
 from .datasets import load_wine
+from .exceptions import ConvergenceWarning, NotFittedError
 from .explanation import Explanation
 from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
+from .kmeans_estimator import KMeans
 from .neuralize import neuralize
 
 __all__ = [
+    "ConvergenceWarning",
     "Explanation",
+    "KMeans",
     "KernelKMeans",
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
+    "NotFittedError",
     "build_info",
     "load_wine",
     "neuralize",

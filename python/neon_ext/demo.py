@@ -5,33 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .datasets import load_wine
-from .kmeans import NeuralizedKMeans
+from .kmeans_estimator import KMeans
 
 __all__ = ["run_demo"]
-
-
-def _lloyd(X, k, seed=0, n_iter=100):
-    """Plain k-means++ seeding and Lloyd iterations in numpy (demo-sized data)."""
-    rng = np.random.default_rng(seed)
-    centers = [X[rng.integers(len(X))]]
-    for _ in range(1, k):
-        d2 = np.min(((X[:, None, :] - np.asarray(centers)[None]) ** 2).sum(-1), axis=1)
-        centers.append(X[rng.choice(len(X), p=d2 / d2.sum())])
-    C = np.asarray(centers)
-    for _ in range(n_iter):
-        labels = np.argmin(((X[:, None, :] - C[None]) ** 2).sum(-1), axis=1)
-        new = np.array([X[labels == j].mean(0) if np.any(labels == j) else C[j] for j in range(k)])
-        if np.allclose(new, C):
-            break
-        C = new
-    return C
 
 
 def run_demo(n_show: int = 5, file=None) -> None:
     X, cultivar, names = load_wine()
     Z = (X - X.mean(0)) / X.std(0)  # standardized: features on one scale
-    model = NeuralizedKMeans(_lloyd(Z, 3))
-    e = model.explain(Z)
+    e = KMeans(n_clusters=3, random_state=0).fit(Z).explain(Z)
     out = [
         "neon_ext demo: k-means (K=3) on the UCI wine data (178 wines x 13 standardized features)",
         f"cluster sizes: {np.bincount(e.assigned, minlength=3).tolist()}   beta (heuristic): {e.beta:.4f}",
