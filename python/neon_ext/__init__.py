@@ -19,7 +19,8 @@ from . import _core
 from .datasets import load_wine
 from .exceptions import ConvergenceWarning, NotFittedError
 from .explanation import Explanation
-from .kernel_kmeans import KernelKMeans, NeuralizedKernelKMeans
+from .kernel_kmeans import NeuralizedKernelKMeans
+from .kernel_kmeans_estimator import KernelKMeans
 from .kmeans import NeuralizedKMeans
 from .kmeans_estimator import KMeans
 from .neuralize import neuralize
