@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import _describe, as_data_matrix
+from ._validation import _describe, as_data_matrix, check_beta
 from .exceptions import NotFittedError
 
 __all__ = ["ClusteringEstimator"]
@@ -88,7 +88,9 @@ def _as_matrix(X, name: str = "X") -> np.ndarray:
 
 class ClusteringEstimator:
     """Base of the estimators: subclasses define ``__init__`` (storing every
-    parameter under its own name), ``fit`` and ``__sklearn_is_fitted__``."""
+    parameter under its own name), ``fit`` and ``__sklearn_is_fitted__``; a
+    fitted estimator holds its neuralized model in ``_neuralized`` and the
+    default stiffness in ``beta_``."""
 
     # -- scikit-learn estimator protocol ---------------------------------------
     @classmethod
@@ -187,3 +189,32 @@ class ClusteringEstimator:
                 f"X has {X.shape[1]} features, but {cls} is expecting {self.n_features_in_} features as input."
             )
         return X
+
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None):
+        """NEON relevance of each feature for the logit of the target cluster.
+
+        The same computation as the fitted model's ``explain`` (a subclass
+        keeps it in ``self._neuralized``), except that ``beta=None`` uses the
+        fitted ``beta_`` (the stiffness heuristic on the training data)
+        instead of the heuristic on X.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        target : None, int or array of int, shape (n_samples,)
+            The cluster to explain: None for each row's assigned cluster.
+        beta : float > 0, optional
+            Soft-min stiffness over competitors; default ``beta_``.
+        out : ndarray, shape (n_samples, n_features), optional
+            Where to write the relevance (X's working dtype, C-contiguous).
+        n_threads : int, optional
+            Threads for this call; default the estimator's ``n_threads``.
+
+        Returns
+        -------
+        Explanation
+        """
+        self._check_X(X)  # feature names and count, as in predict
+        beta = self.beta_ if beta is None else check_beta(beta)
+        threads = self.n_threads if n_threads is None else n_threads
+        return self._neuralized.explain(X, target, beta=beta, out=out, n_threads=threads)

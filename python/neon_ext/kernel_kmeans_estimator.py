@@ -9,7 +9,7 @@ import numpy as np
 
 from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
 from ._neuralized import beta_from_mean_logit
-from ._validation import check_beta, check_eps, check_int, check_n_threads, check_positive_float
+from ._validation import check_eps, check_int, check_n_threads, check_positive_float
 from .exceptions import ConvergenceWarning
 from .kernel_kmeans import (
     NeuralizedKernelKMeans,
@@ -239,16 +239,3 @@ class KernelKMeans(ClusteringEstimator):
         """Cluster logits f_c(x), see :meth:`NeuralizedKernelKMeans.logits`."""
         X = self._check_X(X)
         return self._neuralized.logits(X, n_threads=self.n_threads)
-
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None):
-        """NEON relevance of each feature for the logit of the target cluster.
-
-        The same computation as ``self.neuralize().explain``, except that
-        ``beta=None`` uses the fitted ``beta_`` (the stiffness heuristic on
-        the training data) instead of the heuristic on X; ``n_threads=None``
-        uses the estimator's. Returns an :class:`Explanation`.
-        """
-        self._check_X(X)  # feature names and count, as in predict
-        beta = self.beta_ if beta is None else check_beta(beta)
-        threads = self.n_threads if n_threads is None else n_threads
-        return self._neuralized.explain(X, target, beta=beta, out=out, n_threads=threads)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
-from ._validation import _describe, check_beta, check_n_threads
+from ._validation import _describe, check_n_threads
 from ._validation import check_int as _check_int
 from .exceptions import ConvergenceWarning
 from .kmeans import NeuralizedKMeans, beta_from_mean_logit
@@ -327,31 +327,3 @@ class KMeans(ClusteringEstimator):
         """The fitted model as a :class:`NeuralizedKMeans` (kwargs go to its constructor, e.g. eps)."""
         self._check_fitted()
         return NeuralizedKMeans(self.cluster_centers_, **kwargs)
-
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None):
-        """NEON relevance of each feature for the logit of the target cluster.
-
-        The same computation as ``self.neuralize().explain``, except that
-        ``beta=None`` uses the fitted ``beta_`` (the stiffness heuristic on
-        the training data) instead of the heuristic on X.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        target : None, int or array of int, shape (n_samples,)
-            The cluster to explain: None for each row's assigned cluster.
-        beta : float > 0, optional
-            Soft-min stiffness over competitors; default ``beta_``.
-        out : ndarray, shape (n_samples, n_features), optional
-            Where to write the relevance (X's working dtype, C-contiguous).
-        n_threads : int, optional
-            Threads for this call; default the estimator's ``n_threads``.
-
-        Returns
-        -------
-        Explanation
-        """
-        self._check_X(X)  # feature names and count, as in predict
-        beta = self.beta_ if beta is None else check_beta(beta)
-        threads = self.n_threads if n_threads is None else n_threads
-        return self._neuralized.explain(X, target, beta=beta, out=out, n_threads=threads)
