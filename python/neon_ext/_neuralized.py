@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._chunks import chunk_rows, row_chunks
+from ._progress import progress_bar
 from ._validation import (
     as_data_matrix,
     check_beta,
@@ -46,6 +47,25 @@ class NeuralizedModel:
 
     n_clusters: int
     n_features_in_: int
+    _beta = None
+
+    @property
+    def beta(self):
+        """A fixed soft-min stiffness used by :meth:`explain` when it is given
+        none; None (the default) means the heuristic on the explained data.
+        Model files keep it (the command line stores the heuristic on the
+        training data)."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value) -> None:
+        self._beta = None if value is None else check_beta(value)
+
+    def save(self, path) -> None:
+        """Write the model to a ``.npz`` file; read it back with :func:`neon_ext.load`."""
+        from .persistence import save
+
+        save(self, path)
 
     # -- model outputs ----------------------------------------------------------
     def predict(self, X, *, n_threads=None) -> np.ndarray:
@@ -66,7 +86,7 @@ class NeuralizedModel:
         """
         return self._per_cluster(X, out, n_threads, "logits_all")
 
-    def beta_heuristic(self, X, *, n_threads=None) -> float:
+    def beta_heuristic(self, X, *, n_threads=None, progress=False) -> float:
         """The paper's default stiffness: 1 / mean of the assigned logits on X.
 
         If that mean is 0 (all points on boundaries, or X empty) the fallback
@@ -74,12 +94,17 @@ class NeuralizedModel:
         distance between distinct centroid pairs).
         """
         X = self._check_X(X)
+        with progress_bar(progress, X.shape[0], "NEON beta") as bar:
+            return self._beta_heuristic(X, n_threads, bar)
+
+    def _beta_heuristic(self, X, n_threads, bar) -> float:
         logit = np.empty(X.shape[0], dtype=X.dtype)
-        self._run(X, n_threads=n_threads, logit=logit)
+        self._run(X, n_threads=n_threads, logit=logit, bar=bar)
         mean = float(np.mean(logit, dtype=np.float64)) if logit.size else 0.0
         return beta_from_mean_logit(mean, self._fallback_logit_scale())
 
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None) -> Explanation:
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None,
+                progress=False) -> Explanation:
         """NEON relevance of each feature for the logit of the target cluster.
 
         Parameters
@@ -90,14 +115,18 @@ class NeuralizedModel:
         target : None, int or array of int, shape (n_samples,)
             The cluster to explain: None for each row's assigned cluster.
         beta : float > 0, optional
-            Soft-min stiffness over competitors; None uses
-            :meth:`beta_heuristic` on X (one extra pass over X).
+            Soft-min stiffness over competitors; None uses the model's
+            ``beta`` if set, else :meth:`beta_heuristic` on X (one extra pass
+            over X).
         out : ndarray, shape (n_samples, n_features), optional
             Where to write the relevance: X's working dtype, C-contiguous,
             writable (e.g. an ``np.lib.format.open_memmap``).
         n_threads : int, optional
             Threads for this call; None means what OpenMP would use
             (``OMP_NUM_THREADS``, threadpoolctl). Results do not depend on it.
+        progress : bool, default False
+            Show a ``tqdm.auto`` progress bar (when tqdm is installed),
+            advanced between chunks of rows, never inside the compiled loop.
 
         Returns
         -------
@@ -107,20 +136,66 @@ class NeuralizedModel:
         X = self._check_X(X)
         n = X.shape[0]
         targets, fixed = check_targets(target, n, self.n_clusters)
-        beta = self.beta_heuristic(X, n_threads=n_threads) if beta is None else check_beta(beta)
         relevance = check_out(out, X.shape, X.dtype)
         self._check_no_overlap(X, relevance)
+        beta = check_beta(beta) if beta is not None else self.beta
         logit = np.empty(n, dtype=X.dtype)
         assigned = np.empty(n, dtype=np.int64)
-        self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
-                  assigned=assigned, logit=logit, relevance=relevance)
+        with progress_bar(progress, (1 if beta is not None else 2) * n, "NEON explain") as bar:
+            if beta is None:
+                beta = self._beta_heuristic(X, n_threads, bar)
+            self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
+                      assigned=assigned, logit=logit, relevance=relevance, bar=bar)
         if targets is not None:
             target_out = targets
         elif fixed >= 0:
             target_out = np.full(n, fixed, dtype=np.int64)
         else:
             target_out = assigned
-        return Explanation(relevance, logit, target_out, assigned, beta, names)
+        return Explanation(relevance, logit, target_out, assigned, beta, names, data=X,
+                           n_clusters=self.n_clusters)
+
+    def explain_competitors(self, X, target=None, *, beta=None, n_threads=None) -> np.ndarray:
+        """Relevance split by the competitor it argues against: "why c and not k?".
+
+        NEON first shares the logit f_c(x) among the competitors k != c (the
+        soft-min shares R_k, NEON_SPEC.md), then passes each share down to
+        the features. This keeps the competitors apart: ``out[i, k]`` is the
+        part of row i's relevance that argues for c against k. The slices sum
+        over k to :meth:`explain`'s relevance (same target and beta) and over
+        features to R_k; the target's own slice is 0.
+
+        Computed in float64 numpy from the equations, for a handful of rows:
+        the result has n_samples x n_clusters x n_features entries (refused
+        above 2**26).
+
+        Parameters
+        ----------
+        X, target, n_threads
+            As in :meth:`explain`.
+        beta : float > 0, optional
+            As in :meth:`explain`. To break down rows of an explanation ``e``
+            pass ``beta=e.beta`` (the heuristic on a few rows differs from
+            the heuristic on all of them).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_clusters, n_features)
+        """
+        from .competitors import competitor_relevance
+
+        X = self._check_X(X)
+        targets, fixed = check_targets(target, X.shape[0], self.n_clusters)
+        if beta is not None:
+            beta = check_beta(beta)
+        elif self.beta is not None:
+            beta = self.beta
+        else:
+            beta = self.beta_heuristic(X, n_threads=n_threads)
+        if targets is None:
+            targets = (np.full(X.shape[0], fixed, dtype=np.int64) if fixed >= 0
+                       else self.predict(X, n_threads=n_threads))
+        return competitor_relevance(self, X, targets, beta)
 
     # -- internals ------------------------------------------------------------
     def _check_X(self, X) -> np.ndarray:
@@ -151,11 +226,12 @@ class NeuralizedModel:
         raise NotImplementedError
 
     def _run(self, X, *, n_threads, targets=None, fixed=-1, beta=1.0, assigned=None, logit=None,
-             logits_all=None, relevance=None, **extra):
+             logits_all=None, relevance=None, bar=None, **extra):
         """Call the compiled kernel chunk by chunk on row slices of every array.
 
         ``extra`` are further per-row arrays (or None) passed to the core's
-        ``evaluate`` as keywords, sliced like the others.
+        ``evaluate`` as keywords, sliced like the others. ``bar`` (a progress
+        bar) is advanced by the rows of each finished chunk.
         """
         threads = check_n_threads(n_threads)
         step = self._chunk_step(X.shape[1])
@@ -167,3 +243,5 @@ class NeuralizedModel:
             self._core.evaluate(X[lo:hi], part(targets, lo, hi), fixed, beta, part(assigned, lo, hi),
                                 part(logit, lo, hi), part(logits_all, lo, hi), part(relevance, lo, hi),
                                 threads, lo, **{k: part(v, lo, hi) for k, v in extra.items()})
+            if bar is not None:
+                bar.update(hi - lo)

@@ -37,12 +37,17 @@ class NeuralizedKMeans(NeuralizedModel):
     eps : float, default 1e-12
         Stabilizer of the midpoint rule, relative to the squared spread of the
         centroids: each h_k is divided as h_k + eps * sign(h_k).
+    beta : float > 0, optional
+        A fixed soft-min stiffness for :meth:`explain` when it is not given
+        one (e.g. the heuristic on the training data, kept in a model file).
+        None: the heuristic on the data being explained.
     """
 
-    def __init__(self, centroids, *, eps: float = DEFAULT_EPS):
+    def __init__(self, centroids, *, eps: float = DEFAULT_EPS, beta=None):
         self.eps = check_eps(eps)
         C = as_prototypes(centroids, "centroids", min_rows=2)
         self.centroids = C
+        self.beta = beta
         self._core = _core.KMeansCore(C, self.eps)
 
     # -- properties ---------------------------------------------------------
@@ -60,14 +65,15 @@ class NeuralizedKMeans(NeuralizedModel):
         return self._core.epsilon
 
     def __repr__(self) -> str:
-        return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_})"
+        beta = "" if self.beta is None else f", beta={self.beta:.6g}"
+        return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_}{beta})"
 
     # -- pickling: the compiled core is rebuilt from the centroids ------------
     def __getstate__(self):
-        return {"centroids": np.array(self.centroids), "eps": self.eps}
+        return {"centroids": np.array(self.centroids), "eps": self.eps, "beta": self.beta}
 
     def __setstate__(self, state):
-        self.__init__(state["centroids"], eps=state["eps"])
+        self.__init__(state["centroids"], eps=state["eps"], beta=state.get("beta"))
 
     # -- what the shared model interface needs ---------------------------------
     def _fallback_logit_scale(self) -> float:
