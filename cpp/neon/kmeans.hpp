@@ -181,12 +181,12 @@ public:
     double epsilon() const { return eps_; }
     const CenteredPrototypes& prototypes() const { return protos_; }
 
-    // Rows per block of the parallel loop: a multiple of the kernel's sub-
-    // block with about 16K input values.  Depends only on D, never on
-    // threads (results do not depend on it either: rows are independent).
+    // Rows per block of the parallel loop: about 16K input values.  Depends
+    // only on D, never on threads (results do not depend on it either: rows
+    // are independent).  The k-means fit blocks its rows the same way.
     static Index block_rows(Index D) {
-        const Index rows = 16384 / std::max<Index>(D, 1) / kKMeansSubBlockRows * kKMeansSubBlockRows;
-        return std::min<Index>(std::max<Index>(rows, kKMeansSubBlockRows), 1024);
+        const Index rows = 16384 / std::max<Index>(D, 1);
+        return std::min<Index>(std::max<Index>(rows, 16), 1024);
     }
 
     // Fills the outputs asked for in `out` for the rows of X.  `first_row`

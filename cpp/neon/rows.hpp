@@ -11,7 +11,9 @@
 
 namespace neon {
 
-using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class S>
+using RowMatrixOf = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrix = RowMatrixOf<double>;
 using Vector = Eigen::VectorXd;
 
 template <class T>
@@ -32,31 +34,29 @@ struct RowsView {
 };
 
 // Writes rows [r0, r0 + rows) of X minus `center` into the first `rows` rows
-// of Z (float64).  Working in coordinates centred on the model's prototypes
+// of Z (float64; or float32 where a caller trades precision for speed: the
+// difference is taken in float64 and rounded once).  Working in coordinates centred on the model's prototypes
 // keeps the distance products free of the cancellation that large offsets
 // (raw pixels, uncentred embeddings) would cause.  Returns false if a value
 // is not finite; `bad` receives the first such row.
-template <class T>
+template <class T, class S>
 bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vector& center,
-                         RowMatrix& Z, FirstBadRow& bad) {
+                         RowMatrixOf<S>& Z, FirstBadRow& bad) {
     const Index D = X.n_cols;
     bool all_finite = true;
+    const double* c = center.data();
     for (Index r = 0; r < rows; ++r) {
         const T* x = X.row(r0 + r);
-        double* z = Z.row(r).data();
-        double row_check = 0.0;
+        S* z = Z.row(r).data();
         if (X.col_stride == 1) {
-            for (Index i = 0; i < D; ++i) {
-                z[i] = static_cast<double>(x[i]) - center[i];
-                row_check += z[i] * 0.0;  // NaN/inf propagate, finite values add 0
-            }
+            for (Index i = 0; i < D; ++i) z[i] = static_cast<S>(static_cast<double>(x[i]) - c[i]);
         } else {
-            for (Index i = 0; i < D; ++i) {
-                z[i] = static_cast<double>(x[i * X.col_stride]) - center[i];
-                row_check += z[i] * 0.0;
-            }
+            for (Index i = 0; i < D; ++i) z[i] = static_cast<S>(static_cast<double>(x[i * X.col_stride]) - c[i]);
         }
-        if (std::isnan(row_check)) {
+        // z * 0 is 0 for a finite value and NaN otherwise.  Eigen's sum
+        // (unlike a plain loop, which the compiler must keep in order)
+        // runs on SIMD packets.
+        if (!((Z.row(r).head(D).array() * S(0)).sum() == S(0))) {
             bad.report(r0 + r);
             all_finite = false;
         }
