@@ -7,7 +7,7 @@ one ``ModelCase`` here. A case knows how to
 - ``make(rng, n_clusters, n_features)``: build a typical model (random prototypes);
 - ``draw(draw, n_features, scale, offset, integer)``: build a model from
   Hypothesis-drawn prototypes (scale * values in [-1, 1] + offset, or small integers);
-- ``reference(model, X, targets, beta)``: the model's assignment, logits of every
+- ``reference(model, X, targets, beta, dtype)``: the model's assignment, logits of every
   cluster and NEON relevance, recomputed from the equations of NEON_SPEC.md in
   long double, plus per-row error scales for the tolerances. Long double (on
   x86-64 an 80-bit float with range ~1e±4932) cannot overflow for any float64
@@ -47,6 +47,7 @@ class Reference:
     absorbed: np.ndarray  # (N,) relevance the stabilizer absorbs (conservation defect)
     near_boundary: np.ndarray  # (N,) a competitor with relevance is within rounding of its boundary
     magnitude: float  # largest magnitude any intermediate or result reaches
+    unit_roundoff: float = EPS64  # of the model's internal arithmetic for this input
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class ModelCase:
     name: str
     make: Callable  # (rng, n_clusters, n_features) -> model
     draw: Callable  # (draw, n_features, scale, offset, integer) -> model from drawn prototypes
-    reference: Callable  # (model, X float64 (N, D), targets (N,) int or None, beta) -> Reference
+    reference: Callable  # (model, X float64 (N, D), targets (N,) or None, beta, dtype) -> Reference
     # Whether the midpoint-rule coefficients of the assigned cluster are
     # bounded (|R_k / h_k| <= 1 for k-means), so that its relevance conserves
     # the logit even where the relevance itself is ill-conditioned.
@@ -85,13 +86,16 @@ def _assignment(logits_all):
     return assigned, gap
 
 
-def _kmeans_reference(model, X, targets, beta):
+def _kmeans_reference(model, X, targets, beta, dtype=np.float64):
     # Bounds may be inf (beta = 1e308, results beyond float64): inf means "no bound".
     with np.errstate(all="ignore"):
-        return _kmeans_reference_ld(model, X, targets, beta)
+        return _kmeans_reference_ld(model, X, targets, beta, dtype)
 
 
-def _kmeans_reference_ld(model, X, targets, beta):
+def _kmeans_reference_ld(model, X, targets, beta, dtype):
+    # float32 input is computed in float32 (centred, float64 for the per-row
+    # scalars and near ties): its rounding bounds the errors.
+    u = float(np.finfo(dtype).eps)
     C = model.centroids.astype(LD)
     Xl = np.asarray(X, dtype=LD)
     n, d = Xl.shape
@@ -108,11 +112,16 @@ def _kmeans_reference_ld(model, X, targets, beta):
 
     center = C.mean(0)
     P = C - center
-    m = float(np.sqrt((P**2).sum(1)).max())
+    # The model centres on the centre rounded to its precision: every centred
+    # coordinate carries up to u |centre| on top of |P| (float32: the
+    # centroids' differences are resolved to u (|P| + u |centre|)), and
+    # coordinates below the smallest normal number of that precision are lost.
+    P_eff = np.abs(P) + u * np.abs(center) + float(np.finfo(dtype).tiny)
+    m = float(np.sqrt((P_eff**2).sum(1)).max())
     Z = Xl - center
     z_norm_ld = np.sqrt((Z**2).sum(1))
     z_norm = z_norm_ld.astype(np.float64)
-    h_error = (16.0 * (d + 4) * EPS64 * (z_norm_ld * LD(m) + LD(m) * m)).astype(np.float64)
+    h_error = (16.0 * (d + 4) * u * (z_norm_ld * LD(m) + LD(m) * m)).astype(np.float64)
     eps_abs = LD(model._core.epsilon)
     tgt = assigned if targets is None else np.asarray(targets, dtype=np.int64)
 
@@ -137,7 +146,7 @@ def _kmeans_reference_ld(model, X, targets, beta):
         # closer to c than that rounding may count as a twin or not.
         Cd = model.centroids
         twin = (Cd == Cd[c]).all(1)
-        near_twin = (np.abs(Cd - Cd[c]) <= 4 * EPS64 * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
+        near_twin = (np.abs(Cd - Cd[c]) <= 4 * u * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
         a = np.where((share == 0) | twin, 0, share / den)
         absorbed[r] = float(np.nan_to_num(np.where(share == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
                                                    * np.abs(share)), nan=np.inf).sum())
@@ -146,7 +155,7 @@ def _kmeans_reference_ld(model, X, targets, beta):
         # Size of each competitor's true contributions, and of the terms the
         # factorized midpoint rule sums instead (-2 z (A P) + A (P*P), centred):
         # its rounding error scales with the latter.
-        az, ap, apc = np.abs(Z[r])[None, :], np.abs(P), np.abs(P[c])[None, :]
+        az, ap, apc = np.abs(Z[r])[None, :], P_eff, P_eff[c][None, :]
         cm = ((az + ap + apc) * np.abs(P - P[c])).sum(1).astype(np.float64)
         cm_factorized = ((az + ap) * ap + (az + apc) * apc).sum(1).astype(np.float64)
         term_scale[r] = float((abs_a * cm_factorized).sum())
@@ -165,14 +174,14 @@ def _kmeans_reference_ld(model, X, targets, beta):
         # stabilizer's sign(h_k) jumps at h_k = 0) nor move the soft-min shares.
         well[r] = (abs(float(f)) > 8 * delta and bool(np.all(np.abs(h[live]) > 8 * delta))
                    and beta * delta < 1e-3 and not near_twin[live].any())
-    rel_tol = np.nan_to_num((64.0 * (d + k) * EPS64 + 8.0 * beta * h_error) * term_scale + 8.0 * sens,
+    rel_tol = np.nan_to_num((64.0 * (d + k) * u + 8.0 * beta * h_error) * term_scale + 8.0 * sens,
                             nan=np.inf)
     finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
     magnitude = max([float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
                     + [float(term_bound.max()) if n else 0.0, float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
                        float(z_norm_ld.max()) if n else 0.0])  # the kernel forms x - center
     return Reference(assigned, logits_all, logit, relevance, gap, h_error,
-                     term_bound, rel_tol, well, absorbed, near_boundary, magnitude)
+                     term_bound, rel_tol, well, absorbed, near_boundary, magnitude, u)
 
 
 KMEANS = ModelCase("kmeans", _kmeans_make, _kmeans_draw, _kmeans_reference, own_target_bounded=True)
@@ -213,7 +222,7 @@ def _softmin_weights(d, stiffness):
     return w / w.sum()
 
 
-def _kernel_reference(model, X, targets, beta):
+def _kernel_reference(model, X, targets, beta, dtype=np.float64):  # float64 inside for any input
     with np.errstate(all="ignore"):
         return _kernel_reference_ld(model, X, targets, beta)
 

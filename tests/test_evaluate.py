@@ -492,7 +492,7 @@ def _load_example(name):
     return module
 
 
-@pytest.mark.filterwarnings("ignore::neon_ext.kernel_kmeans.ConvergenceWarning")  # the sharper-kernel fits
+@pytest.mark.filterwarnings("ignore::neon_ext.ConvergenceWarning")  # the sharper-kernel fits
 def test_example_scripts(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")

@@ -155,7 +155,8 @@ def test_explain_is_finite_exact_and_conservative_or_raises_documented_error(cas
     except ValueError as exc:
         assert _documented(exc), exc
         if LONG_DOUBLE_WIDE:
-            ref = case.reference(model, Xw.astype(np.float64), _per_row(target, N), _beta_used(model, Xw, beta))
+            ref = case.reference(model, Xw.astype(np.float64), _per_row(target, N), _beta_used(model, Xw, beta),
+                                 Xw.dtype)
             assert not _expect_representable(model, ref, Xw.dtype), f"{exc} for representable results"
         event("documented error: results")
         return
@@ -206,7 +207,7 @@ def _expect_representable(model, ref, dtype) -> bool:
 
 
 def _check_against_reference(case, model, Xw, e):
-    ref = case.reference(model, Xw.astype(np.float64), e.target, e.beta)
+    ref = case.reference(model, Xw.astype(np.float64), e.target, e.beta, Xw.dtype)
     with np.errstate(over="ignore"):  # an infinite bound is no bound (beta = 1e308)
         _compare(case, model, Xw, e, ref)
 
@@ -235,7 +236,8 @@ def _compare(case, model, Xw, e, ref):
     # The assigned cluster's coefficients are bounded for k-means (|R_k / h_k| <= 1):
     # conservation holds there even where the relevance is ill-conditioned.
     own = (e.target == e.assigned) & case.own_target_bounded
-    bound_own = 64 * 2.2e-16 * (Xw.shape[1] + model.n_clusters) * ref.term_bound + model._core.epsilon + ref.absorbed
+    bound_own = (64 * ref.unit_roundoff * (Xw.shape[1] + model.n_clusters) * ref.term_bound + model._core.epsilon
+                 + ref.absorbed)
     assert (defect[own] <= (bound_own + rounding)[own] + tiny).all(), (defect, bound_own)
     other = ~own & well
     bound_other = ref.rel_tol * Xw.shape[1] + ref.absorbed * (1 + 1e-12) + 8 * ref.h_error  # absorbed: of f, +- f's error

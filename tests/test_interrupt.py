@@ -33,24 +33,29 @@ CHILD = textwrap.dedent(
     case = {c.name: c for c in MODEL_CASES}[sys.argv[2]]
     method = sys.argv[3]
     rng = np.random.default_rng(0)
-    model = case.make(rng, 512, 64)
-    check = rng.normal(size=(50, 64))
+    # logits writes K values per row: many features, few clusters there.
+    K, D = (16, 16384) if method == "logits" else (4096, 64)
+    model = case.make(rng, K, D)
+    check = rng.normal(size=(20, D))
     expected = model.explain(check, beta=1.0).relevance
-    row = rng.normal(size=(1, 64))
+    row = rng.normal(size=(1, D)).astype(np.float32)
+    # Rows for a computation of about 20 s here (capped at 64 MiB of output):
+    # the input is one row broadcast, so it takes no memory.
+    t0 = time.perf_counter()
+    getattr(model, "predict")(np.broadcast_to(row, (1000, D)))
+    per_row = (time.perf_counter() - t0) / 1000
+    out_bytes = {"explain": 4 * D, "logits": 4 * K}.get(method, 8)
+    n = int(min(20.0 / per_row, (64 << 20) // out_bytes))
+    X = np.broadcast_to(row, (n, D))
     out = None
-    if method == "explain":  # ~2e10 multiply-adds; input broadcast, output 51 MB
-        X = np.broadcast_to(row.astype(np.float32), (200_000, 64))
+    if method == "explain":
         out = np.full(X.shape, np.nan, dtype=np.float32)
         call = lambda: model.explain(X, beta=1.0, out=out)
-    elif method == "beta_heuristic":  # the pass explain(beta=None) makes first
-        X = np.broadcast_to(row, (2_000_000, 64))
-        call = lambda: model.beta_heuristic(X)
     else:
-        X = np.broadcast_to(row, (2_000_000, 64))
         call = lambda: getattr(model, method)(X)
     print("ready", flush=True)
     t0 = time.monotonic()
-    result = {"interrupted": False, "n_rows": len(X)}
+    result = {"interrupted": False, "n_rows": n}
     try:
         call()
     except KeyboardInterrupt:

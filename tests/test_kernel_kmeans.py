@@ -545,7 +545,8 @@ def test_fit_with_support_subsample():
     assert m.n_support == 150 and m.gamma == kk.gamma_
     e = kk.explain(X[:50])
     assert_conserves(e, 1e-9)
-    np.testing.assert_array_equal(e.relevance, m.explain(X[:50]).relevance)
+    assert e.beta == kk.beta_ == pytest.approx(m.beta_heuristic(X), rel=1e-12)  # fixed at fit time
+    np.testing.assert_array_equal(e.relevance, m.explain(X[:50], beta=kk.beta_).relevance)
     np.testing.assert_array_equal(kk.transform(X[:5]), m.soft_min_distances(X[:5]))
     assert pickle.loads(pickle.dumps(kk)).predict(X[:30]).tolist() == kk.predict(X[:30]).tolist()
 
@@ -561,7 +562,7 @@ def test_fit_float32_and_thread_counts():
 
 
 def test_reseed_empty_clusters():
-    from neon_ext.kernel_kmeans import _reseed_empty_clusters
+    from neon_ext.kernel_kmeans_estimator import _reseed_empty_clusters
 
     labels = np.array([0, 0, 0, 2, 2, 4])
     badness = np.array([1.0, 5.0, 2.0, 7.0, 7.0, 9.0])  # point 5 is alone: not movable
@@ -581,7 +582,7 @@ def test_fit_with_fewer_distinct_points_than_clusters():
 def test_convergence_warning():
     datasets = pytest.importorskip("sklearn.datasets")
     X, _ = datasets.make_moons(120, noise=0.08, random_state=2)
-    with pytest.warns(nx.kernel_kmeans.ConvergenceWarning, match="did not converge in max_iter=1"):
+    with pytest.warns(nx.ConvergenceWarning, match="did not converge in max_iter=1"):
         kk = nx.KernelKMeans(2, gamma=5.0, random_state=1, max_iter=1).fit(X)
     assert kk.n_iter_ == 1 and not kk.converged_
 
@@ -610,10 +611,33 @@ def test_estimator_bad_input(params, X, exc, match):
         nx.KernelKMeans(**{"n_clusters": 2, **params}).fit(data)
 
 
-def test_not_fitted():
+def test_not_fitted_and_estimator_protocol():
     kk = nx.KernelKMeans(3)
-    for call in (kk.predict, kk.explain, kk.transform):
-        with pytest.raises(nx.kernel_kmeans.NotFittedError, match="not fitted"):
+    for call in (kk.predict, kk.explain, kk.transform, kk.logits):
+        with pytest.raises(nx.NotFittedError, match="KernelKMeans instance is not fitted"):
             call(np.zeros((2, 2)))
     with pytest.raises(AttributeError):
         kk.neuralize()
+    assert repr(kk) == "KernelKMeans(n_clusters=3)"
+    assert kk.get_params()["gamma"] == "auto"
+    assert kk.set_params(gamma=0.5, max_support_per_cluster=10) is kk and kk.gamma == 0.5
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        kk.set_params(bogus=1)
+    X, _ = blobs(60, 3, 3, seed=1, spread=6.0)
+    kk.fit(X)
+    with pytest.raises(ValueError, match="X has 2 features, but KernelKMeans is expecting 3"):
+        kk.predict(X[:, :2])
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    fitted = nx.KernelKMeans(3, random_state=0).fit(df)
+    assert list(fitted.feature_names_in_) == ["a", "b", "c"]
+    assert list(fitted.explain(df).feature_names) == ["a", "b", "c"]
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        fitted.predict(X)
+
+
+def test_sklearn_clone_and_pipeline():
+    base = pytest.importorskip("sklearn.base")
+    kk = nx.KernelKMeans(4, gamma=0.2, max_support_per_cluster=7, random_state=3)
+    clone = base.clone(kk)
+    assert clone.get_params() == kk.get_params() and clone is not kk

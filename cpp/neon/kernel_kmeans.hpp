@@ -196,12 +196,13 @@ private:
     // Identical support vectors in different clusters give pairs with w = 0
     // and b = 0: their midpoint-rule contribution is exactly zero (the
     // stabilizer turns 0/0 into 0), so such pairs are skipped.  Found by a
-    // lexicographic sort of the rows, O(M log M D).  Compared in the centred
-    // coordinates the kernel computes in (as for k-means centroids): vectors
-    // closer than the centring's rounding have h = 0 there, and would get
-    // coefficients R / eps whose factorized terms cancel catastrophically.
+    // lexicographic sort of the rows, O(M log M D).
     void find_cross_cluster_twins() {
         const Index M = n_support(), D = n_features();
+        // Compared in the centred coordinates the kernel computes in (as
+        // k-means centroids): vectors closer than the centring's rounding have
+        // h = 0 there, and would get coefficients R / eps whose factorized
+        // terms cancel catastrophically.
         const RowMatrix& U = protos_.centered();
         std::vector<Index> by_value(M);
         std::iota(by_value.begin(), by_value.end(), Index{0});
@@ -396,8 +397,6 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         }
     }
     FirstBadRow bad_input(N), bad_target(N), bad_exclude(N), too_far(N), unrepresentable(N);
-    const double m = protos_.max_norm();
-    const double tie_factor = 8.0 * static_cast<double>(D + 4) * std::numeric_limits<double>::epsilon();
 
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
         Scratch& s = scratch[tid];
@@ -424,19 +423,15 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
             }
 
             soft_min_distances(e, skip, s);
-            ClusterRanking rank = rank_clusters(s.S.data(), K);
-            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2):
-            // when the two nearest clusters are that close, the distances are
-            // recomputed term by term so exact ties stay ties (lowest index).
-            // Those round at eps (|z| + |u|)^2, coarser than e far from the
-            // support vectors: only where |z| <= 7 max|u| (as in k-means).
-            const double z_norm = s.Z.row(r).norm();
-            if (z_norm <= 7.0 * m && rank.second - rank.lo <= tie_factor * (z_norm * m + m * m)) {
-                const T* x = X.row(row);
-                for (Index j = 0; j < M; ++j) e[j] = protos_.direct_sq_distance(x, X.col_stride, j);
+            NearestTwo rank = nearest_two(s.S.data(), K);
+            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2), and
+            // so do the S_k: when the two nearest clusters are that close, the
+            // distances are recomputed term by term (settle_near_ties, which
+            // then leaves full distances in e) so that exact ties stay ties.
+            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank)) {
                 offset = 0.0;
                 soft_min_distances(e, skip, s);
-                rank = rank_clusters(s.S.data(), K);
+                rank = nearest_two(s.S.data(), K);
             }
 
             write_ranking(out, row, rank, s.S.data(), K, unrepresentable);
@@ -454,7 +449,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = rank.logit(s.S.data(), c);
+            const double f = cluster_logit(rank, s.S.data(), c);
             if (out.logit) out.logit[row] = representable<T>(f, row, unrepresentable);
             if (want_relevance) relevance_coefficients(e, c, f, beta, s, s.A.row(r).data());
         }

@@ -4,21 +4,159 @@
 //   layer 1  h_k = d(x, mu_k) - d(x, mu_c)              (linear in x)
 //   layer 2  f_c = min_{k != c} h_k                      (hard min-pool)
 // Explanation: soft-min redistribution of f_c onto the h_k (stiffness beta),
-// then the midpoint rule onto the input features.  Computed per block of rows
-// with one distance GEMM, O(K) scalar work per row and one relevance GEMM;
+// then the midpoint rule onto the input features.  Rows are processed in
+// fixed blocks, each by one fused pass (kmeans_kernel.hpp): distance
+// product, O(K) scalar work per row, and the factorized midpoint rule;
 // the N x K x D tensor of contributions is never formed.
+//
+// Precision: float64 input is computed in float64.  float32 input is
+// computed in float32 in coordinates centred on the centroids (so offsets
+// cost no precision), with the per-row scalars (logits, soft-min shares,
+// coefficients) in float64 and exact float64 distances wherever the two
+// nearest clusters are within rounding of each other.
 #pragma once
 
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "aligned_array.hpp"
+#include "isa.hpp"
+#include "kmeans_kernel.hpp"
 #include "outputs.hpp"
 #include "parallel.hpp"
-#include "pooling.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"
 
 namespace neon {
+
+#if defined(NEON_X86_KERNELS)
+namespace avx2 {
+KMeansKernelTable kmeans_kernels();
+}
+namespace avx512 {
+KMeansKernelTable kmeans_kernels();
+}
+#endif
+
+// The row kernels compiled for `isa` (already resolved, see isa.hpp).
+inline const KMeansKernelTable& kmeans_kernel_table(Isa isa) {
+    static const KMeansKernelTable portable_table = portable::kmeans_kernels();
+#if defined(NEON_X86_KERNELS)
+    static const KMeansKernelTable avx2_table = avx2::kmeans_kernels();
+    static const KMeansKernelTable avx512_table = avx512::kmeans_kernels();
+    if (isa == Isa::avx2) return avx2_table;
+    if (isa == Isa::avx512) return avx512_table;
+#endif
+    (void)isa;
+    return portable_table;
+}
+
+// The centroids in the kernel's layout and precision S (see
+// KMeansModelView): centred on `center` rounded to S, so that an input row
+// minus the centre is exact in S whenever row and centre are close (the
+// far-from-origin case), rows padded to 64 bytes.
+template <class S>
+class PackedPrototypes {
+public:
+    PackedPrototypes() = default;
+    explicit PackedPrototypes(const CenteredPrototypes& protos)
+        : K_(protos.size()), D_(protos.dim()), Kp_(padded_to_line<S>(K_)), Dp_(padded_to_line<S>(D_)),
+          PP_(K_ * 2 * Dp_), PT_(Dp_ * Kp_), sq_norm_(Kp_), center_(Dp_), e_pad_(Kp_), rows_(K_) {
+        for (Index i = 0; i < D_; ++i) center_[i] = static_cast<S>(protos.center()[i]);
+        center64_.assign(protos.center().data(), protos.center().data() + D_);
+        for (Index k = K_; k < Kp_; ++k) e_pad_[k] = std::numeric_limits<double>::infinity();
+        double max_sq = 0.0;
+        finite_ = true;
+        for (Index k = 0; k < K_; ++k) {
+            S* row = PP_.data() + k * 2 * Dp_;
+            rows_[k] = row;
+            double sq = 0.0;
+            for (Index i = 0; i < D_; ++i) {
+                const S p = static_cast<S>(protos.raw()(k, i) - static_cast<double>(center_[i]));
+                row[i] = p;
+                row[Dp_ + i] = p * p;
+                PT_[i * Kp_ + k] = p;
+                sq += static_cast<double>(p) * static_cast<double>(p);
+                finite_ = finite_ && std::isfinite(static_cast<double>(p * p));
+            }
+            sq_norm_[k] = static_cast<S>(sq);
+            max_sq = std::max(max_sq, sq);
+        }
+        max_norm_ = std::sqrt(max_sq);
+        // Bounds the distance product: with ||z||^2 finite in S, no entry of
+        // E overflows (see kmeans_rows).
+        finite_ = finite_ && std::isfinite(static_cast<S>(16.0 * max_sq));
+        // Nor may the squared distances underflow S: below ~1e-31 (float32)
+        // they are subnormal, h is quantized, and the midpoint rule divides by
+        // it (a spread of 1e-22 gave relevance 1e-34 for logits of 1e-44).
+        finite_ = finite_ && (protos.max_norm() == 0.0 || max_sq >= 0x1p-100);
+    }
+    PackedPrototypes(PackedPrototypes&&) = default;
+    PackedPrototypes& operator=(PackedPrototypes&&) = default;
+
+    // False when the centroids overflow S or their squares underflow it
+    // (float32 only: |mu| beyond ~1e18, or spread below ~1e-15).
+    bool finite() const { return finite_; }
+
+    KMeansModelView<S> view(const double* raw, const Index* representative, bool has_duplicates, double eps) const {
+        KMeansModelView<S> v;
+        v.K = K_;
+        v.D = D_;
+        v.Kp = Kp_;
+        v.Dp = Dp_;
+        v.PP = PP_.data();
+        v.rows = rows_.data();
+        v.PT = PT_.data();
+        v.sq_norm = sq_norm_.data();
+        v.center = center_.data();
+        v.center64 = center64_.data();
+        v.e_pad = e_pad_.data();
+        v.raw = raw;
+        v.representative = representative;
+        v.has_duplicates = has_duplicates;
+        v.max_norm = max_norm_;
+        v.eps = eps;
+        return v;
+    }
+
+private:
+    Index K_ = 0, D_ = 0, Kp_ = 0, Dp_ = 0;
+    AlignedArray<S> PP_, PT_, sq_norm_, center_;
+    AlignedArray<double> e_pad_;
+    std::vector<const S*> rows_;  // point into PP_, whose buffer never moves
+    std::vector<double> center64_;  // the centre in float64
+    double max_norm_ = 0.0;
+    bool finite_ = false;
+};
+
+// Per-thread scratch of the row kernel, allocated once per call.
+template <class S>
+class KMeansScratch {
+public:
+    KMeansScratch(Index Kp, Index Dp)
+        : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp),
+          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 1) * Kp),
+          rows_(Kp) {
+        view_.Z = s_.data();
+        view_.E = view_.Z + kKMeansSubBlockRows * Dp;
+        view_.aT_s = view_.E + kKMeansSubBlockRows * Kp;
+        view_.active_a = view_.aT_s + kKMeansMaxLanes * Kp;
+        view_.z_sq = d_.data();
+        view_.eT = view_.z_sq + kKMeansSubBlockRows;
+        view_.wT = view_.eT + kKMeansMaxLanes * Kp;
+        view_.aT = view_.wT + kKMeansMaxLanes * Kp;
+        view_.e_row = view_.aT + kKMeansMaxLanes * Kp;
+        view_.active_rows = rows_.data();
+    }
+    const KMeansScratchView<S>& view() const { return view_; }
+
+private:
+    AlignedArray<S> s_;
+    AlignedArray<double> d_;
+    std::vector<const S*> rows_;
+    KMeansScratchView<S> view_;
+};
 
 class KMeansCore {
 public:
@@ -40,11 +178,14 @@ public:
             for (Index j = 0; j < k; ++j) {
                 if (protos_.centered().row(j) == protos_.centered().row(k)) {
                     representative_[k] = j;
+                    has_duplicates_ = true;
                     break;
                 }
             }
         }
         eps_ = eps_relative_ * protos_.h_scale();
+        packed64_ = PackedPrototypes<double>(protos_);
+        packed32_ = PackedPrototypes<float>(protos_);
     }
 
     Index n_clusters() const { return protos_.size(); }
@@ -52,8 +193,9 @@ public:
     double epsilon() const { return eps_; }
     const CenteredPrototypes& prototypes() const { return protos_; }
 
-    // Rows per block: about 16K doubles of centred input per block, so a
-    // block's scratch stays in L2.  Depends only on D, never on threads.
+    // Rows per block of the parallel loop: about 16K input values.  Depends
+    // only on D, never on threads (results do not depend on it either: rows
+    // are independent).  The k-means fit blocks its rows the same way.
     static Index block_rows(Index D) {
         const Index rows = 16384 / std::max<Index>(D, 1);
         return std::min<Index>(std::max<Index>(rows, 16), 1024);
@@ -61,121 +203,79 @@ public:
 
     // Fills the outputs asked for in `out` for the rows of X.  `first_row`
     // is the index of X's first row in the caller's whole array; it only
-    // makes error messages name rows the caller can find.
+    // makes error messages name rows the caller can find.  `isa` picks the
+    // compiled kernels (automatic: the best this CPU runs); each gives
+    // bitwise identical results for any n_threads.
     template <class T>
-    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
-                  const KMeansOutputs<T>& out, int n_threads, Index first_row = 0) const;
+    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out,
+                  int n_threads, Index first_row = 0, Isa isa = Isa::automatic) const;
 
 private:
+    template <class T, class S, class Kernel>
+    void run(Kernel kernel, const PackedPrototypes<S>& packed, const RowsView<T>& X, const TargetSpec& target,
+             double beta, const KMeansOutputs<T>& out, int n_threads, Index first_row) const;
+
     CenteredPrototypes protos_;
     std::vector<Index> representative_;
+    bool has_duplicates_ = false;
     double eps_relative_;
     double eps_ = 0.0;
-
-    struct Scratch {
-        RowMatrix Z, E, A, G;
-        Vector H, share;
-    };
-
-    template <class T>
-    void settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
-                          double* e) const;
+    PackedPrototypes<double> packed64_;
+    PackedPrototypes<float> packed32_;
 };
 
-// E from the GEMM carries rounding of order eps * (|z| |mu| + |mu|^2).
-// When the two nearest clusters are closer than that, the assignment (ties
-// go to the lowest index) and the logit are recomputed from exact term-by-
-// term distances, so exact ties in the data stay exact ties.  Those round
-// at eps * (|z| + |mu|)^2, coarser than E for a point far from the
-// centroids (|z| >> |mu|), so they are only used where they are no coarser
-// than 8x E's bound, i.e. |z| <= 7 |mu| (also keeps their squares finite).
 template <class T>
-void KMeansCore::settle_near_ties(const RowsView<T>& X, Index row, const RowMatrix& Z, Index r,
-                                  double* e) const {
-    const Index K = n_clusters();
-    const ClusterRanking rank = rank_clusters(e, K);
-    const double z_norm = Z.row(r).norm();
-    const double m = protos_.max_norm();
-    if (!(z_norm <= 7.0 * m)) return;
-    const double tol = 8.0 * static_cast<double>(n_features() + 4) * std::numeric_limits<double>::epsilon() *
-                       (z_norm * m + m * m);
-    if (rank.second - rank.lo > tol) return;
-    const T* x = X.row(row);
-    for (Index k = 0; k < K; ++k) e[k] = protos_.direct_sq_distance(x, X.col_stride, k);
+void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out,
+                          int n_threads, Index first_row, Isa isa) const {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float32 or float64 rows");
+    if (X.n_cols != n_features()) throw std::invalid_argument("X has the wrong number of features");
+    if (out.relevance.data != nullptr && !(beta > 0.0 && std::isfinite(beta)))
+        throw std::invalid_argument("beta must be finite and > 0");
+    const KMeansKernelTable& kernels = kmeans_kernel_table(resolve_isa(isa));
+    if constexpr (std::is_same<T, float>::value) {
+        if (packed32_.finite())
+            run(kernels.f32, packed32_, X, target, beta, out, n_threads, first_row);
+        else
+            run(kernels.f32_in_f64, packed64_, X, target, beta, out, n_threads, first_row);
+    } else {
+        run(kernels.f64, packed64_, X, target, beta, out, n_threads, first_row);
+    }
 }
 
-template <class T>
-void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
-                          const KMeansOutputs<T>& out, int n_threads, Index first_row) const {
-    const Index N = X.n_rows, D = n_features(), K = n_clusters();
-    if (X.n_cols != D) throw std::invalid_argument("X has the wrong number of features");
-    const bool want_relevance = out.relevance.data != nullptr;
-    if (want_relevance && !(beta > 0.0 && std::isfinite(beta)))
-        throw std::invalid_argument("beta must be finite and > 0");
-    const Index B = block_rows(D);
+template <class T, class S, class Kernel>
+void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const RowsView<T>& X, const TargetSpec& target,
+                     double beta, const KMeansOutputs<T>& out, int n_threads, Index first_row) const {
+    const Index N = X.n_rows, K = n_clusters();
+    const KMeansModelView<S> model =
+        packed.view(protos_.raw().data(), representative_.data(), has_duplicates_, eps_);
+    KMeansJob<T> job;
+    job.X = X.data;
+    job.row_stride = X.row_stride;
+    job.col_stride = X.col_stride;
+    job.target_per_row = target.per_row;
+    job.target_fixed = target.fixed;
+    job.beta = beta;
+    job.assigned = out.assigned;
+    job.logit = out.logit;
+    job.logits_all = out.logits_all;
+    job.relevance = out.relevance.data;
+    job.relevance_stride = out.relevance.row_stride;
+
+    const Index B = block_rows(n_features());
     const Index n_blocks = block_count(N, B);
     const int threads = resolve_thread_count(n_threads, n_blocks);
-
-    std::vector<Scratch> scratch(threads);
-    for (auto& s : scratch) {
-        s.Z.resize(B, D);
-        s.E.resize(B, K);
-        if (want_relevance) {
-            s.A.resize(B, K);
-            s.G.resize(B, 2 * D);
-            s.H.resize(K);
-            s.share.resize(K);
-        }
-    }
+    std::vector<KMeansScratch<S>> scratch;
+    scratch.reserve(threads);
+    for (int t = 0; t < threads; ++t) scratch.emplace_back(model.Kp, model.Dp);
     FirstBadRow bad_input(N), bad_target(N), too_far(N), unrepresentable(N);
 
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
-        Scratch& s = scratch[tid];
-        const Index r0 = b * B, rows = std::min(B, N - r0);
-        if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
-        distance_offsets(protos_, s.Z, rows, s.E);
-
-        for (Index r = 0; r < rows; ++r) {
-            const Index row = r0 + r;
-            double* e = s.E.row(r).data();
-            if (!s.E.row(r).allFinite()) {  // |x - center| |mu| beyond float64
-                too_far.report(row);
-                if (want_relevance) s.A.row(r).setZero();
-                continue;
-            }
-            settle_near_ties(X, row, s.Z, r, e);
-            for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
-
-            const ClusterRanking rank = rank_clusters(e, K);
-            write_ranking(out, row, rank, e, K, unrepresentable);
-            const Index c = target_of(target, row, rank.nearest, K);
-            if (c < 0) {
-                bad_target.report(row);
-                if (want_relevance) s.A.row(r).setZero();
-                continue;
-            }
-            const double f = rank.logit(e, c);
-            if (out.logit) out.logit[row] = representable<T>(f, row, unrepresentable);
-            if (!want_relevance) continue;
-
-            // h_k = e_k - e_c; soft-min share R_k of f over the competitors;
-            // then the midpoint-rule coefficients a_k = R_k / h_k, and
-            // a_c = -sum_k a_k so that the coefficients sum to zero.
-            double* h = s.H.data();
-            double* share = s.share.data();
-            double* a = s.A.row(r).data();
-            for (Index k = 0; k < K; ++k) h[k] = e[k] - e[c];
-            softmin_redistribute(h, K, f, beta, [c](Index k) { return k != c; }, share);
-            const Index rep_c = representative_[c];
-            double sum = 0.0;
-            for (Index k = 0; k < K; ++k) {
-                const bool twin = representative_[k] == rep_c;  // includes k == c
-                a[k] = twin ? 0.0 : stabilized_ratio(share[k], h[k], eps_);
-                sum += a[k];
-            }
-            a[c] = -sum;
-        }
-        if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
+        KMeansRowStatus status;
+        kernel(model, job, b * B, std::min(N, (b + 1) * B), scratch[tid].view(), status);
+        if (status.first_bad_input >= 0) bad_input.report(status.first_bad_input);
+        if (status.first_bad_target >= 0) bad_target.report(status.first_bad_target);
+        if (status.first_too_far >= 0) too_far.report(status.first_too_far);
+        if (status.first_unrepresentable >= 0) unrepresentable.report(status.first_unrepresentable);
     });
 
     throw_if_bad_input(bad_input, first_row);

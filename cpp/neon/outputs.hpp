@@ -8,6 +8,7 @@
 #include <string>
 
 #include "parallel.hpp"
+#include "prototypes.hpp"
 #include "rows.hpp"
 
 namespace neon {
@@ -28,31 +29,13 @@ struct TargetSpec {
     // neither: the assigned cluster
 };
 
-// The top layer of every model: the hard min over the clusters' distances v
-// (squared distance to the centroid for k-means, soft-min distance for kernel
-// k-means), which assigns x and gives every cluster's logit.
-struct ClusterRanking {
-    Index nearest = 0;   // the assigned cluster, ties to the lowest index
-    double lo = 0.0;     // v[nearest]
-    double second = std::numeric_limits<double>::infinity();  // min over the others
-
-    // f_c = min_{k != c} v_k - v_c: > 0 exactly for the assigned cluster.
-    double logit(const double* v, Index c) const { return (c == nearest ? second : lo) - v[c]; }
-};
-
-inline ClusterRanking rank_clusters(const double* v, Index K) {
-    ClusterRanking r;
-    r.lo = v[0];
-    for (Index k = 1; k < K; ++k) {
-        if (v[k] < r.lo) {
-            r.second = r.lo;
-            r.lo = v[k];
-            r.nearest = k;
-        } else if (v[k] < r.second) {
-            r.second = v[k];
-        }
-    }
-    return r;
+// The top layer of every model is the hard min over the clusters' distances
+// v (squared distance to the centroid for k-means, soft-min distance for
+// kernel k-means), ranked by nearest_two (prototypes.hpp): it assigns x and
+// gives every cluster's logit
+//   f_c = min_{k != c} v_k - v_c,   > 0 exactly for the assigned cluster.
+inline double cluster_logit(const NearestTwo& rank, const double* v, Index c) {
+    return (c == rank.nearest ? rank.second : rank.lo) - v[c];
 }
 
 // A float64 result stored as T, or 0 with the row reported when T cannot
@@ -67,12 +50,12 @@ inline T representable(double v, Index row, FirstBadRow& bad) {
 // Writes the assignment and the logits of every cluster for one row, where
 // asked; logits beyond the range of T are reported to `unrepresentable`.
 template <class T>
-void write_ranking(const KMeansOutputs<T>& out, Index row, const ClusterRanking& rank, const double* v, Index K,
+void write_ranking(const KMeansOutputs<T>& out, Index row, const NearestTwo& rank, const double* v, Index K,
                    FirstBadRow& unrepresentable) {
     if (out.assigned) out.assigned[row] = rank.nearest;
     if (out.logits_all) {
         T* f_all = out.logits_all + row * K;
-        for (Index c = 0; c < K; ++c) f_all[c] = representable<T>(rank.logit(v, c), row, unrepresentable);
+        for (Index c = 0; c < K; ++c) f_all[c] = representable<T>(cluster_logit(rank, v, c), row, unrepresentable);
     }
 }
 

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "rows.hpp"
 
@@ -49,6 +52,11 @@ public:
         stacked_.rightCols(D) = centered_.array().square().matrix();
         sq_norm_ = centered_.rowwise().squaredNorm();
         max_norm_ = std::sqrt(sq_norm_.maxCoeff());
+        // float32 copies for distance products in float32 (fast, for
+        // fitting): norms of the rounded rows, so that offsets stay the
+        // distances of the rounded prototypes.
+        centered_f_ = centered_.cast<float>();
+        sq_norm_f_ = centered_f_.cast<double>().rowwise().squaredNorm().cast<float>();
     }
 
     Index size() const { return raw_.rows(); }
@@ -58,6 +66,8 @@ public:
     const RowMatrix& stacked() const { return stacked_; }
     const Vector& center() const { return center_; }
     const Vector& sq_norm() const { return sq_norm_; }
+    const RowMatrixOf<float>& centered_float() const { return centered_f_; }
+    const Eigen::VectorXf& sq_norm_float() const { return sq_norm_f_; }
     double max_norm() const { return max_norm_; }
 
     // Scale of the layer-1 outputs h (squared distances between
@@ -98,16 +108,80 @@ private:
     Vector center_;
     Vector sq_norm_;
     double max_norm_ = 0.0;
+    RowMatrixOf<float> centered_f_;
+    Eigen::VectorXf sq_norm_f_;
 };
+
+// The nearest and second-nearest entries of a row of K distances (or
+// distance offsets); ties go to the lowest index.
+struct NearestTwo {
+    Index nearest = 0;
+    double lo = std::numeric_limits<double>::infinity();
+    double second = std::numeric_limits<double>::infinity();
+};
+
+template <class S>
+NearestTwo nearest_two(const S* e, Index K) {
+    NearestTwo t;
+    for (Index k = 0; k < K; ++k) {
+        if (e[k] < t.lo) {
+            t.second = t.lo;
+            t.lo = e[k];
+            t.nearest = k;
+        } else if (e[k] < t.second) {
+            t.second = e[k];
+        }
+    }
+    return t;
+}
+
+// E from the GEMM carries rounding of order eps * (|z| |p| + |p|^2).
+// When the two nearest prototypes are closer than that, the row's entries
+// e (an offset row of distance_offsets, z_norm = ||z|| of its centred row)
+// are replaced by exact term-by-term squared distances, so that exact ties
+// in the data stay exact ties (and go to the lowest index).  Returns true
+// when it replaced them (and updated `two`): e then holds full squared
+// distances, not offsets.  Term-by-term distances round at
+// eps (|z| + |p|)^2, coarser than E for a point far from the prototypes
+// (|z| >> |p|: a float32 point at 1e30, or 1e160 in float64, came out as an
+// exact tie, or NaN), so they are only used for |z| <= 7 max |p|, where
+// that is at most 8x E's bound.
+template <class T>
+bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, Index row, double z_norm, double* e,
+                      NearestTwo& two) {
+    const double m = protos.max_norm();
+    if (!(z_norm <= 7.0 * m)) return false;
+    const double tol = 8.0 * static_cast<double>(protos.dim() + 4) * std::numeric_limits<double>::epsilon() *
+                       (z_norm * m + m * m);
+    if (two.second - two.lo > tol) return false;
+    const T* x = X.row(row);
+    for (Index k = 0; k < protos.size(); ++k) e[k] = protos.direct_sq_distance(x, X.col_stride, k);
+    two = nearest_two(e, protos.size());
+    return true;
+}
+
+template <class T>
+bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, Index row, double z_norm, double* e) {
+    NearestTwo two = nearest_two(e, protos.size());
+    return settle_near_ties(protos, X, row, z_norm, e, two);
+}
 
 // Per block: E = ||p_j||^2 - 2 Z P^T, i.e. the squared distance to each
 // prototype minus the common ||z||^2 (which cancels in every difference the
-// model uses).  One GEMM per block of rows.
-inline void distance_offsets(const CenteredPrototypes& protos, const RowMatrix& Z, Index rows,
-                             RowMatrix& E) {
-    E.topRows(rows).noalias() = Z.topRows(rows) * protos.centered().transpose();
-    E.topRows(rows) *= -2.0;
-    E.topRows(rows).rowwise() += protos.sq_norm().transpose();
+// model uses).  One GEMM per block of rows, in float64 or (Z float32) in
+// float32 against the rounded prototypes.
+template <class S>
+void distance_offsets(const CenteredPrototypes& protos, const RowMatrixOf<S>& Z, Index rows, RowMatrixOf<S>& E) {
+    static_assert(std::is_same_v<S, double> || std::is_same_v<S, float>, "float32 or float64");
+    if constexpr (std::is_same_v<S, double>) {
+        E.topRows(rows).noalias() = Z.topRows(rows) * protos.centered().transpose();
+        E.topRows(rows) *= -2.0;
+        E.topRows(rows).rowwise() += protos.sq_norm().transpose();
+    } else {
+        E.topRows(rows).noalias() = Z.topRows(rows) * protos.centered_float().transpose();
+        E.topRows(rows) *= -2.0f;
+        E.topRows(rows).rowwise() += protos.sq_norm_float().transpose();
+    }
 }
 
 // Factorized midpoint rule.  With coefficients A (rows x M), where each

@@ -12,7 +12,9 @@
 
 namespace neon {
 
-using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class S>
+using RowMatrixOf = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrix = RowMatrixOf<double>;
 using Vector = Eigen::VectorXd;
 
 template <class T>
@@ -32,37 +34,41 @@ struct RowsView {
     }
 };
 
+template <class T>
+bool row_is_finite(const T* x, Index D, Index col_stride) {
+    for (Index i = 0; i < D; ++i) {
+        const double v = static_cast<double>(x[i * col_stride]);
+        if (!(v - v == 0.0)) return false;
+    }
+    return true;
+}
+
 // Writes rows [r0, r0 + rows) of X minus `center` into the first `rows` rows
-// of Z (float64).  Working in coordinates centred on the model's prototypes
+// of Z (float64; or float32 where a caller trades precision for speed: the
+// difference is taken in float64 and rounded once).  Working in coordinates centred on the model's prototypes
 // keeps the distance products free of the cancellation that large offsets
 // (raw pixels, uncentred embeddings) would cause.  Returns false if a value
 // is not finite; `bad` receives the first such row.
-template <class T>
+template <class T, class S>
 bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vector& center,
-                         RowMatrix& Z, FirstBadRow& bad) {
+                         RowMatrixOf<S>& Z, FirstBadRow& bad) {
     const Index D = X.n_cols;
     bool all_finite = true;
+    const double* c = center.data();
     for (Index r = 0; r < rows; ++r) {
         const T* x = X.row(r0 + r);
-        double* z = Z.row(r).data();
-        // The check is on the caller's values (NaN/inf propagate, finite
-        // values add 0); a difference that overflows is a finite input too
-        // far from the prototypes, which the kernels report separately.
-        double row_check = 0.0;
+        S* z = Z.row(r).data();
         if (X.col_stride == 1) {
-            for (Index i = 0; i < D; ++i) {
-                const double v = static_cast<double>(x[i]);
-                z[i] = v - center[i];
-                row_check += v * 0.0;
-            }
+            for (Index i = 0; i < D; ++i) z[i] = static_cast<S>(static_cast<double>(x[i]) - c[i]);
         } else {
-            for (Index i = 0; i < D; ++i) {
-                const double v = static_cast<double>(x[i * X.col_stride]);
-                z[i] = v - center[i];
-                row_check += v * 0.0;
-            }
+            for (Index i = 0; i < D; ++i) z[i] = static_cast<S>(static_cast<double>(x[i * X.col_stride]) - c[i]);
         }
-        if (std::isnan(row_check)) {
+        // z * 0 is 0 for a finite value and NaN otherwise.  Eigen's sum
+        // (unlike a plain loop, which the compiler must keep in order)
+        // runs on SIMD packets.  Only then is the row itself scanned: a
+        // finite x whose difference overflowed is not NaN input (it is a
+        // row too far from the prototypes, which the kernels report).
+        if (!((Z.row(r).head(D).array() * S(0)).sum() == S(0)) && !row_is_finite(x, D, X.col_stride)) {
             bad.report(r0 + r);
             all_finite = false;
         }

@@ -38,6 +38,19 @@ def beta_from_mean_logit(mean_logit: float, fallback_scale: float) -> float:
     return float(1.0 / fallback_scale)
 
 
+def _mean_without_overflow(values: np.ndarray) -> float:
+    """The float64 mean of finite values, also when their sum overflows
+    (logits near the float64 limit): then of the values scaled by the largest."""
+    if not values.size:
+        return 0.0
+    with np.errstate(over="ignore"):
+        mean = float(np.mean(values, dtype=np.float64))
+    if np.isfinite(mean):
+        return mean
+    scale = float(np.max(np.abs(values)))
+    return float(np.mean(values / scale, dtype=np.float64)) * scale
+
+
 class NeuralizedModel:
     """Base of the neuralized models (:class:`NeuralizedKMeans`,
     :class:`NeuralizedKernelKMeans`).
@@ -103,8 +116,7 @@ class NeuralizedModel:
     def _beta_heuristic(self, X, n_threads, bar) -> float:
         logit = allocate((X.shape[0],), X.dtype, "logit")
         self._run(X, n_threads=n_threads, logit=logit, bar=bar)
-        mean = float(np.mean(logit, dtype=np.float64)) if logit.size else 0.0
-        return beta_from_mean_logit(mean, self._fallback_logit_scale())
+        return beta_from_mean_logit(_mean_without_overflow(logit), self._fallback_logit_scale())
 
     def explain(self, X, target=None, *, beta=None, out=None, n_threads=None,
                 progress=False) -> Explanation:

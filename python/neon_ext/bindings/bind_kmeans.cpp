@@ -10,7 +10,7 @@ template <class T>
 void evaluate_typed(const neon::KMeansCore& core, const py::array_t<T, 0>& X, const py::object& targets,
                     std::int64_t fixed_target, double beta, const py::object& assigned,
                     const py::object& logit, const py::object& logits_all, const py::object& relevance,
-                    int n_threads, std::int64_t first_row) {
+                    int n_threads, std::int64_t first_row, neon::Isa isa) {
     const neon::RowsView<T> rows = rows_view(X, "X");
     const py::ssize_t N = rows.n_rows;
     const neon::TargetSpec target = target_spec(targets, fixed_target, N);
@@ -19,7 +19,7 @@ void evaluate_typed(const neon::KMeansCore& core, const py::array_t<T, 0>& X, co
     // Every Python object is touched above; the arrays stay alive in this
     // frame, so the kernel can run without the GIL.
     py::gil_scoped_release release;
-    core.evaluate(rows, target, beta, out, n_threads, first_row);
+    core.evaluate(rows, target, beta, out, n_threads, first_row, isa);
 }
 
 }  // namespace
@@ -44,18 +44,21 @@ void register_kmeans(py::module_& m) {
             [](const neon::KMeansCore& core, const py::array& X, const py::object& targets,
                std::int64_t fixed_target, double beta, const py::object& assigned, const py::object& logit,
                const py::object& logits_all, const py::object& relevance, int n_threads,
-               std::int64_t first_row) {
+               std::int64_t first_row, const std::string& isa_name) {
+                const neon::Isa isa = neon::parse_isa(isa_name);
                 with_float_rows(X, [&](const auto& Xt) {
                     evaluate_typed(core, Xt, targets, fixed_target, beta, assigned, logit, logits_all,
-                                   relevance, n_threads, first_row);
+                                   relevance, n_threads, first_row, isa);
                 });
             },
             py::arg("X"), py::arg("targets"), py::arg("fixed_target"), py::arg("beta"), py::arg("assigned"),
             py::arg("logit"), py::arg("logits_all"), py::arg("relevance"), py::arg("n_threads"), py::arg("first_row") = 0,
+            py::arg("isa") = "auto",
             "Assignment, logits and NEON relevance of the rows of X, written into the given outputs "
             "(None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that "
             "cluster for all rows; otherwise the assigned cluster. first_row: index of X's first row "
-            "in the caller's array, for error messages.");
+            "in the caller's array, for error messages. isa: which compiled kernels run ('auto': the "
+            "best this CPU supports; 'portable', 'avx2', 'avx512'), for tests and benchmarks.");
 }
 
 }  // namespace neon_bind

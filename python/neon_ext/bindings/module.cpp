@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 
+#include "neon/isa.hpp"
 #include "neon/parallel.hpp"
 
 PYBIND11_MODULE(_core, m) {
@@ -23,12 +24,19 @@ PYBIND11_MODULE(_core, m) {
 #else
         info["compiler"] = std::string("unknown");
 #endif
+        py::list kernel_isas;
+        for (neon::Isa isa : {neon::Isa::portable, neon::Isa::avx2, neon::Isa::avx512})
+            if (neon::isa_supported(isa)) kernel_isas.append(neon::isa_name(isa));
+        info["kernel_isas"] = kernel_isas;
+        info["kernel_isa"] = std::string(neon::isa_name(neon::best_isa()));
         return info;
-    }, "How the compiled core was built: OpenMP, Eigen version and SIMD set, compiler.");
+    }, "How the compiled core was built: OpenMP, Eigen version and SIMD set, compiler, and the "
+       "instruction sets of the row kernels usable on this CPU (kernel_isas) and chosen (kernel_isa).");
 
     m.def("default_thread_count", &neon::default_thread_count,
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");
 
     neon_bind::register_kmeans(m);
     neon_bind::register_kernel_kmeans(m);
+    neon_bind::register_kmeans_fit(m);
 }

@@ -1,0 +1,10 @@
+// The k-means row kernels compiled for avx512 (-mavx512f -mavx2 -mfma, set in
+// CMakeLists.txt), defining neon::avx512::kmeans_kernels(); KMeansCore runs
+// them when the CPU supports them (neon/isa.hpp).  Include nothing else
+// here: see the note on inline functions at the top of kmeans_kernel.hpp.
+#if !defined(__AVX512F__)
+#error "compile this file with the avx512 flags (CMakeLists.txt)"
+#endif
+#define NEON_ISA avx512
+#define NEON_ISA_TRANSLATION_UNIT
+#include "neon/kmeans_kernel.hpp"

@@ -1,0 +1,663 @@
+// The fused row kernel of k-means NEON (NEON_SPEC.md, section 1): for a
+// range of rows, in one pass and in sub-blocks that stay in L1 cache,
+//   load and centre the rows -> distance product Z P^T (register-tiled)
+//   -> per group of L rows, vectorized across the rows: nearest and second-
+//   nearest cluster, logits, soft-min shares, midpoint-rule coefficients a_k
+//   -> per row: relevance R = -2 z * (sum_k a_k p_k) + sum_k a_k p_k^2,
+// written straight into the caller's output.  Nothing is allocated here: the
+// caller hands in per-thread scratch (KMeansScratchView).
+//
+// Every row is computed independently of the others and with the same
+// instructions whatever its position in a block or group (lanes of a vector
+// do not interact), so results are bitwise identical for any thread count.
+// Inner loops have compile-time trip counts over padded rows, which the
+// compiler turns into SIMD with register-resident accumulators.
+//
+// Compiled once per instruction set.  The portable build includes this file
+// through kmeans.hpp (namespace neon::portable, the build's own flags); the
+// x86 builds compile cpp/neon/isa/kmeans_<isa>.cpp with -mavx2 -mfma or
+// -mavx512f and NEON_ISA=<isa>, and KMeansCore picks one at run time.
+// Everything here must stay inside namespace neon::NEON_ISA and call nothing
+// inline from outside it (not even std::min): an inline function compiled
+// with AVX instructions in one object and without in another is one symbol
+// to the linker, which may keep the AVX copy for every caller.
+#pragma once
+
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "kmeans_kernel_args.hpp"
+
+#ifndef NEON_ISA
+#define NEON_ISA portable
+#endif
+
+namespace neon {
+namespace NEON_ISA {
+
+using Idx = std::ptrdiff_t;
+
+// One SIMD register of S: GCC/Clang vector extensions, compiled to the
+// instruction set of this translation unit (so the code below is written
+// once for SSE2, AVX2 and AVX-512).  Other compilers get W = 1: the same
+// code on scalars.  Lanes never interact except in explicit reductions,
+// whose order is fixed, so results do not depend on where a row sits.
+#if defined(__GNUC__) || defined(__clang__)
+#define NEON_VECTOR_EXTENSIONS 1
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+typedef std::uint64_t VBits __attribute__((vector_size(kVectorBytes)));
+#else
+#define NEON_VECTOR_EXTENSIONS 0
+typedef std::uint64_t VBits;
+#endif
+
+template <class S>
+struct Simd {
+#if NEON_VECTOR_EXTENSIONS
+    static constexpr int W = kVectorBytes / static_cast<int>(sizeof(S));
+    typedef S V __attribute__((vector_size(kVectorBytes)));
+#else
+    static constexpr int W = 1;
+    typedef S V;
+#endif
+    static V zero() { return V{}; }
+    static V splat(S x) { return zero() + x; }
+    static V load(const S* p) {
+        V v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    }
+    static void store(S* p, const V& v) { std::memcpy(p, &v, sizeof v); }
+    // Sum of the lanes, always in the same order.
+    static S sum(const V& v) {
+        S lanes[W];
+        store(lanes, v);
+        S total = lanes[0];
+        for (int j = 1; j < W; ++j) total += lanes[j];
+        return total;
+    }
+};
+
+template <class S>
+constexpr int lanes() { return Simd<S>::W; }
+
+// Square root of each lane (a plain loop over lanes: vectorized, and
+// never a call into the library from this instruction set).
+template <class V>
+inline V sqrt_lanes(const V& v) {
+#if NEON_VECTOR_EXTENSIONS
+    V r = v;
+    for (int j = 0; j < static_cast<int>(sizeof(V) / sizeof(r[0])); ++j) r[j] = __builtin_sqrt(v[j]);
+    return r;
+#else
+    return std::sqrt(v);
+#endif
+}
+
+using Dd = Simd<double>;
+using Vd = Dd::V;
+
+inline VBits to_bits(const Vd& v) {
+    VBits b;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+}
+inline Vd from_bits(const VBits& b) {
+    Vd v;
+    std::memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+// exp(x) for x <= 0 (or -inf), lane by lane: x = n ln2 + r with
+// |r| <= ln2/2, a Taylor polynomial for e^r and n added to the exponent
+// bits.  Degree 13 (Full): within about 1 ulp (truncation < 5e-18); degree
+// 8: relative error < 3e-10, plenty for weights that enter float32 results.
+// Results below 2^-1021 (x < -708) are flushed to 0; x > 0 gives an
+// unspecified value (unsigned bit arithmetic: nothing overflows).
+// exp(0) is exactly 1.
+template <bool Full>
+inline Vd exp_nonpositive(const Vd& x) {
+    constexpr double log2e = 1.4426950408889634074;
+    constexpr double ln2_hi = 0x1.62e42fee00000p-1;  // 32 significant bits: n * ln2_hi is exact
+    constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+    constexpr double shifter = 0x1.8p52;  // adding it rounds to an integer kept in the low bits
+    const Vd lowest = Dd::splat(-708.0);  // n >= -1021 keeps the scaled result normal
+    const Vd xc = x >= lowest ? x : lowest;
+    const Vd t = xc * log2e + shifter;
+    const Vd n = t - shifter;
+    const Vd r = (xc - n * ln2_hi) - n * ln2_lo;
+    // Taylor coefficients 1/13!, 1/12!, ..., 1/1!, 1/0! (Horner; degree 8 starts at 1/8!).
+    constexpr double coef[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                 1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
+                                 1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,
+                                 1.0,                1.0};
+    constexpr int first = Full ? 0 : 5;
+    Vd p = Dd::splat(coef[first]);
+    for (int i = first + 1; i < 14; ++i) p = p * r + coef[i];
+    // The low bits of t hold n (two's complement): shift them into the exponent.
+    const VBits n_bits = (to_bits(t) - to_bits(Dd::splat(shifter))) << 52;
+    const Vd result = from_bits(to_bits(p) + n_bits);
+    return x >= lowest ? result : Dd::zero();
+}
+
+// Rows [row0, row0 + rows) of X minus the centre into Z (padding columns 0),
+// their squared norms into z_sq.  Returns the first row that is not finite,
+// or -1.  A NaN or infinity makes the norm NaN or inf; only then is the row
+// scanned, since a finite row whose norm overflows S is valid input (its
+// near-tie check then settles it with exact float64 distances).
+template <class T, class S>
+Idx load_rows(const KMeansJob<T>& job, const KMeansModelView<S>& m, Idx row0, Idx rows, S* Z, double* z_sq) {
+    using Sd = Simd<S>;
+    using V = typename Sd::V;
+    constexpr int W = Sd::W;
+    const Idx D = m.D, Dp = m.Dp, cs = job.col_stride;
+    const S* center = m.center;
+    for (Idx r = 0; r < rows; ++r) {
+        const T* x = job.X + (row0 + r) * job.row_stride;
+        S* z = Z + r * Dp;
+        Idx i = 0;
+        S norm = 0;
+        if (std::is_same<T, S>::value && cs == 1) {
+            const S* xs = reinterpret_cast<const S*>(x);
+            V acc = Sd::zero();
+            for (; i + W <= D; i += W) {
+                const V v = Sd::load(xs + i) - Sd::load(center + i);
+                Sd::store(z + i, v);
+                acc += v * v;
+            }
+            norm = Sd::sum(acc);
+        }
+        for (; i < D; ++i) {
+            const S v = static_cast<S>(x[i * cs]) - center[i];
+            z[i] = v;
+            norm += v * v;
+        }
+        for (i = D; i < Dp; ++i) z[i] = S(0);
+        if (!(norm <= std::numeric_limits<S>::max())) {
+            for (i = 0; i < D; ++i) {
+                const double v = static_cast<double>(x[i * cs]);
+                if (!(v - v == 0.0)) return row0 + r;  // NaN or infinity
+            }
+        }
+        z_sq[r] = static_cast<double>(norm);
+    }
+    return -1;
+}
+
+// E[r, k0 .. k0 + NV W) = ||p_k||^2 - 2 z_r . p_k for RG rows from r0: the
+// RG x NV accumulator registers stay live while i runs over Dp; each step
+// loads NV vectors of P^T and broadcasts one z per row.
+template <class S, int RG, int NV>
+inline void distance_tile(const KMeansModelView<S>& m, const S* Z, Idx r0, Idx k0, S* E) {
+    using Sd = Simd<S>;
+    using V = typename Sd::V;
+    constexpr int W = Sd::W;
+    const Idx Dp = m.Dp, Kp = m.Kp;
+    V acc[RG][NV];
+    for (int r = 0; r < RG; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = Sd::zero();
+    const S* z = Z + r0 * Dp;
+    const S* pt = m.PT + k0;
+    for (Idx i = 0; i < Dp; ++i) {
+        V p[NV];
+        for (int v = 0; v < NV; ++v) p[v] = Sd::load(pt + i * Kp + v * W);
+        for (int r = 0; r < RG; ++r) {
+            const S zi = z[r * Dp + i];
+            for (int v = 0; v < NV; ++v) acc[r][v] += zi * p[v];
+        }
+    }
+    for (int r = 0; r < RG; ++r) {
+        S* e = E + (r0 + r) * Kp + k0;
+        for (int v = 0; v < NV; ++v)
+            Sd::store(e + v * W, Sd::load(m.sq_norm + k0 + v * W) - S(2) * acc[r][v]);
+    }
+}
+
+// Distances of `rows` rows (a multiple of 8) to every prototype.  Kp is a
+// multiple of the vector width W: column tiles of 2W, then at most one of W
+// with twice the rows, so there are always 8 independent accumulators.
+template <class S>
+void distances(const KMeansModelView<S>& m, const S* Z, Idx rows, S* E) {
+    constexpr int W = lanes<S>();
+    Idx k0 = 0;
+    for (; k0 + 2 * W <= m.Kp; k0 += 2 * W)
+        for (Idx r = 0; r < rows; r += 4) distance_tile<S, 4, 2>(m, Z, r, k0, E);
+    if (k0 < m.Kp)
+        for (Idx r = 0; r < rows; r += 8) distance_tile<S, 8, 1>(m, Z, r, k0, E);
+}
+
+// The rows whose relevance one pass computes: row r has coefficient
+// a[r][t * a_stride] for prototype t, centred input z[r] and output out[r].
+template <class T, class S, int RB>
+struct RelevanceRows {
+    const S* a[RB];
+    const S* z[RB];
+    T* out[RB];
+};
+
+// Relevance of columns [d0, d0 + NV W) of RB rows from midpoint-rule
+// coefficients a_t and prototype rows [p | p*p] (Dense: every prototype,
+// PP + t 2Dp; otherwise the n rows listed): g = sum a_t p_t,
+// g2 = sum a_t p_t^2, R = g2 - 2 z g.  2 RB NV accumulator registers; each
+// prototype's vectors are loaded once for all RB rows.  Whole chunks of
+// output are stored straight from registers, a partial last chunk through
+// a small buffer.
+template <class T, class S, int NV, int RB, bool Dense, bool Partial>
+inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
+                            const RelevanceRows<T, S, RB>& rr, Idx d0) {
+    using Sd = Simd<S>;
+    using V = typename Sd::V;
+    constexpr int W = Sd::W;
+    const Idx Dp = m.Dp;
+    V g[RB][NV], g2[RB][NV];
+    for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < NV; ++v) g[r][v] = g2[r][v] = Sd::zero();
+    for (Idx t = 0; t < n; ++t) {
+        const S* p = (Dense ? m.PP + t * 2 * Dp : list[t]) + d0;
+        V pv[NV], qv[NV];
+        for (int v = 0; v < NV; ++v) {
+            pv[v] = Sd::load(p + v * W);
+            qv[v] = Sd::load(p + Dp + v * W);
+        }
+        for (int r = 0; r < RB; ++r) {
+            const S a = rr.a[r][t * a_stride];
+            for (int v = 0; v < NV; ++v) {
+                g[r][v] += a * pv[v];
+                g2[r][v] += a * qv[v];
+            }
+        }
+    }
+    for (int r = 0; r < RB; ++r) {
+        const S* z = rr.z[r] + d0;
+        if (!Partial && std::is_same<T, S>::value) {
+            S* dst = reinterpret_cast<S*>(rr.out[r]) + d0;
+            for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
+        } else {
+            S buf[NV * W];
+            for (int v = 0; v < NV; ++v) Sd::store(buf + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
+            const Idx count = (m.D - d0 < NV * W) ? m.D - d0 : NV * W;
+            for (Idx j = 0; j < count; ++j) rr.out[r][d0 + j] = static_cast<T>(buf[j]);
+        }
+    }
+}
+
+template <class T, class S, int NV, int RB, bool Dense>
+inline void relevance_part(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
+                           const RelevanceRows<T, S, RB>& rr, Idx d0) {
+    if (d0 + NV * lanes<S>() <= m.D)
+        relevance_chunk<T, S, NV, RB, Dense, false>(m, list, a_stride, n, rr, d0);
+    else
+        relevance_chunk<T, S, NV, RB, Dense, true>(m, list, a_stride, n, rr, d0);
+}
+
+// Relevance of RB rows over all columns: chunks of NV vectors (one row:
+// four; two rows: as many as the registers hold, two on AVX2 and SSE, four
+// with AVX-512's 32 registers), then the remaining vectors (Dp is a
+// multiple of W).
+template <class T, class S, int RB, bool Dense>
+void relevance_rows(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
+                    const RelevanceRows<T, S, RB>& rr) {
+    constexpr int W = lanes<S>();
+    constexpr int NV = (RB == 1 || kVectorBytes == 64) ? 4 : 2;
+    Idx d0 = 0;
+    for (; d0 + NV * W <= m.Dp; d0 += NV * W) relevance_part<T, S, NV, RB, Dense>(m, list, a_stride, n, rr, d0);
+    const Idx rest = (m.Dp - d0) / W;
+    if (NV > 3 && rest == 3) relevance_part<T, S, (NV > 3 ? 3 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (NV > 2 && rest == 2) relevance_part<T, S, (NV > 2 ? 2 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (rest == 1) relevance_part<T, S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
+}
+
+// Whether v is finite and within the range of T (NaN fails).  Local to this
+// instruction set, like everything here.
+template <class T>
+inline bool fits_output(double v) {
+    constexpr double limit = static_cast<double>(std::numeric_limits<T>::max());
+    return v <= limit && v >= -limit;
+}
+
+template <class T>
+inline T checked_output(double v, Idx row, KMeansRowStatus& status) {
+    if (fits_output<T>(v)) return static_cast<T>(v);
+    if (status.first_unrepresentable < 0) status.first_unrepresentable = row;
+    return T(0);
+}
+
+// The relevance of one row, R_i = sum_k a_k (p_ki^2 - 2 z_i p_ki), in
+// float64 with every value checked against T: for the rare rows whose
+// coefficients are so large (or not finite: eps = 0 on a boundary) that the
+// vectorized product could overflow S or T.
+template <class T, class S>
+void relevance_row_checked(const KMeansModelView<S>& m, const double* aT, Idx lane, Idx L, const S* z, T* out,
+                           Idx row, KMeansRowStatus& status) {
+    bool ok = true;
+    for (Idx i = 0; i < m.D; ++i) {
+        double g = 0.0, g2 = 0.0;
+        for (Idx k = 0; k < m.K; ++k) {
+            const double a = aT[k * L + lane];
+            if (a == 0.0) continue;
+            const double p = static_cast<double>(m.rows[k][i]);
+            g += a * p;
+            g2 += a * (p * p);
+        }
+        const double v = g2 - 2.0 * (static_cast<double>(z[i]) * g);
+        const bool fits = fits_output<T>(v) && fits_output<S>(v);
+        ok = ok && fits;
+        out[i] = fits ? static_cast<T>(v) : T(0);
+    }
+    if (!ok && status.first_unrepresentable < 0) status.first_unrepresentable = row;
+}
+
+// Float64 lanes rounded to S and stored at dst (the coefficients the
+// relevance product broadcasts).
+template <class S>
+inline void store_lanes_as(S* dst, const Vd& v) {
+#if NEON_VECTOR_EXTENSIONS
+    if (std::is_same<S, double>::value) {
+        std::memcpy(dst, &v, sizeof v);
+    } else {
+        typedef float Vh __attribute__((vector_size(kVectorBytes / 2)));
+        const Vh h = __builtin_convertvector(v, Vh);
+        std::memcpy(dst, &h, sizeof h);
+    }
+#else
+    *dst = static_cast<S>(v);
+#endif
+}
+
+// Squared distances from a raw row to the float64 centroids, in float64,
+// where the two nearest are within the product's rounding (or the row's
+// norm overflowed S).  Rows near the centroids: term by term in raw
+// coordinates, sum (x_i - mu_ki)^2, exact for data on a coarse grid, so
+// exact ties stay exact.  Rows far away (||z|| > 8 max ||p||), where those
+// terms would swamp the differences: the centred form ||p||^2 - 2 z.p
+// (both omit the same ||z||^2 when centred, which cancels in the model).
+template <class T, class S>
+void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, double z_sq, double* e) {
+    const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
+    for (Idx k = 0; k < m.K; ++k) {
+        const double* u = m.raw + k * m.D;
+        double d = 0.0;
+        for (Idx i = 0; i < m.D; ++i) {
+            const double xi = static_cast<double>(x[i * col_stride]);
+            if (far) {
+                // The float64 centre: centred on the float32-rounded one, the
+                // terms of coordinates where all centroids agree would be
+                // ~eps32 |mu| each and swamp smaller differences elsewhere.
+                const double c = m.center64[i];
+                const double p = u[i] - c;
+                d += p * (p - 2.0 * (xi - c));
+            } else {
+                const double diff = xi - u[i];
+                d += diff * diff;
+            }
+        }
+        e[k] = d;
+    }
+}
+
+template <class T, class S>
+void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_begin, Idx r_end,
+                 const KMeansScratchView<S>& s, KMeansRowStatus& status) {
+    constexpr int L = lanes<double>();  // rows per group: one float64 vector
+    static_assert(L <= kKMeansMaxLanes && kKMeansSubBlockRows % 8 == 0, "scratch layout");
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    constexpr bool kFullExp = sizeof(S) >= sizeof(double);  // float64 results need exp to 1 ulp
+    const Idx K = m.K, Kp = m.Kp, SB = kKMeansSubBlockRows;
+    const bool want_relevance = job.relevance != nullptr;
+    const double beta = job.beta, eps = m.eps;
+    // E carries rounding of order (D + 2) u (||p||^2 + 2 ||z|| ||p||) per
+    // entry; near ties inside a generous multiple of that are settled with
+    // exact distances, so exact ties in the data stay exact ties.
+    const double tie_factor =
+        8.0 * static_cast<double>(m.D + 4) * static_cast<double>(std::numeric_limits<S>::epsilon());
+    const double m_sq = m.max_norm * m.max_norm, two_m = 2.0 * m.max_norm;
+    // Group scratch, K x L each, lane j = row g0 + j: distance offsets e,
+    // soft-min weights w, midpoint-rule coefficients a.
+    double* eT = s.eT;
+    double* wT = s.wT;
+    double* aT = s.aT;
+    S* aT_s = s.aT_s;
+
+    for (Idx b0 = r_begin; b0 < r_end; b0 += SB) {
+        const Idx rows = (r_end - b0 < SB) ? r_end - b0 : SB;
+        const Idx bad = load_rows(job, m, b0, rows, s.Z, s.z_sq);
+        if (bad >= 0) {
+            status.first_bad_input = bad;  // the block is abandoned; the caller throws
+            return;
+        }
+        const Idx padded = (rows + 7) / 8 * 8;
+        for (Idx i = rows * m.Dp; i < padded * m.Dp; ++i) s.Z[i] = S(0);
+        for (Idx r = rows; r < padded; ++r) s.z_sq[r] = 0.0;
+        distances(m, s.Z, padded, s.E);
+
+        for (Idx g0 = 0; g0 < rows; g0 += L) {
+            const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
+            const S* Eg = s.E + g0 * Kp;
+            for (Idx k = 0; k < K; ++k)
+                for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
+            if (m.has_duplicates)
+                for (Idx k = 0; k < K; ++k)
+                    for (int j = 0; j < L; ++j) eT[k * L + j] = eT[m.representative[k] * L + j];
+
+            // Nearest (ties to the lowest index) and second smallest offset.
+            Vd lo = Dd::load(eT), second = Dd::splat(inf), nearest = Dd::zero();
+            for (Idx k = 1; k < K; ++k) {
+                const Vd v = Dd::load(eT + k * L);
+                const Vd other = v < second ? v : second;
+                second = v < lo ? lo : other;
+                nearest = v < lo ? Dd::splat(static_cast<double>(k)) : nearest;
+                lo = v < lo ? v : lo;
+            }
+            double lo_l[L], second_l[L], nearest_l[L], tol_l[L];
+            Dd::store(lo_l, lo);
+            Dd::store(second_l, second);
+            Dd::store(nearest_l, nearest);
+            Dd::store(tol_l, (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))) * tie_factor);
+            // Near ties, and rows whose norm overflowed S (tolerance inf):
+            // float64 distances, one row at a time (rare).
+            for (Idx j = 0; j < live; ++j) {
+                if (second_l[j] - lo_l[j] > tol_l[j]) continue;
+                double* e = s.e_row;
+                settle_distances(m, job.X + (b0 + g0 + j) * job.row_stride, job.col_stride, s.z_sq[g0 + j], e);
+                if (m.has_duplicates)
+                    for (Idx k = 0; k < K; ++k) e[k] = e[m.representative[k]];
+                Idx n = 0;
+                double l = e[0], sec = inf;
+                for (Idx k = 1; k < K; ++k) {
+                    if (e[k] < l) {
+                        sec = l;
+                        l = e[k];
+                        n = k;
+                    } else if (e[k] < sec) {
+                        sec = e[k];
+                    }
+                }
+                for (Idx k = 0; k < K; ++k) eT[k * L + j] = e[k];
+                lo_l[j] = l;
+                second_l[j] = sec;
+                nearest_l[j] = static_cast<double>(n);
+            }
+
+            // Rows whose distances overflowed even in float64 (x - centre
+            // beyond the float64 range, or its product with the centroids):
+            // reported, and carried on as harmless ties; the caller throws.
+            bool far_l[L];
+            for (Idx j = 0; j < L; ++j) {
+                far_l[j] = false;
+                if (j >= live) continue;
+                for (Idx k = 0; k < K; ++k) far_l[j] = far_l[j] || !(eT[k * L + j] - eT[k * L + j] == 0.0);
+                if (!far_l[j]) continue;
+                if (status.first_too_far < 0) status.first_too_far = b0 + g0 + j;
+                for (Idx k = 0; k < K; ++k) eT[k * L + j] = 0.0;
+                lo_l[j] = second_l[j] = 0.0;
+                nearest_l[j] = 0.0;
+            }
+
+            // Assignments, logits, and the target c of each lane.
+            double target_l[L], ec_l[L], f_l[L];
+            for (Idx j = 0; j < L; ++j) {
+                const Idx row = b0 + g0 + j;
+                const Idx n = static_cast<Idx>(nearest_l[j]);
+                Idx c = n;
+                if (j < live) {
+                    if (job.assigned) job.assigned[row] = n;
+                    if (job.logits_all) {
+                        T* f_all = job.logits_all + row * K;
+                        for (Idx k = 0; k < K; ++k) f_all[k] = checked_output<T>(lo_l[j] - eT[k * L + j], row, status);
+                        f_all[n] = checked_output<T>(second_l[j] - lo_l[j], row, status);
+                    }
+                    if (job.target_per_row) c = static_cast<Idx>(job.target_per_row[row]);
+                    else if (job.target_fixed >= 0) c = static_cast<Idx>(job.target_fixed);
+                }
+                if (c < 0 || c >= K) {
+                    if (status.first_bad_target < 0) status.first_bad_target = row;
+                    c = n;
+                    f_l[j] = 0.0;  // nothing to redistribute: the relevance row is written as zeros
+                } else {
+                    f_l[j] = (c == n ? second_l[j] : lo_l[j]) - eT[c * L + j];
+                    if (job.logit && j < live) job.logit[row] = checked_output<T>(f_l[j], row, status);
+                }
+                target_l[j] = static_cast<double>(c);
+                ec_l[j] = eT[c * L + j];
+            }
+            if (!want_relevance) continue;
+
+            // Soft-min shares R_k = f exp(-beta (h_k - f)) / sum over k != c
+            // (the exponent is <= 0, and 0 for the nearest competitor),
+            // midpoint-rule coefficients a_k = R_k / (h_k + eps sign h_k),
+            // zero for twins of c (their contributions vanish identically),
+            // and a_c = -sum a_k so that the x*x terms cancel.
+            const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
+            const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
+            Vd total = zero, overflow = zero;
+            for (Idx k = 0; k < K; ++k) {
+                const Vd h = Dd::load(eT + k * L) - ec;
+                overflow += (h - h == zero) ? zero : unit;  // h_k beyond float64 (both e finite)
+                const Vd w = exp_nonpositive<kFullExp>((h - f) * (-beta));
+                const Vd wk = target == Dd::splat(static_cast<double>(k)) ? zero : w;
+                Dd::store(wT + k * L, wk);
+                total += wk;
+            }
+            // An h_k that overflowed gets weight 0, which is right only if its
+            // true weight exp(-beta (h_k - f)) underflows too: certain when
+            // f <= DBL_MAX / 2 and beta DBL_MAX / 2 > 745; otherwise the row
+            // is reported as too far (distance differences beyond float64).
+            double overflow_l[L];
+            Dd::store(overflow_l, overflow);
+            constexpr double half_max = 0.5 * std::numeric_limits<double>::max();
+            for (Idx j = 0; j < live; ++j) {
+                if (overflow_l[j] == 0.0 || (f_l[j] <= half_max && beta * half_max > 745.0)) continue;
+                if (status.first_too_far < 0 || status.first_too_far > b0 + g0 + j) status.first_too_far = b0 + g0 + j;
+            }
+            const Vd scale = f / total;  // total >= 1
+            Vd sum = zero, zeros = zero, abs_sum = zero;
+            for (Idx k = 0; k < K; ++k) {
+                const Vd h = Dd::load(eT + k * L) - ec;
+                const Vd share = Dd::load(wT + k * L) * scale;
+                const Vd ak = share / (h + (h < zero ? neg_eps : pos_eps));
+                // No share, no coefficient: also for h = 0 with eps = 0 (0/0),
+                // e.g. a competitor tied with the target at a tie point.
+                const Vd a = (target == Dd::splat(static_cast<double>(k)) || share == zero) ? zero : ak;
+                Dd::store(aT + k * L, a);
+                store_lanes_as(aT_s + k * L, a);
+                sum += a;
+                abs_sum += a < zero ? -a : a;
+                zeros += a == zero ? unit : zero;
+            }
+            double sum_l[L], zeros_l[L], bound_l[L];
+            Dd::store(sum_l, sum);
+            Dd::store(zeros_l, zeros);
+            // |R_i| and every partial sum of the relevance product are at most
+            // 2 sum|a_k| (max|p|^2 + 2 |z| max|p|) (a_c = -sum a_k included).
+            Dd::store(bound_l, abs_sum * 2.0 * (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))));
+            constexpr double out_limit = 0.25 * (static_cast<double>(std::numeric_limits<T>::max()) <
+                                                         static_cast<double>(std::numeric_limits<S>::max())
+                                                     ? static_cast<double>(std::numeric_limits<T>::max())
+                                                     : static_cast<double>(std::numeric_limits<S>::max()));
+            Idx dense[L], n_dense = 0;
+            for (Idx j = 0; j < live; ++j) {
+                const Idx c = static_cast<Idx>(target_l[j]);
+                if (m.has_duplicates) {
+                    const Idx rep_c = m.representative[c];
+                    sum_l[j] = 0.0;
+                    for (Idx k = 0; k < K; ++k) {
+                        if (m.representative[k] == rep_c) {
+                            aT[k * L + j] = 0.0;
+                            aT_s[k * L + j] = S(0);
+                        }
+                        sum_l[j] += aT[k * L + j];
+                    }
+                }
+                aT[c * L + j] = -sum_l[j];
+                if (!(bound_l[j] <= out_limit)) {  // rare: could overflow, or a is not finite
+                    relevance_row_checked<T, S>(m, aT, j, L, s.Z + (g0 + j) * m.Dp,
+                                                job.relevance + (b0 + g0 + j) * job.relevance_stride, b0 + g0 + j,
+                                                status);
+                    continue;
+                }
+                aT_s[c * L + j] = static_cast<S>(-sum_l[j]);
+                if (4.0 * zeros_l[j] <= static_cast<double>(K)) {
+                    dense[n_dense++] = j;
+                    continue;
+                }
+                // Most shares underflowed (large beta): skip the exact zeros,
+                // which contribute nothing.
+                Idx n = 0;
+                for (Idx k = 0; k < K; ++k) {
+                    if (aT[k * L + j] != 0.0) {
+                        s.active_rows[n] = m.rows[k];
+                        s.active_a[n] = aT_s[k * L + j];
+                        ++n;
+                    }
+                }
+                RelevanceRows<T, S, 1> one{{s.active_a}, {s.Z + (g0 + j) * m.Dp},
+                                           {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
+                relevance_rows<T, S, 1, false>(m, s.active_rows, 1, n, one);
+            }
+            // Rows with (nearly) all shares nonzero, two at a time.
+            Idx q = 0;
+            for (; q + 1 < n_dense; q += 2) {
+                const Idx j0 = dense[q], j1 = dense[q + 1];
+                RelevanceRows<T, S, 2> two{{aT_s + j0, aT_s + j1},
+                                           {s.Z + (g0 + j0) * m.Dp, s.Z + (g0 + j1) * m.Dp},
+                                           {job.relevance + (b0 + g0 + j0) * job.relevance_stride,
+                                            job.relevance + (b0 + g0 + j1) * job.relevance_stride}};
+                relevance_rows<T, S, 2, true>(m, nullptr, L, K, two);
+            }
+            if (q < n_dense) {
+                const Idx j = dense[q];
+                RelevanceRows<T, S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp},
+                                           {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
+                relevance_rows<T, S, 1, true>(m, nullptr, L, K, one);
+            }
+        }
+    }
+}
+
+// The kernels of this instruction set, for KMeansCore to choose from.
+// Defined (not inline) in the one translation unit compiled for each
+// instruction set (cpp/neon/isa/), inline in the portable build.
+#if defined(NEON_ISA_TRANSLATION_UNIT)
+KMeansKernelTable kmeans_kernels()
+#else
+inline KMeansKernelTable kmeans_kernels()
+#endif
+{
+    KMeansKernelTable table;
+    table.f32 = &kmeans_rows<float, float>;
+    table.f64 = &kmeans_rows<double, double>;
+    table.f32_in_f64 = &kmeans_rows<float, double>;
+    return table;
+}
+
+}  // namespace NEON_ISA
+}  // namespace neon
