@@ -128,7 +128,7 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
         raise ValueError(f"sample_weight contains NaN or infinity (first at index {int(np.flatnonzero(~np.isfinite(w))[0])})")
     if (w < 0).any():
         bad = int(np.flatnonzero(w < 0)[0])
-        raise ValueError(f"sample_weight must be >= 0, got sample_weight[{bad}]={w[bad]!r}")
+        raise ValueError(f"sample_weight must be >= 0, got sample_weight[{bad}]={float(w[bad])!r}")
     if not (w.sum() > 0):
         raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight")
     return w
@@ -274,8 +274,9 @@ class KMeans:
             Present for pipeline compatibility.
         sample_weight : array-like, shape (n_samples,), optional
             Non-negative weights, not all zero; they weight the seeding
-            draws, the centres and the inertia. Integer weights are
-            equivalent to repeating rows.
+            draws, the centres and the inertia. With k-means++ seeding,
+            integer weights are equivalent to repeating rows (init="random"
+            draws distinct rows, and repeated copies are distinct rows).
 
         Returns
         -------
@@ -393,29 +394,25 @@ class KMeans:
         """Lloyd iterations from `centers`; one compiled pass per iteration.
 
         Returns (centers, labels, inertia, logit_sum, n_iter), all for the
-        returned centres: a last float64 assignment pass follows unless the
-        final iteration already was one and changed no label.
+        returned centres, from a last float64 assignment pass (the iterations
+        compute in X's precision and do not settle exact ties).
         """
         n = X.shape[0]
         labels = np.full(n, -1, dtype=np.int64)
         dist = np.empty(n, dtype=np.float64)
         new = np.empty_like(centers)
-        n_iter, settled = max_iter, None
+        n_iter = max_iter
         for it in range(1, max_iter + 1):
             step = _core.lloyd_step(X, w, centers, new, labels, dist, False, threads)
             if step["n_changed"] == 0 and step["n_relocated"] == 0:
-                # Strict convergence: `centers` are the means of these labels.
-                n_iter = it
-                if X.dtype == np.float64:  # that pass was already the float64 one
-                    settled = step
+                n_iter = it  # strict convergence: `centers` are the means of these labels
                 break
             centers, new = new, centers
             if step["center_shift"] <= tol:
                 n_iter = it
                 break
-        if settled is None:
-            settled = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
-        return centers, labels, settled["inertia"], settled["logit_sum"], n_iter
+        final = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
+        return centers, labels, final["inertia"], final["logit_sum"], n_iter
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
         """Fit and return ``labels_``."""
