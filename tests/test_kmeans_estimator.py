@@ -91,22 +91,53 @@ def test_float32_fit_matches_float64_quality(simd):
     assert np.array_equal(a.labels_, b.labels_)
 
 
-def test_simd_and_portable_paths_agree():
+@pytest.mark.parametrize("k, d", [(8, 40), (37, 5)])  # 37: several 16-prototype chunks and a ragged one
+def test_simd_and_portable_paths_agree(k, d):
     if len(SIMD_PATHS) < 2:
         pytest.skip("no AVX2 on this CPU")
-    X = blobs(4000, 40, 8, seed=5, dtype=np.float32)
+    X = blobs(4000, d, k, seed=5, dtype=np.float32)
     results = {}
     before = _core._fit_simd()
     try:
         for path in SIMD_PATHS:
             _core._fit_simd(path == "avx2")
-            results[path] = nx.KMeans(8, n_init=2, random_state=1).fit(X)
+            results[path] = nx.KMeans(k, n_init=2, random_state=1).fit(X)
     finally:
         _core._fit_simd(before == "avx2")
     a, b = results["portable"], results["avx2"]
     assert np.array_equal(a.labels_, b.labels_)
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 7, 16, 17, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_pass_assigns_the_nearest_centre(simd, k, dtype):
+    # The fast (iteration) pass against float64 numpy distances: the same
+    # nearest centre wherever the two nearest are not within rounding.
+    rng = np.random.default_rng(k)
+    X = rng.standard_normal((700, 9)).astype(dtype)
+    C = X[rng.choice(len(X), k, replace=False)].astype(np.float64)  # no cluster is empty
+    labels = np.full(len(X), -1, dtype=np.int64)
+    dist = np.empty(len(X))
+    new = np.empty_like(C)
+    step = _core.lloyd_step(X, np.ones(len(X)), C, new, labels, dist, False, 1)
+    d = ((X.astype(np.float64)[:, None, :] - C[None]) ** 2).sum(-1)
+    part = np.sort(d, axis=1)
+    clear = part[:, 1] - part[:, 0] > 1e-4 * part[:, 1]
+    assert clear.mean() > 0.9
+    assert np.array_equal(labels[clear], d.argmin(1)[clear])
+    np.testing.assert_allclose(dist, d.min(1), rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4)
+    assert step["n_changed"] == len(X) and step["n_relocated"] == 0
+    means = np.array([X[labels == j].astype(np.float64).mean(0) for j in range(k)])
+    np.testing.assert_allclose(new, means, rtol=1e-10, atol=1e-12)
+
+
+def test_one_feature():
+    X = np.random.default_rng(0).standard_normal((300, 1))
+    km = nx.KMeans(3, random_state=0).fit(X)
+    assert np.array_equal(km.labels_, km.predict(X))
+    assert np.all(np.diff(np.sort(km.cluster_centers_[:, 0])) > 0)
 
 
 # -- determinism -------------------------------------------------------------------------------

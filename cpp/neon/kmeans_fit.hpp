@@ -1,6 +1,8 @@
 // Fitting k-means: weighted moments, greedy k-means++ and random seeding,
 // and Lloyd iterations, on the blocked distance machinery of the explanation
-// path (load_centered_block -> distance_offsets -> settle_near_ties).
+// path (CenteredPrototypes, load_centered_block -> distance_offsets ->
+// settle_near_ties) and, where the CPU has AVX2 + FMA, the micro-kernels of
+// fit_kernels_avx2.hpp.
 //
 // Determinism: rows are cut into the foundation's fixed blocks
 // (KMeansCore::block_rows), and blocks into fixed groups (BlockGroups).
@@ -17,7 +19,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -112,11 +113,11 @@ Index sample_row(const std::vector<double>& block_sums, Index stride, Index col,
     return last < 0 ? -1 : b * block_rows + last;
 }
 
-// Distance products for the float32 fast path, transposed: Et (P x rows,
-// row-major) = (-2 P) Z^T, so that for each prototype the values of a
-// block's rows are contiguous and the per-row minimum over prototypes
-// vectorizes across rows.  Adding ||p||^2 gives the offsets of
-// distance_offsets.  P2 = -2 x the centred float32 prototypes.
+// Distance products of the fast passes (portable path), transposed: Et
+// (P x rows, row-major) = (-2 P) Z^T, so that for each prototype the
+// values of a block's rows are contiguous and loops over rows vectorize.
+// Adding ||p||^2 gives the offsets of distance_offsets.  P2 = -2 x the
+// centred prototypes in the compute precision (minus_two_centered).
 template <class S>
 void scaled_products_transposed(const RowMatrixOf<S>& P2, const RowMatrixOf<S>& Z, Index rows, RowMatrixOf<S>& Et) {
     Et.leftCols(rows).noalias() = P2 * Z.topRows(rows).transpose();
@@ -226,12 +227,12 @@ void weighted_moments(const RowsView<T>& X, const double* w, int n_threads, doub
 // one that leaves the smallest weighted potential.
 //
 // One call of step() adds one centre with one pass over X, so a caller can
-// stop between centres.  X must be finite (a fit checks it first, in
-// weighted_moments): the passes here do not check it again.  The distance to the chosen candidate is folded
+// stop between centres.  The distance to the chosen candidate is folded
 // into the running nearest distances at the start of the next pass, not in
 // a pass of its own: K passes in all.  Distances are computed in X's
 // precision (they only steer random draws); sums are float64, per block,
-// combined in block order.
+// combined in block order.  X must be finite (a fit checks it first, in
+// weighted_moments): these passes do not check it again.
 class KMeansPlusPlus {
 public:
     KMeansPlusPlus(Index n_rows, Index n_features, Index n_clusters, Index n_local_trials, std::uint64_t seed)

@@ -125,7 +125,8 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if w.shape[0] != n_samples:
         raise ValueError(f"sample_weight has {w.shape[0]} entries, but X has {n_samples} samples")
     if not np.isfinite(w).all():
-        raise ValueError(f"sample_weight contains NaN or infinity (first at index {int(np.flatnonzero(~np.isfinite(w))[0])})")
+        bad = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"sample_weight contains NaN or infinity (first at index {bad})")
     if (w < 0).any():
         bad = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"sample_weight must be >= 0, got sample_weight[{bad}]={float(w[bad])!r}")
