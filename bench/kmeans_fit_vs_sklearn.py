@@ -12,6 +12,9 @@ fails if the inertia is more than 1% worse.
 
 The two libraries draw different seeds from the same random_state, so the
 runs are compared over `--seeds` random states (inertia: their mean).
+`--lloyd-iterations 20` adds rows where both start from the same centres
+on uniform noise (which does not converge early) and run exactly that many
+iterations: the speed of the iterations alone, at equal work.
 """
 
 from __future__ import annotations
@@ -58,9 +61,12 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seeds", type=int, default=2, help="random states the inertia is averaged over")
     p.add_argument("--threads", type=int, default=None, help="threads for both (default: all)")
+    p.add_argument("--lloyd-iterations", type=int, default=20,
+                   help="also time this many iterations from identical centres (0: skip)")
     args = p.parse_args(argv)
 
     import neon_ext as nx
+    from neon_ext import _core
     from sklearn import __version__ as sk_version
     from sklearn.cluster import KMeans as SKKMeans
     from threadpoolctl import threadpool_limits
@@ -68,7 +74,8 @@ def main(argv=None):
     info = nx.build_info()
     print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sk_version}, "
           f"neon_ext {info['version']} ({info['compiler']}, Eigen SIMD {info['eigen_simd']}, "
-          f"openmp {info['openmp']}), {os.cpu_count()} CPUs, threads={args.threads or 'default'}")
+          f"fit kernels {_core._fit_simd()}, openmp {info['openmp']}), {os.cpu_count()} CPUs, "
+          f"threads={args.threads or 'default'}")
     print(f"D={args.features} K={args.clusters} n_init={args.n_init} float32 blobs; "
           f"median of {args.repeats} after a warm-up")
     print(f"{'N':>9} {'neon_ext s':>11} {'sklearn s':>10} {'time ratio':>10} {'inertia ratio':>13} "
@@ -96,6 +103,22 @@ def main(argv=None):
         print(f"{n:>9} {statistics.median(ours_t):>11.3f} {statistics.median(sk_t):>10.3f} {t_ratio:>10.2f} "
               f"{i_ratio:>13.5f} {','.join(iters):>15}")
         del X
+        if args.lloyd_iterations:
+            it = args.lloyd_iterations
+            U = np.random.default_rng(1).random((n, args.features), dtype=np.float32)
+            C = U[:: max(1, n // args.clusters)][: args.clusters].astype(np.float64)
+            with threadpool_limits(limits=args.threads):
+                t_ours, *_, m_ours = timed(lambda: nx.KMeans(args.clusters, init=C, max_iter=it, tol=0,
+                                                             n_threads=args.threads).fit(U), args.repeats)
+                t_sk, *_, m_sk = timed(lambda: SKKMeans(args.clusters, init=C.astype(np.float32), n_init=1,
+                                                        max_iter=it, tol=0, algorithm="lloyd").fit(U),
+                                       args.repeats)
+            i_ratio = m_ours.inertia_ / m_sk.inertia_
+            worst = max(worst, i_ratio)
+            print(f"{n:>9} {t_ours:>11.3f} {t_sk:>10.3f} {t_ours / t_sk:>10.2f} {i_ratio:>13.5f} "
+                  f"{f'{m_ours.n_iter_}/{m_sk.n_iter_}':>15}  <- uniform noise, same {args.clusters} centres, "
+                  f"{it} iterations")
+            del U
     if worst > 1.01:
         print(f"FAIL: inertia {100 * (worst - 1):.2f}% worse than scikit-learn", file=sys.stderr)
         return 1
