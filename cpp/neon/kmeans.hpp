@@ -12,28 +12,13 @@
 #include <limits>
 #include <vector>
 
+#include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"
 
 namespace neon {
-
-// Where a kernel writes; null pointers are outputs not asked for.
-template <class T>
-struct KMeansOutputs {
-    std::int64_t* assigned = nullptr;  // N
-    T* logit = nullptr;                // N: f_target(x)
-    T* logits_all = nullptr;           // N x K, row-major: f_c(x) for every c
-    RowsOut<T> relevance{};            // N x D (data == nullptr: not asked for)
-};
-
-// Which cluster each row is explained for.
-struct TargetSpec {
-    const std::int64_t* per_row = nullptr;  // N entries, or null
-    std::int64_t fixed = -1;                // >= 0: the same cluster for all rows
-    // neither: the assigned cluster
-};
 
 class KMeansCore {
 public:
@@ -87,7 +72,6 @@ private:
         RowMatrix Z, E, A, G;
         Vector H, share;
     };
-
 };
 
 template <class T>
@@ -127,33 +111,15 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
             settle_near_ties(protos_, X, row, s.Z.row(r).norm(), e);
             for (Index k = 0; k < K; ++k) e[k] = e[representative_[k]];
 
-            // Nearest and second-nearest cluster (ties to the lowest index).
-            Index nearest = 0;
-            double lo = e[0], second = std::numeric_limits<double>::infinity();
-            for (Index k = 1; k < K; ++k) {
-                if (e[k] < lo) {
-                    second = lo;
-                    lo = e[k];
-                    nearest = k;
-                } else if (e[k] < second) {
-                    second = e[k];
-                }
-            }
-            if (out.assigned) out.assigned[row] = nearest;
-            if (out.logits_all) {
-                T* f_all = out.logits_all + row * K;
-                for (Index c = 0; c < K; ++c) f_all[c] = static_cast<T>((c == nearest ? second : lo) - e[c]);
-            }
-
-            Index c = nearest;
-            if (target.per_row) c = static_cast<Index>(target.per_row[row]);
-            else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
-            if (c < 0 || c >= K) {
+            const NearestTwo rank = nearest_two(e, K);
+            write_ranking(out, row, rank, e, K);
+            const Index c = target_of(target, row, rank.nearest, K);
+            if (c < 0) {
                 bad_target.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            const double f = (c == nearest ? second : lo) - e[c];
+            const double f = cluster_logit(rank, e, c);
             if (out.logit) out.logit[row] = static_cast<T>(f);
             if (!want_relevance) continue;
 
@@ -177,11 +143,8 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0);
     });
 
-    if (bad_input.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad_input.row()) + ")");
-    if (bad_target.any())
-        throw std::out_of_range("target out of range [0, " + std::to_string(K) + ") at row " +
-                                std::to_string(first_row + bad_target.row()));
+    throw_if_bad_input(bad_input, first_row);
+    throw_if_bad_target(bad_target, K, first_row);
 }
 
 }  // namespace neon

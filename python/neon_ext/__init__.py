@@ -16,23 +16,35 @@ from __future__ import annotations
 import logging
 
 from . import _core
+from . import baselines, evaluate
 from .datasets import load_wine
 from .exceptions import ConvergenceWarning, NotFittedError
 from .explanation import Explanation
+from .kernel_kmeans import NeuralizedKernelKMeans
+from .kernel_kmeans_estimator import KernelKMeans
 from .kmeans import NeuralizedKMeans
 from .kmeans_estimator import KMeans
 from .neuralize import neuralize
+from .persistence import load, save
+from . import plotting
 
 __all__ = [
     "ConvergenceWarning",
     "Explanation",
     "KMeans",
+    "KernelKMeans",
     "NeuralizedKMeans",
+    "NeuralizedKernelKMeans",
     "NotFittedError",
     "build_info",
+    "load",
     "load_wine",
     "neuralize",
+    "plotting",
+    "save",
     "__version__",
+    "baselines",
+    "evaluate",
 ]
 
 __version__ = "0.1.0"

@@ -1,6 +1,8 @@
-"""``python -m neon_ext``: run the quick-start demo."""
+"""``python -m neon_ext``: the ``neon-ext`` command line; without arguments, the demo."""
 
-from .demo import run_demo
+import sys
+
+from .cli import main
 
 if __name__ == "__main__":
-    run_demo()
+    sys.exit(main())

@@ -16,6 +16,8 @@ __all__ = [
     "as_data_matrix",
     "as_prototypes",
     "check_beta",
+    "check_eps",
+    "check_int",
     "check_n_threads",
     "check_out",
     "check_positive_float",
@@ -111,19 +113,34 @@ def check_beta(beta) -> float:
     return check_positive_float(beta, "beta")
 
 
+def check_eps(eps) -> float:
+    """The midpoint-rule stabilizer: a finite real number >= 0."""
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {_describe(eps)}")
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps={eps!r} must be a finite number >= 0")
+    return float(eps)
+
+
+def check_int(value, name: str, minimum: int, *, accepts: str = "an int", note: str = "") -> int:
+    """An integer (not a bool) >= minimum; ``accepts`` and ``note`` word the messages."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {accepts}, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {accepts}, got {_describe(value)}") from None
+    if v < minimum:
+        raise ValueError(f"{name}={v} must be >= {minimum}{note}")
+    return v
+
+
 def check_n_threads(n_threads) -> int:
     """0 for None (the OpenMP default), else a positive int."""
     if n_threads is None:
         return 0
-    if isinstance(n_threads, (bool, np.bool_)):
-        raise TypeError(f"n_threads must be None or a positive int, got {n_threads!r}")
-    try:
-        n = operator.index(n_threads)
-    except TypeError:
-        raise TypeError(f"n_threads must be None or a positive int, got {_describe(n_threads)}") from None
-    if n < 1:
-        raise ValueError(f"n_threads={n} must be >= 1 (or None for the OpenMP default)")
-    return n
+    return check_int(n_threads, "n_threads", 1, accepts="None or a positive int",
+                     note=" (or None for the OpenMP default)")
 
 
 def check_targets(target, n_rows: int, n_clusters: int):

@@ -8,105 +8,21 @@ importing scikit-learn, so it works in pipelines, grid searches and
 
 from __future__ import annotations
 
-import inspect
 import numbers
-import operator
 import warnings
 
 import numpy as np
 
 from . import _core
-from ._validation import as_data_matrix, check_beta, check_n_threads
-from .exceptions import ConvergenceWarning, NotFittedError
+from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
+from ._validation import _describe, check_n_threads
+from ._validation import check_int as _check_int
+from .exceptions import ConvergenceWarning
 from .kmeans import NeuralizedKMeans, beta_from_mean_logit
 
 __all__ = ["KMeans"]
 
 _INITS = ("k-means++", "random")
-
-
-def _describe(x) -> str:
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {_describe(value)}") from None
-    if v < minimum:
-        raise ValueError(f"{name}={v} must be >= {minimum}")
-    return v
-
-
-def _check_random_state(seed):
-    """None -> numpy's global RandomState (as scikit-learn), int -> a new RandomState."""
-    if seed is None or seed is np.random:
-        return np.random.mtrand._rand
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
-        return np.random.RandomState(int(seed))
-    if isinstance(seed, (np.random.RandomState, np.random.Generator)):
-        return seed
-    raise ValueError(
-        f"random_state={_describe(seed)} must be None, an int, a numpy RandomState or Generator"
-    )
-
-
-def _draw_seed(rng) -> int:
-    """One 63-bit seed for the compiled core's std::mt19937_64."""
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**63 - 1, dtype=np.int64))
-    return int(rng.randint(0, 2**63 - 1, dtype=np.int64))
-
-
-def _feature_names(X):
-    """String column names of a DataFrame-like X; None without; TypeError if mixed."""
-    columns = getattr(X, "columns", None)
-    if columns is None or isinstance(X, np.ndarray):
-        return None
-    columns = list(columns)
-    kinds = {type(c).__name__ for c in columns}
-    is_str = [isinstance(c, str) for c in columns]
-    if columns and all(is_str):
-        return np.asarray(columns, dtype=object)
-    if any(is_str):
-        raise TypeError(
-            "Feature names are only supported if all input features have string names, but "
-            f"the input has {sorted(kinds)} as feature name / column name types. Convert them "
-            "all to str (e.g. X.columns = X.columns.astype(str)) or drop them."
-        )
-    return None
-
-
-def _as_matrix(X, name: str = "X") -> np.ndarray:
-    """as_data_matrix plus what scikit-learn estimators accept or refuse on top:
-    object arrays of numbers are converted, complex values are a ValueError."""
-    if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse, without importing scipy
-        raise TypeError(f"Sparse input is not supported: {name} is a {type(X).__name__}; pass {name}.toarray()")
-    if not isinstance(X, np.ndarray) and hasattr(X, "__array__"):
-        X = np.asarray(X)
-    dtype = getattr(X, "dtype", None)
-    if dtype is not None and np.dtype(dtype).kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {dtype}")
-    if dtype is not None and np.dtype(dtype).kind == "O":
-        X = np.asarray(X, dtype=np.float64)  # TypeError from numpy names the bad value
-    elif dtype is None and not isinstance(X, np.ndarray):
-        try:
-            a = np.asarray(X)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
-        if a.dtype.kind == "c":
-            raise ValueError(f"Complex data not supported: {name} has dtype {a.dtype}")
-        X = np.asarray(a, dtype=np.float64) if a.dtype.kind == "O" else a
-    X = as_data_matrix(X, name)
-    if X.shape[0] < 1:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
-    if X.shape[1] < 1:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
-    return X
 
 
 def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
@@ -135,7 +51,7 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     return w
 
 
-class KMeans:
+class KMeans(ClusteringEstimator):
     """K-means clustering fitted in the compiled core, explainable with NEON.
 
     Lloyd iterations from greedy k-means++ (or random, or given) seeds,
@@ -211,53 +127,6 @@ class KMeans:
         self.tol = tol
         self.random_state = random_state
         self.n_threads = n_threads
-
-    # -- scikit-learn estimator protocol ---------------------------------------
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values() if p.name != "self")
-
-    def get_params(self, deep=True):
-        """Constructor parameters as a dict (``deep`` is accepted for compatibility)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns self. Validation happens in ``fit``."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {self!r}. Valid parameters are: {valid!r}."
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        shown = []
-        for name in self._get_param_names():
-            value, default = getattr(self, name), defaults.get(name)
-            same = value is default
-            if not same and not isinstance(value, np.ndarray) and not isinstance(default, np.ndarray):
-                try:
-                    same = type(value) is type(default) and bool(value == default)
-                except Exception:  # noqa: BLE001 - exotic __eq__: show the value
-                    same = False
-            if not same:
-                shown.append(f"{name}={'array(...)' if isinstance(value, np.ndarray) else _describe(value)}")
-        return f"{type(self).__name__}({', '.join(shown)})"
-
-    def __sklearn_tags__(self):
-        # Only scikit-learn calls this, so importing it here costs nothing otherwise.
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type="clusterer",
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(two_d_array=True),
-        )
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cluster_centers_")
@@ -348,11 +217,7 @@ class KMeans:
         self.labels_ = labels
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
-        self.n_features_in_ = n_features
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        self._set_input_features(n_features, names)
         self._neuralized = NeuralizedKMeans(centers)
         self.beta_ = beta_from_mean_logit(logit_sum / float(w.sum()), self._neuralized._fallback_logit_scale())
 
@@ -424,45 +289,6 @@ class KMeans:
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     # -- using the fitted model ------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
-                "arguments before using this estimator."
-            )
-
-    def _check_X(self, X) -> np.ndarray:
-        """Fitted-model input check: feature count and (DataFrame) feature names as in fit."""
-        self._check_fitted()
-        names = _feature_names(X)
-        fitted = getattr(self, "feature_names_in_", None)
-        cls = type(self).__name__
-        if names is not None and fitted is None:
-            warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning,
-                          stacklevel=3)
-        elif names is None and fitted is not None:
-            warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names",
-                          UserWarning, stacklevel=3)
-        elif names is not None and fitted is not None and (
-            len(names) != len(fitted) or np.any(names != fitted)
-        ):
-            unexpected = sorted(set(names) - set(fitted))
-            missing = sorted(set(fitted) - set(names))
-            detail = ""
-            if unexpected:
-                detail += f"Feature names unseen at fit time: {unexpected}\n"
-            if missing:
-                detail += f"Feature names seen at fit time, yet now missing: {missing}\n"
-            if not detail:
-                detail = "Feature names must be in the same order as they were in fit.\n"
-            raise ValueError("The feature names should match those that were passed during fit.\n" + detail)
-        X = _as_matrix(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {cls} is expecting {self.n_features_in_} features as input."
-            )
-        return X
-
     def predict(self, X) -> np.ndarray:
         """Index of the nearest centre of each row (int64; ties to the lowest index)."""
         X = self._check_X(X)
@@ -499,31 +325,3 @@ class KMeans:
         """The fitted model as a :class:`NeuralizedKMeans` (kwargs go to its constructor, e.g. eps)."""
         self._check_fitted()
         return NeuralizedKMeans(self.cluster_centers_, **kwargs)
-
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None):
-        """NEON relevance of each feature for the logit of the target cluster.
-
-        The same computation as ``self.neuralize().explain``, except that
-        ``beta=None`` uses the fitted ``beta_`` (the stiffness heuristic on
-        the training data) instead of the heuristic on X.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        target : None, int or array of int, shape (n_samples,)
-            The cluster to explain: None for each row's assigned cluster.
-        beta : float > 0, optional
-            Soft-min stiffness over competitors; default ``beta_``.
-        out : ndarray, shape (n_samples, n_features), optional
-            Where to write the relevance (X's working dtype, C-contiguous).
-        n_threads : int, optional
-            Threads for this call; default the estimator's ``n_threads``.
-
-        Returns
-        -------
-        Explanation
-        """
-        self._check_X(X)  # feature names and count, as in predict
-        beta = self.beta_ if beta is None else check_beta(beta)
-        threads = self.n_threads if n_threads is None else n_threads
-        return self._neuralized.explain(X, target, beta=beta, out=out, n_threads=threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._neuralized import NeuralizedModel
 from .kmeans import NeuralizedKMeans
 
 __all__ = ["neuralize"]
@@ -11,13 +12,14 @@ def neuralize(model, **kwargs):
     """Return the neuralized (explainable) form of a fitted clustering model.
 
     Accepts a neuralized model (returned unchanged), any object with a
-    ``neuralize()`` method (this package's estimators), or any fitted object
+    ``neuralize()`` method (this package's estimators, e.g. :class:`KernelKMeans`,
+    which gives a :class:`NeuralizedKernelKMeans`), or any fitted object
     with a ``cluster_centers_`` array — scikit-learn's KMeans,
     MiniBatchKMeans and BisectingKMeans among them, matched by duck typing
     so that scikit-learn is never imported. Keyword arguments go to the
     neuralized model's constructor.
     """
-    if isinstance(model, NeuralizedKMeans):
+    if isinstance(model, NeuralizedModel):
         return model
     method = getattr(model, "neuralize", None)
     if callable(method):

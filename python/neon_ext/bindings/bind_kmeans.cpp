@@ -7,32 +7,14 @@ namespace neon_bind {
 namespace {
 
 template <class T>
-void evaluate_typed(const neon::KMeansCore& core, const py::array& X_any, const py::object& targets,
+void evaluate_typed(const neon::KMeansCore& core, const py::array_t<T, 0>& X, const py::object& targets,
                     std::int64_t fixed_target, double beta, const py::object& assigned,
                     const py::object& logit, const py::object& logits_all, const py::object& relevance,
                     int n_threads, std::int64_t first_row) {
-    auto X = py::reinterpret_borrow<py::array_t<T, 0>>(X_any);
     const neon::RowsView<T> rows = rows_view(X, "X");
-    const py::ssize_t N = rows.n_rows, K = core.n_clusters(), D = core.n_features();
-
-    neon::TargetSpec target;
-    target.fixed = fixed_target;
-    auto target_arr = optional_array<std::int64_t>(targets, "targets");
-    if (!targets.is_none()) {
-        if (target_arr.ndim() != 1 || target_arr.shape(0) != N || !(target_arr.flags() & py::array::c_style))
-            throw std::invalid_argument("targets must be a contiguous (N,) array");
-        target.per_row = target_arr.data();
-    }
-
-    neon::KMeansOutputs<T> out;
-    auto assigned_arr = optional_array<std::int64_t>(assigned, "assigned");
-    auto logit_arr = optional_array<T>(logit, "logit");
-    auto logits_all_arr = optional_array<T>(logits_all, "logits_all");
-    auto relevance_arr = optional_array<T>(relevance, "relevance");
-    if (!assigned.is_none()) out.assigned = flat_out(assigned_arr, N, "assigned");
-    if (!logit.is_none()) out.logit = flat_out(logit_arr, N, "logit");
-    if (!logits_all.is_none()) out.logits_all = flat_out(logits_all_arr, N * K, "logits_all");
-    if (!relevance.is_none()) out.relevance = rows_out(relevance_arr, N, D, "relevance");
+    const py::ssize_t N = rows.n_rows;
+    const neon::TargetSpec target = target_spec(targets, fixed_target, N);
+    const auto out = model_outputs<T>(N, core.n_clusters(), core.n_features(), assigned, logit, logits_all, relevance);
 
     // Every Python object is touched above; the arrays stay alive in this
     // frame, so the kernel can run without the GIL.
@@ -63,14 +45,10 @@ void register_kmeans(py::module_& m) {
                std::int64_t fixed_target, double beta, const py::object& assigned, const py::object& logit,
                const py::object& logits_all, const py::object& relevance, int n_threads,
                std::int64_t first_row) {
-                if (py::isinstance<py::array_t<float, 0>>(X))
-                    evaluate_typed<float>(core, X, targets, fixed_target, beta, assigned, logit, logits_all,
-                                          relevance, n_threads, first_row);
-                else if (py::isinstance<py::array_t<double, 0>>(X))
-                    evaluate_typed<double>(core, X, targets, fixed_target, beta, assigned, logit, logits_all,
-                                           relevance, n_threads, first_row);
-                else
-                    throw py::type_error("X must be a float32 or float64 array");
+                with_float_rows(X, [&](const auto& Xt) {
+                    evaluate_typed(core, Xt, targets, fixed_target, beta, assigned, logit, logits_all,
+                                   relevance, n_threads, first_row);
+                });
             },
             py::arg("X"), py::arg("targets"), py::arg("fixed_target"), py::arg("beta"), py::arg("assigned"),
             py::arg("logit"), py::arg("logits_all"), py::arg("relevance"), py::arg("n_threads"), py::arg("first_row") = 0,

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "neon/outputs.hpp"
 #include "neon/rows.hpp"
 
 namespace py = pybind11;
@@ -66,7 +67,66 @@ py::array_t<T, 0> optional_array(const py::object& o, const char* name) {
     return py::reinterpret_borrow<py::array_t<T, 0>>(o);
 }
 
+// Calls f with X as py::array_t<float> or py::array_t<double> (any strides):
+// the two dtypes every kernel is instantiated for.
+template <class F>
+void with_float_rows(const py::array& X, F&& f) {
+    if (py::isinstance<py::array_t<float, 0>>(X))
+        f(py::reinterpret_borrow<py::array_t<float, 0>>(X));
+    else if (py::isinstance<py::array_t<double, 0>>(X))
+        f(py::reinterpret_borrow<py::array_t<double, 0>>(X));
+    else
+        throw py::type_error("X must be a float32 or float64 array");
+}
+
+// None (null), or one int64 per row: a contiguous (N,) array borrowed from
+// `o`, which the caller keeps alive.
+inline const std::int64_t* per_row_indices(const py::object& o, py::ssize_t N, const char* name) {
+    if (o.is_none()) return nullptr;
+    auto arr = optional_array<std::int64_t>(o, name);
+    if (arr.ndim() != 1 || arr.shape(0) != N || !(arr.flags() & py::array::c_style))
+        throw std::invalid_argument(std::string(name) + " must be a contiguous (N,) int64 array");
+    return arr.data();
+}
+
+// The target of each row: an int64 (N,) array, or `fixed` >= 0 for all rows,
+// or (neither) the assigned cluster.  The array is borrowed from `targets`,
+// which the caller keeps alive.
+inline neon::TargetSpec target_spec(const py::object& targets, std::int64_t fixed, py::ssize_t N) {
+    neon::TargetSpec target;
+    target.fixed = fixed;
+    target.per_row = per_row_indices(targets, N, "targets");
+    return target;
+}
+
+// The outputs a caller asked for (None: not computed), checked for shape,
+// dtype and writability; the buffers are borrowed from the arguments.
+template <class T>
+neon::KMeansOutputs<T> model_outputs(py::ssize_t N, py::ssize_t K, py::ssize_t D, const py::object& assigned,
+                                     const py::object& logit, const py::object& logits_all,
+                                     const py::object& relevance) {
+    neon::KMeansOutputs<T> out;
+    if (!assigned.is_none()) {
+        auto a = optional_array<std::int64_t>(assigned, "assigned");
+        out.assigned = flat_out(a, N, "assigned");
+    }
+    if (!logit.is_none()) {
+        auto a = optional_array<T>(logit, "logit");
+        out.logit = flat_out(a, N, "logit");
+    }
+    if (!logits_all.is_none()) {
+        auto a = optional_array<T>(logits_all, "logits_all");
+        out.logits_all = flat_out(a, N * K, "logits_all");
+    }
+    if (!relevance.is_none()) {
+        auto a = optional_array<T>(relevance, "relevance");
+        out.relevance = rows_out(a, N, D, "relevance");
+    }
+    return out;
+}
+
 void register_kmeans(py::module_& m);
+void register_kernel_kmeans(py::module_& m);
 void register_kmeans_fit(py::module_& m);
 
 }  // namespace neon_bind

@@ -30,5 +30,6 @@ PYBIND11_MODULE(_core, m) {
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");
 
     neon_bind::register_kmeans(m);
+    neon_bind::register_kernel_kmeans(m);
     neon_bind::register_kmeans_fit(m);
 }

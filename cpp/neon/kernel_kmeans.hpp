@@ -1,0 +1,421 @@
+// NEON for kernel k-means with a Gaussian kernel, in the soft-min-distance
+// form of the paper (NEON_SPEC.md, section 2).
+//
+// Support vectors u_j carry cluster labels (member sets C_1..C_K); the
+// soft-min distance of x to cluster k is
+//   S_k(x) = LME^{-gamma}_{j in C_k} d(x, u_j)
+//          = -(1/gamma) log( mean_{j in C_k} exp(-gamma d(x, u_j)) ),
+// x is assigned to argmin_k S_k (ties to the lowest index) and the logit of
+// target c is f_c = min_{k != c} (S_k - S_c).  Its four-layer neuralization
+//   h_ijk = d(x, u_j) - d(x, u_i)           i in C_c, j in C_k    (linear)
+//   h_jk  = LME^{+gamma}_{i in C_c} h_ijk                          (soft max)
+//   h_k   = LME^{-gamma}_{j in C_k} h_jk                           (soft min)
+//   f_c   = min_{k != c} h_k                                       (hard min)
+// is explained by redistributing f_c with a soft-min of stiffness beta over
+// the competitors, with softmin weights of stiffness gamma' (the pooling
+// stiffness) over the members of each competitor (layer 3) and of the
+// target (layer 2), and with the midpoint rule at the bottom.  Writing
+//   a_ij = R_jk q_i / h_ijk,   rho_j = sum_i a_ij,   sigma_i = sum_j a_ij,
+// the relevance is  sum_j rho_j (x - u_j)^2 - sum_i sigma_i (x - u_i)^2,  a
+// coefficient row over the support vectors whose entries sum to zero, so one
+// GEMM per block evaluates it (midpoint_relevance).  Per row: one distance
+// GEMM row (O(M D)), O(M) exponentials, O(|C_c| M) scalar pair work and one
+// relevance GEMM row (O(M D)); the triple sum over i, j and features is never
+// formed.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "outputs.hpp"
+#include "parallel.hpp"
+#include "pooling.hpp"
+#include "prototypes.hpp"
+#include "rows.hpp"
+
+namespace neon {
+
+// A pooling weight below 2^-64 of the largest weight of its pool (which is 1
+// after the log-sum-exp shift) changes no digit of the pool's float64 sum,
+// and the relevance it would carry is below the float64 resolution of the
+// pool's relevance: its pairs are skipped in the O(|C_c| M) pair loop.
+constexpr double kNegligibleWeight = 0x1p-64;
+
+// exp(-t) of a shifted pool exponent t >= 0.  Beyond t = 700 the weight is
+// below 1e-304: added to a pool sum >= 1 it changes no bit, so it is taken as
+// 0 without calling exp (whose underflow path is slow).
+inline double pool_weight(double t) { return t < 700.0 ? std::exp(-t) : 0.0; }
+
+// The pair loop below is bound by its divisions.  With GCC on x86-64 glibc it
+// is compiled for the baseline ISA, AVX2 and AVX-512, and the loader picks the
+// best the CPU has (ifunc), so portable wheels still use wide vectors.  Every
+// clone performs the same IEEE operations in the same order (eight fixed
+// partial sums; CMake turns off FMA contraction), so results are identical on
+// every CPU.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define NEON_PAIR_LOOP_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define NEON_PAIR_LOOP_CLONES
+#endif
+
+// Layer-1 sums of one target member i over competitor members j = 0..n-1:
+// returns sum_j R_j / h_ij and adds q_i / h_ij to u[j], with h_ij = e_j - e_i
+// stabilized as h + eps * sign(h) (sign(0) = +1, as in stabilized_ratio).
+NEON_PAIR_LOOP_CLONES
+static double midpoint_pair_sums(double e_i, double q_i, const double* __restrict e, const double* __restrict R,
+                                 double* __restrict u, Index n, double eps) {
+    constexpr int kLanes = 8;
+    double acc[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    Index j = 0;
+    for (; j + kLanes <= n; j += kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+            const double h = e[j + l] - e_i;
+            const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+            acc[l] += R[j + l] * inv;
+            u[j + l] += q_i * inv;
+        }
+    }
+    double tail = 0.0;
+    for (; j < n; ++j) {
+        const double h = e[j] - e_i;
+        const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+        tail += R[j] * inv;
+        u[j] += q_i * inv;
+    }
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
+}
+
+template <class T>
+struct KernelKMeansOutputs : KMeansOutputs<T> {
+    T* distances = nullptr;  // N x K, row-major: soft-min distance S_k(x)
+};
+
+class KernelKMeansCore {
+public:
+    // `support` is M x D row-major, `labels` M cluster indices in [0, K) with
+    // every cluster non-empty and K >= 2.  gamma: kernel width; pool_stiffness:
+    // gamma' of the two LME redistributions; eps_relative: stabilizer of the
+    // midpoint rule relative to the squared spread of the support vectors.
+    KernelKMeansCore(const double* support, const std::int64_t* labels, Index M, Index D, double gamma,
+                     double pool_stiffness, double eps_relative)
+        : gamma_(gamma), pool_stiffness_(pool_stiffness) {
+        if (M < 1 || D < 1) throw std::invalid_argument("support vectors must be a non-empty M x D matrix");
+        if (!(gamma > 0.0) || !std::isfinite(gamma)) throw std::invalid_argument("gamma must be finite and > 0");
+        if (!(pool_stiffness > 0.0) || !std::isfinite(pool_stiffness))
+            throw std::invalid_argument("pool_stiffness must be finite and > 0");
+        if (!(eps_relative >= 0.0) || !std::isfinite(eps_relative))
+            throw std::invalid_argument("eps must be finite and >= 0");
+        std::int64_t max_label = -1;
+        for (Index j = 0; j < M; ++j) {
+            if (labels[j] < 0 || labels[j] >= M)
+                throw std::invalid_argument("support label " + std::to_string(labels[j]) + " at index " +
+                                            std::to_string(j) + " is not a cluster index in [0, M)");
+            max_label = std::max(max_label, labels[j]);
+        }
+        const Index K = static_cast<Index>(max_label) + 1;
+        if (K < 2) throw std::invalid_argument("kernel k-means needs at least 2 clusters");
+
+        // Support vectors sorted (stably) by cluster: cluster k is the range
+        // [start_[k], start_[k + 1]) of the internal order.
+        std::vector<Index> order(M);
+        std::iota(order.begin(), order.end(), Index{0});
+        std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return labels[a] < labels[b]; });
+        start_.assign(K + 1, 0);
+        for (Index j = 0; j < M; ++j) ++start_[labels[j] + 1];
+        for (Index k = 0; k < K; ++k) {
+            if (start_[k + 1] == 0) throw std::invalid_argument("cluster " + std::to_string(k) + " has no support vector");
+            start_[k + 1] += start_[k];
+        }
+        position_.resize(M);
+        RowMatrix sorted(M, D);
+        const Eigen::Map<const RowMatrix> given(support, M, D);
+        for (Index p = 0; p < M; ++p) {
+            sorted.row(p) = given.row(order[p]);
+            position_[order[p]] = p;
+        }
+        protos_ = CenteredPrototypes(sorted.data(), M, D);
+        find_cross_cluster_twins();
+        eps_ = eps_relative * protos_.h_scale();
+    }
+
+    Index n_clusters() const { return static_cast<Index>(start_.size()) - 1; }
+    Index n_features() const { return protos_.dim(); }
+    Index n_support() const { return protos_.size(); }
+    Index cluster_size(Index k) const { return start_[k + 1] - start_[k]; }
+    double gamma() const { return gamma_; }
+    double pool_stiffness() const { return pool_stiffness_; }
+    double epsilon() const { return eps_; }
+
+    // Rows per block: about 16K doubles of centred input, and at most about
+    // 2^19 doubles in each of the block's N x M scratch matrices (distances,
+    // coefficients), so that many support vectors do not blow up memory.
+    // Depends only on D and M, never on threads.
+    static Index block_rows(Index D, Index M) {
+        Index rows = std::min<Index>(std::max<Index>(16384 / std::max<Index>(D, 1), 16), 1024);
+        rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
+        return rows;
+    }
+
+    // Fills the outputs asked for in `out` for the rows of X.  `exclude`
+    // (optional, N entries, in the caller's support-vector order; -1 = none)
+    // leaves one support vector out of the member set of its cluster for that
+    // row -- the leave-one-out distances of fitting; a cluster left without
+    // members has S = +inf.  Relevance cannot be asked for together with it.
+    // `first_row` is the index of X's first row in the caller's whole array,
+    // for error messages.
+    template <class T>
+    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KernelKMeansOutputs<T>& out,
+                  int n_threads, Index first_row = 0, const std::int64_t* exclude = nullptr) const;
+
+private:
+    CenteredPrototypes protos_;    // support vectors in cluster order
+    std::vector<Index> start_;     // K + 1 cluster boundaries in that order
+    std::vector<Index> position_;  // caller's index -> internal position
+    std::vector<Index> twin_;      // internal position -> group of exact duplicates spanning clusters, or -1
+    double gamma_, pool_stiffness_;
+    double eps_ = 0.0;
+
+    struct Scratch {
+        RowMatrix Z, E, A, G;
+        Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
+        Vector S, lo, total, total_p, h, share;  // per cluster
+        Vector eI, qI, eJ, RJ, uJ;  // compacted target and competitor members
+        std::vector<Index> I, J;
+    };
+
+    Index cluster_of(Index p) const {
+        return static_cast<Index>(std::upper_bound(start_.begin(), start_.end(), p) - start_.begin()) - 1;
+    }
+
+    // Identical support vectors in different clusters give pairs with w = 0
+    // and b = 0: their midpoint-rule contribution is exactly zero (the
+    // stabilizer turns 0/0 into 0), so such pairs are skipped.  Found by a
+    // lexicographic sort of the rows, O(M log M D).
+    void find_cross_cluster_twins() {
+        const Index M = n_support(), D = n_features();
+        const RowMatrix& U = protos_.raw();
+        std::vector<Index> by_value(M);
+        std::iota(by_value.begin(), by_value.end(), Index{0});
+        auto less = [&](Index a, Index b) {
+            for (Index i = 0; i < D; ++i)
+                if (U(a, i) != U(b, i)) return U(a, i) < U(b, i);
+            return a < b;
+        };
+        std::sort(by_value.begin(), by_value.end(), less);
+        twin_.assign(M, -1);
+        for (Index g = 0; g < M;) {
+            Index end = g + 1;
+            while (end < M && U.row(by_value[end]) == U.row(by_value[g])) ++end;
+            bool spans = false;
+            for (Index t = g + 1; t < end; ++t) spans = spans || cluster_of(by_value[t]) != cluster_of(by_value[g]);
+            if (spans)
+                for (Index t = g; t < end; ++t) twin_[by_value[t]] = by_value[g];
+            g = end;
+        }
+    }
+
+    // Soft-min distances S_k (up to the row's common offset) from the offset
+    // distances e, leaving out internal position `skip` (or none if < 0).
+    // Also stores the shifted pool weights W_j = exp(-gamma (e_j - lo_k)), the
+    // shifts lo_k and the pool sums total_k.
+    void soft_min_distances(const double* e, Index skip, Scratch& s) const {
+        const Index K = n_clusters();
+        for (Index k = 0; k < K; ++k) {
+            double lo = std::numeric_limits<double>::infinity();
+            Index members = 0;
+            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
+                if (j == skip) continue;
+                lo = std::min(lo, e[j]);
+                ++members;
+            }
+            double total = 0.0;
+            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
+                const double w = j == skip ? 0.0 : pool_weight(gamma_ * (e[j] - lo));
+                s.W[j] = w;
+                total += w;
+            }
+            s.lo[k] = lo;
+            s.total[k] = total;
+            // total >= 1: the nearest member contributes exp(0).
+            s.S[k] = members == 0 ? std::numeric_limits<double>::infinity()
+                                  : lo - std::log(total / static_cast<double>(members)) / gamma_;
+        }
+    }
+
+    // midpoint_pair_sums for a target member with exact duplicates in other
+    // clusters: the pairs with its twins are left out.
+    double pair_sums_without_twins(Index i, double e_i, double q_i, const Scratch& s, Index nJ, double* uJ) const {
+        double sum = 0.0;
+        for (Index j = 0; j < nJ; ++j) {
+            if (twin_[s.J[j]] == twin_[i]) continue;
+            const double h = s.eJ[j] - e_i;
+            const double inv = 1.0 / (h + (h < 0.0 ? -eps_ : eps_));
+            sum += s.RJ[j] * inv;
+            uJ[j] += q_i * inv;
+        }
+        return sum;
+    }
+
+    void relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s, double* a) const;
+};
+
+// Fills `a` (M entries, internal order) with the midpoint-rule coefficients of
+// one row: rho_j for the members of competitors, -sigma_i for the target's.
+inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
+                                                     double* a) const {
+    const Index K = n_clusters(), M = n_support();
+    std::fill(a, a + M, 0.0);
+    // Layer 4: soft-min of f over the competitors' h_k = S_k - S_c.
+    for (Index k = 0; k < K; ++k) s.h[k] = s.S[k] - s.S[c];
+    softmin_redistribute(s.h.data(), K, f, beta, [c](Index k) { return k != c; }, s.share.data());
+
+    // Pool weights with stiffness gamma' (the forward ones when gamma' = gamma).
+    const bool same = pool_stiffness_ == gamma_;
+    const double* W = s.W.data();
+    const double* total = s.total.data();
+    if (!same) {
+        for (Index k = 0; k < K; ++k) {
+            double sum = 0.0;
+            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
+                const double w = pool_weight(pool_stiffness_ * (e[j] - s.lo[k]));
+                s.Wp[j] = w;
+                sum += w;
+            }
+            s.total_p[k] = sum;
+        }
+        W = s.Wp.data();
+        total = s.total_p.data();
+    }
+
+    // Layer 2: q_i = softmin over the target's members (independent of j).
+    Index nI = 0;
+    for (Index i = start_[c]; i < start_[c + 1]; ++i) {
+        if (!(W[i] >= kNegligibleWeight)) continue;
+        s.I[nI] = i;
+        s.eI[nI] = e[i];
+        s.qI[nI] = W[i] / total[c];
+        ++nI;
+    }
+    // Layer 3: R_jk = R_k * softmin over the members of competitor k.
+    Index nJ = 0;
+    const double f_scale = std::abs(f);
+    for (Index k = 0; k < K; ++k) {
+        if (k == c || !(std::abs(s.share[k]) >= kNegligibleWeight * f_scale) || s.share[k] == 0.0) continue;
+        const double scale = s.share[k] / total[k];
+        for (Index j = start_[k]; j < start_[k + 1]; ++j) {
+            if (!(W[j] >= kNegligibleWeight)) continue;
+            s.J[nJ] = j;
+            s.eJ[nJ] = e[j];
+            s.RJ[nJ] = scale * W[j];
+            s.uJ[nJ] = 0.0;
+            ++nJ;
+        }
+    }
+    if (nJ == 0) return;
+    // Layer 1: a_ij = R_j q_i / h_ij;  sigma_i = q_i sum_j R_j / h_ij,
+    // rho_j = R_j sum_i q_i / h_ij.
+    double* uJ = s.uJ.data();
+    for (Index t = 0; t < nI; ++t) {
+        const Index i = s.I[t];
+        const double sum = twin_[i] >= 0 ? pair_sums_without_twins(i, s.eI[t], s.qI[t], s, nJ, uJ)
+                                         : midpoint_pair_sums(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
+        a[i] = -s.qI[t] * sum;
+    }
+    for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
+}
+
+template <class T>
+void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
+                                const KernelKMeansOutputs<T>& out, int n_threads, Index first_row,
+                                const std::int64_t* exclude) const {
+    const Index N = X.n_rows, D = n_features(), K = n_clusters(), M = n_support();
+    if (X.n_cols != D) throw std::invalid_argument("X has the wrong number of features");
+    const bool want_relevance = out.relevance.data != nullptr;
+    if (want_relevance && !(beta > 0.0 && std::isfinite(beta)))
+        throw std::invalid_argument("beta must be finite and > 0");
+    if (want_relevance && exclude)
+        throw std::invalid_argument("relevance is not defined with left-out support vectors");
+    const Index B = block_rows(D, M);
+    const Index n_blocks = block_count(N, B);
+    const int threads = resolve_thread_count(n_threads, n_blocks);
+
+    std::vector<Scratch> scratch(threads);
+    for (auto& s : scratch) {
+        s.Z.resize(B, D);
+        s.E.resize(B, M);
+        s.W.resize(M);
+        for (Vector* v : {&s.S, &s.lo, &s.total}) v->resize(K);
+        if (want_relevance) {
+            s.A.resize(B, M);
+            s.G.resize(B, 2 * D);
+            for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.eJ, &s.RJ, &s.uJ}) v->resize(M);
+            for (Vector* v : {&s.total_p, &s.h, &s.share}) v->resize(K);
+            s.I.resize(M);
+            s.J.resize(M);
+        }
+    }
+    FirstBadRow bad_input(N), bad_target(N), bad_exclude(N);
+
+    for_each_block(n_blocks, threads, [&](Index b, int tid) {
+        Scratch& s = scratch[tid];
+        const Index r0 = b * B, rows = std::min(B, N - r0);
+        if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
+        distance_offsets(protos_, s.Z, rows, s.E);
+
+        for (Index r = 0; r < rows; ++r) {
+            const Index row = r0 + r;
+            double* e = s.E.row(r).data();  // d(x, u_j) - offset
+            double offset = s.Z.row(r).squaredNorm();
+            Index skip = -1;
+            if (exclude && exclude[row] >= 0) {
+                if (exclude[row] >= M) {
+                    bad_exclude.report(row);
+                    continue;
+                }
+                skip = position_[exclude[row]];
+            }
+
+            soft_min_distances(e, skip, s);
+            NearestTwo rank = nearest_two(s.S.data(), K);
+            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2), and
+            // so do the S_k: when the two nearest clusters are that close, the
+            // distances are recomputed term by term (settle_near_ties, which
+            // then leaves full distances in e) so that exact ties stay ties.
+            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank)) {
+                offset = 0.0;
+                soft_min_distances(e, skip, s);
+                rank = nearest_two(s.S.data(), K);
+            }
+
+            write_ranking(out, row, rank, s.S.data(), K);
+            if (out.distances) {
+                T* dst = out.distances + row * K;
+                for (Index k = 0; k < K; ++k) dst[k] = static_cast<T>(s.S[k] + offset);
+            }
+            const Index c = target_of(target, row, rank.nearest, K);
+            if (c < 0) {
+                bad_target.report(row);
+                if (want_relevance) s.A.row(r).setZero();
+                continue;
+            }
+            const double f = cluster_logit(rank, s.S.data(), c);
+            if (out.logit) out.logit[row] = static_cast<T>(f);
+            if (want_relevance) relevance_coefficients(e, c, f, beta, s, s.A.row(r).data());
+        }
+        if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0);
+    });
+
+    throw_if_bad_input(bad_input, first_row);
+    if (bad_exclude.any())
+        throw std::out_of_range("left-out support vector out of range [-1, " + std::to_string(M) + ") at row " +
+                                std::to_string(first_row + bad_exclude.row()));
+    throw_if_bad_target(bad_target, K, first_row);
+}
+
+}  // namespace neon

@@ -1,0 +1,72 @@
+"""Output files that appear complete or not at all.
+
+Each output is written to a temporary file next to its final path (same
+folder, hence same file system) and renamed over the final path with
+``os.replace`` only when everything succeeded. An error, Ctrl-C or SIGTERM
+before that removes the temporary files, so no truncated file ever stands
+where a finished result is expected, and an older result is left untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+__all__ = ["AtomicFiles"]
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+class AtomicFiles:
+    """Temporary files renamed to their final paths together on success.
+
+    >>> with AtomicFiles() as files:                  # doctest: +SKIP
+    ...     np.save(files.temporary("out.npy"), a)    # written to .out.npy.XXXX.part
+    ... # here out.npy exists; after an exception it does not
+    """
+
+    def __init__(self):
+        self._pending: list[tuple[str, str]] = []
+
+    def temporary(self, final_path) -> str:
+        """A new empty temporary file for `final_path`; returns its path."""
+        final_path = os.path.abspath(os.fspath(final_path))
+        directory, name = os.path.split(final_path)
+        if os.path.isdir(final_path):
+            raise IsADirectoryError(f"{final_path} is a directory")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
+        os.close(fd)
+        self._pending.append((tmp, final_path))
+        return tmp
+
+    def commit(self) -> None:
+        mode = _default_mode()  # mkstemp files are 0600; give them a plain open()'s mode
+        for tmp, final in self._pending:
+            os.chmod(tmp, mode)
+            os.replace(tmp, final)
+        self._pending.clear()
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+        self._pending.clear()
+
+    def __enter__(self) -> AtomicFiles:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.discard()
+                raise
+        else:
+            self.discard()

@@ -1,0 +1,247 @@
+"""What every neuralized clustering model shares: prediction, logits, the beta
+heuristic and the NEON explanation, driven chunk by chunk through a compiled
+core with a common ``evaluate`` signature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._chunks import chunk_rows, row_chunks
+from ._progress import progress_bar
+from ._validation import (
+    as_data_matrix,
+    check_beta,
+    check_n_threads,
+    check_out,
+    check_targets,
+    feature_names_of,
+)
+from .explanation import Explanation
+
+__all__ = ["NeuralizedModel", "beta_from_mean_logit"]
+
+
+def beta_from_mean_logit(mean_logit: float, fallback_scale: float) -> float:
+    """The paper's stiffness heuristic beta = 1 / mean assigned logit.
+
+    When the mean is not a positive number whose inverse is finite (every
+    point on a decision boundary, a single tied point, no points at all),
+    beta = 1 / ``fallback_scale``, the model's own scale of logits.
+    """
+    if np.isfinite(mean_logit) and mean_logit > 0.0:
+        beta = 1.0 / mean_logit
+        if np.isfinite(beta):
+            return float(beta)
+    return float(1.0 / fallback_scale)
+
+
+class NeuralizedModel:
+    """Base of the neuralized models (:class:`NeuralizedKMeans`,
+    :class:`NeuralizedKernelKMeans`).
+
+    A subclass sets ``self._core`` (a compiled core with ``evaluate``) and
+    defines ``n_clusters``, ``n_features_in_``, ``_block_rows(n_features)``
+    and ``_fallback_logit_scale()``; it may override ``_chunk_step``.
+    """
+
+    n_clusters: int
+    n_features_in_: int
+    _beta = None
+
+    @property
+    def beta(self):
+        """A fixed soft-min stiffness used by :meth:`explain` when it is given
+        none; None (the default) means the heuristic on the explained data.
+        Model files keep it (the command line stores the heuristic on the
+        training data)."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value) -> None:
+        self._beta = None if value is None else check_beta(value)
+
+    def save(self, path) -> None:
+        """Write the model to a ``.npz`` file; read it back with :func:`neon_ext.load`."""
+        from .persistence import save
+
+        save(self, path)
+
+    # -- model outputs ----------------------------------------------------------
+    def predict(self, X, *, n_threads=None) -> np.ndarray:
+        """The cluster each row is assigned to: the nearest one in the model's
+        distance (squared Euclidean to the centroid for k-means, soft-min
+        distance for kernel k-means); ties go to the lowest index."""
+        X = self._check_X(X)
+        assigned = np.empty(X.shape[0], dtype=np.int64)
+        self._run(X, n_threads=n_threads, assigned=assigned)
+        return assigned
+
+    def logits(self, X, *, out=None, n_threads=None) -> np.ndarray:
+        """f_c(x) for every row and every cluster c, shape (n_samples, n_clusters).
+
+        Row-wise, the assigned cluster has the only positive entry (the gap
+        between the second-nearest and the nearest cluster's distance); the
+        others are <= 0. The dtype is X's (float32 or float64).
+        """
+        return self._per_cluster(X, out, n_threads, "logits_all")
+
+    def beta_heuristic(self, X, *, n_threads=None, progress=False) -> float:
+        """The paper's default stiffness: 1 / mean of the assigned logits on X.
+
+        If that mean is 0 (all points on boundaries, or X empty) the fallback
+        is 1 / the model's own scale of logits (for k-means, the mean squared
+        distance between distinct centroid pairs).
+        """
+        X = self._check_X(X)
+        with progress_bar(progress, X.shape[0], "NEON beta") as bar:
+            return self._beta_heuristic(X, n_threads, bar)
+
+    def _beta_heuristic(self, X, n_threads, bar) -> float:
+        logit = np.empty(X.shape[0], dtype=X.dtype)
+        self._run(X, n_threads=n_threads, logit=logit, bar=bar)
+        mean = float(np.mean(logit, dtype=np.float64)) if logit.size else 0.0
+        return beta_from_mean_logit(mean, self._fallback_logit_scale())
+
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None,
+                progress=False) -> Explanation:
+        """NEON relevance of each feature for the logit of the target cluster.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            float32 stays float32 and float64 stays float64 (no upcast copy);
+            integers are converted to float64. Any strides; memory maps stream.
+        target : None, int or array of int, shape (n_samples,)
+            The cluster to explain: None for each row's assigned cluster.
+        beta : float > 0, optional
+            Soft-min stiffness over competitors; None uses the model's
+            ``beta`` if set, else :meth:`beta_heuristic` on X (one extra pass
+            over X).
+        out : ndarray, shape (n_samples, n_features), optional
+            Where to write the relevance: X's working dtype, C-contiguous,
+            writable (e.g. an ``np.lib.format.open_memmap``).
+        n_threads : int, optional
+            Threads for this call; None means what OpenMP would use
+            (``OMP_NUM_THREADS``, threadpoolctl). Results do not depend on it.
+        progress : bool, default False
+            Show a ``tqdm.auto`` progress bar (when tqdm is installed),
+            advanced between chunks of rows, never inside the compiled loop.
+
+        Returns
+        -------
+        Explanation
+        """
+        names = feature_names_of(X)
+        X = self._check_X(X)
+        n = X.shape[0]
+        targets, fixed = check_targets(target, n, self.n_clusters)
+        relevance = check_out(out, X.shape, X.dtype)
+        self._check_no_overlap(X, relevance)
+        beta = check_beta(beta) if beta is not None else self.beta
+        logit = np.empty(n, dtype=X.dtype)
+        assigned = np.empty(n, dtype=np.int64)
+        with progress_bar(progress, (1 if beta is not None else 2) * n, "NEON explain") as bar:
+            if beta is None:
+                beta = self._beta_heuristic(X, n_threads, bar)
+            self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
+                      assigned=assigned, logit=logit, relevance=relevance, bar=bar)
+        if targets is not None:
+            target_out = targets
+        elif fixed >= 0:
+            target_out = np.full(n, fixed, dtype=np.int64)
+        else:
+            target_out = assigned
+        return Explanation(relevance, logit, target_out, assigned, beta, names, data=X,
+                           n_clusters=self.n_clusters)
+
+    def explain_competitors(self, X, target=None, *, beta=None, n_threads=None) -> np.ndarray:
+        """Relevance split by the competitor it argues against: "why c and not k?".
+
+        NEON first shares the logit f_c(x) among the competitors k != c (the
+        soft-min shares R_k, NEON_SPEC.md), then passes each share down to
+        the features. This keeps the competitors apart: ``out[i, k]`` is the
+        part of row i's relevance that argues for c against k. The slices sum
+        over k to :meth:`explain`'s relevance (same target and beta) and over
+        features to R_k; the target's own slice is 0.
+
+        Computed in float64 numpy from the equations, for a handful of rows:
+        the result has n_samples x n_clusters x n_features entries (refused
+        above 2**26).
+
+        Parameters
+        ----------
+        X, target, n_threads
+            As in :meth:`explain`.
+        beta : float > 0, optional
+            As in :meth:`explain`. To break down rows of an explanation ``e``
+            pass ``beta=e.beta`` (the heuristic on a few rows differs from
+            the heuristic on all of them).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_clusters, n_features)
+        """
+        from .competitors import competitor_relevance
+
+        X = self._check_X(X)
+        targets, fixed = check_targets(target, X.shape[0], self.n_clusters)
+        if beta is not None:
+            beta = check_beta(beta)
+        elif self.beta is not None:
+            beta = self.beta
+        else:
+            beta = self.beta_heuristic(X, n_threads=n_threads)
+        if targets is None:
+            targets = (np.full(X.shape[0], fixed, dtype=np.int64) if fixed >= 0
+                       else self.predict(X, n_threads=n_threads))
+        return competitor_relevance(self, X, targets, beta)
+
+    # -- internals ------------------------------------------------------------
+    def _check_X(self, X) -> np.ndarray:
+        return as_data_matrix(X, "X", self.n_features_in_)
+
+    @staticmethod
+    def _check_no_overlap(X, out):
+        if np.may_share_memory(X, out):
+            raise ValueError("out must not share memory with X")
+
+    def _per_cluster(self, X, out, n_threads, output: str) -> np.ndarray:
+        """One (n_samples, n_clusters) output of the core, in X's dtype."""
+        X = self._check_X(X)
+        out = check_out(out, (X.shape[0], self.n_clusters), X.dtype)
+        self._check_no_overlap(X, out)
+        self._run(X, n_threads=n_threads, **{output: out})
+        return out
+
+    def _block_rows(self, n_features: int) -> int:
+        """Rows per block of the compiled kernel."""
+        raise NotImplementedError
+
+    def _chunk_step(self, n_features: int) -> int:
+        """Rows per compiled call (a multiple of the block size)."""
+        return chunk_rows(self._block_rows(n_features), n_features)
+
+    def _fallback_logit_scale(self) -> float:
+        raise NotImplementedError
+
+    def _run(self, X, *, n_threads, targets=None, fixed=-1, beta=1.0, assigned=None, logit=None,
+             logits_all=None, relevance=None, bar=None, **extra):
+        """Call the compiled kernel chunk by chunk on row slices of every array.
+
+        ``extra`` are further per-row arrays (or None) passed to the core's
+        ``evaluate`` as keywords, sliced like the others. ``bar`` (a progress
+        bar) is advanced by the rows of each finished chunk.
+        """
+        threads = check_n_threads(n_threads)
+        step = self._chunk_step(X.shape[1])
+
+        def part(a, lo, hi):
+            return None if a is None else a[lo:hi]
+
+        for lo, hi in row_chunks(X.shape[0], step):
+            self._core.evaluate(X[lo:hi], part(targets, lo, hi), fixed, beta, part(assigned, lo, hi),
+                                part(logit, lo, hi), part(logits_all, lo, hi), part(relevance, lo, hi),
+                                threads, lo, **{k: part(v, lo, hi) for k, v in extra.items()})
+            if bar is not None:
+                bar.update(hi - lo)

@@ -1,0 +1,154 @@
+"""Relevance split by competing cluster: "why c and not k?".
+
+NEON redistributes the logit f_c(x) first onto the competitors k != c (the
+soft-min shares R_k of NEON_SPEC.md), then onto the input features. The
+feature relevance is therefore a sum over competitors; this module keeps the
+terms apart, so a user can see which features argue for c *against k*.
+
+The breakdown has n_samples x n_clusters x n_features entries, the tensor the
+compiled kernels are built never to form. It is computed here, in float64
+numpy directly from the equations, for the handful of rows a user asks about.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["competitor_relevance", "kernel_competitor_relevance", "kmeans_competitor_relevance",
+           "MAX_BREAKDOWN_ENTRIES"]
+
+MAX_BREAKDOWN_ENTRIES = 1 << 26
+
+
+def _check_size(n: int, K: int, D: int) -> None:
+    if n * K * D > MAX_BREAKDOWN_ENTRIES:
+        raise ValueError(
+            f"a competitor breakdown of {n} rows x {K} clusters x {D} features has {n * K * D} "
+            f"entries (more than {MAX_BREAKDOWN_ENTRIES}); pass a subset of the rows"
+        )
+
+
+def _centered(prototypes, X, targets, n_clusters: int):
+    """Prototypes and rows in float64 coordinates centred on the prototypes' mean.
+
+    Every quantity is translation invariant; centring (as the compiled core
+    does) keeps float32 data far from the origin accurate.
+    """
+    P = np.asarray(prototypes, dtype=np.float64)
+    _check_size(X.shape[0], n_clusters, P.shape[1])
+    center = P.mean(axis=0)
+    return P - center, np.asarray(X, dtype=np.float64) - center, np.asarray(targets, dtype=np.int64)
+
+
+def _sign(h):
+    return np.where(h >= 0, 1.0, -1.0)  # sign(0) = +1, as the spec's stabilizer
+
+
+def softmin_shares(h: np.ndarray, f: np.ndarray, beta: float, competitor: np.ndarray) -> np.ndarray:
+    """R_k = f * softmin_beta(h)_k over the competitors of each row, 0 elsewhere.
+
+    h: (n, K) layer-1 outputs; f: (n,) logits; competitor: (n, K) bool.
+    The exponent is shifted by each row's minimum (nothing overflows).
+    """
+    hh = np.where(competitor, h, np.inf)
+    shifted = -beta * (hh - hh.min(axis=1, keepdims=True))
+    w = np.where(competitor, np.exp(shifted), 0.0)
+    return f[:, None] * w / w.sum(axis=1, keepdims=True)
+
+
+def competitor_relevance(model, X, targets, beta: float) -> np.ndarray:
+    """The breakdown for a neuralized model: k-means (``centroids``) or kernel
+    k-means (``support_vectors``, ``labels``, ``gamma``, ``pool_stiffness``)."""
+    if hasattr(model, "support_vectors"):
+        return kernel_competitor_relevance(model.support_vectors, model.labels, model.gamma,
+                                           model.pool_stiffness, X, targets, beta, model.epsilon)
+    return kmeans_competitor_relevance(model.centroids, X, targets, beta, model.epsilon)
+
+
+def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) -> np.ndarray:
+    """The per-competitor relevance of k-means NEON (NEON_SPEC.md, section 1).
+
+    Parameters
+    ----------
+    centroids : ndarray, shape (K, D)
+    X : ndarray, shape (n, D)
+    targets : ndarray of int, shape (n,)
+        The explained cluster c of each row.
+    beta : float
+        Soft-min stiffness over competitors.
+    eps : float
+        Absolute stabilizer: h_k is divided as h_k + eps * sign(h_k).
+
+    Returns
+    -------
+    ndarray of float64, shape (n, K, D)
+        ``out[i, k]`` is competitor k's part of row i's relevance; the
+        target's slice, and the slice of a centroid identical to the
+        target's, are 0.
+    """
+    M, Z, t = _centered(centroids, X, targets, len(centroids))
+    n, K = Z.shape[0], M.shape[0]
+    rows = np.arange(n)
+    sq = (Z[:, None, :] - M[None, :, :]) ** 2  # (n, K, D): d(x, mu_k) per feature
+    dist = sq.sum(axis=2)
+    contrib = sq - sq[rows, t][:, None, :]  # (x - mu_k)^2 - (x - mu_c)^2, sums to h_k
+    h = dist - dist[rows, t][:, None]
+    twin = (M[None, :, :] == M[t][:, None, :]).all(axis=2)  # includes k == c
+    competitor = ~(np.arange(K)[None, :] == t[:, None])
+    f = np.where(competitor, h, np.inf).min(axis=1)
+    share = softmin_shares(h, f, beta, competitor)
+    a = np.where(twin, 0.0, share / (h + eps * _sign(h)))
+    return a[:, :, None] * contrib
+
+
+def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stiffness: float, X, targets,
+                                beta: float, eps: float) -> np.ndarray:
+    """The per-competitor relevance of kernel k-means NEON (NEON_SPEC.md, section 2).
+
+    Parameters
+    ----------
+    support_vectors : ndarray, shape (M, D)
+    labels : ndarray of int, shape (M,)
+        Cluster of each support vector, 0..K-1, every cluster non-empty.
+    gamma : float
+        Kernel width of the model (the LME pools of the forward pass).
+    pool_stiffness : float
+        gamma' of the backward pass through the two LME layers.
+    X, targets, beta, eps
+        As in :func:`kmeans_competitor_relevance`.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, K, D)
+    """
+    lab = np.asarray(labels, dtype=np.int64)
+    K = int(lab.max()) + 1
+    U, Z, t = _centered(support_vectors, X, targets, K)
+    n, D = Z.shape
+    members = [np.flatnonzero(lab == k) for k in range(K)]
+    out = np.zeros((n, K, D))
+    for r in range(n):
+        sq = (Z[r] - U) ** 2  # (M, D)
+        d = sq.sum(axis=1)
+        # S_k = LME^{-gamma} of the distances to k's members, shifted by the minimum.
+        S = np.empty(K)
+        for k, idx in enumerate(members):
+            lo = d[idx].min()
+            S[k] = lo - np.log(np.mean(np.exp(-gamma * (d[idx] - lo)))) / gamma
+        c = t[r]
+        h = S - S[c]
+        competitor = np.arange(K) != c
+        f = h[competitor].min()
+        R = softmin_shares(h[None], np.array([f]), beta, competitor[None])[0]
+        ic = members[c]
+        p_i = np.exp(-pool_stiffness * (d[ic] - d[ic].min()))
+        p_i /= p_i.sum()  # layer 2: softmin over i in C_c, independent of j
+        for k in np.flatnonzero(competitor):
+            jk = members[k]
+            q_j = np.exp(-pool_stiffness * (d[jk] - d[jk].min()))
+            q_j /= q_j.sum()  # layer 3: softmin over j in C_k
+            R_ij = R[k] * q_j[:, None] * p_i[None, :]  # (|C_k|, |C_c|)
+            H = d[jk][:, None] - d[ic][None, :]  # h_ijk = d(x, u_j) - d(x, u_i)
+            A = R_ij / (H + eps * _sign(H))
+            out[r, k] = A.sum(axis=1) @ sq[jk] - A.sum(axis=0) @ sq[ic]
+    return out

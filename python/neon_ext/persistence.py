@@ -1,0 +1,209 @@
+"""Saving neuralized models to ``.npz`` files and loading them back.
+
+File format (version 1)
+-----------------------
+A NumPy ``.npz`` archive (``numpy.savez``, uncompressed) of plain arrays; no
+pickled objects, so loading never executes code. Strings are 0-d unicode
+arrays, numbers 0-d float64/int64 arrays.
+
+=================  ==========================================================
+key                content
+=================  ==========================================================
+``format``         ``"neon_ext.model"`` (identifies the file)
+``format_version`` ``1``
+``kind``           ``"kmeans"`` or ``"kernel-kmeans"``
+``neon_ext``       version of the package that wrote the file
+``eps``            stabilizer of the midpoint rule (relative, as the model's)
+``beta``           soft-min stiffness over competitors; NaN when not set
+kind ``kmeans``
+``centroids``      float64, (n_clusters, n_features)
+kind ``kernel-kmeans``
+``support_vectors`` float64, (n_support, n_features)
+``labels``         int64, (n_support,): cluster of each support vector
+``gamma``          kernel width
+``pool_stiffness`` gamma' of the two LME layers of the backward pass
+=================  ==========================================================
+
+A reader accepts files of its own format version or older and refuses newer
+ones with a message naming both versions. Every array is validated on load by
+the model's own constructor, so a damaged file gives a ValueError, never a
+model that computes nonsense.
+
+New model kinds register a pair of functions with :func:`register_kind`.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from ._atomic import AtomicFiles
+
+__all__ = ["FORMAT_VERSION", "load", "register_kind", "save"]
+
+FORMAT_NAME = "neon_ext.model"
+FORMAT_VERSION = 1
+
+# kind -> (class, to_arrays(model) -> dict, from_arrays(dict of ndarray, eps, beta) -> model)
+_KINDS: dict = {}
+
+
+def register_kind(kind: str, cls: type, to_arrays: Callable, from_arrays: Callable) -> None:
+    """Make models of class `cls` saveable under the name `kind`.
+
+    ``to_arrays(model)`` returns the kind's own arrays (a dict of name ->
+    array-like); ``from_arrays(arrays, eps=..., beta=...)`` rebuilds the model
+    from them, validating them (the constructor does).
+    """
+    _KINDS[kind] = (cls, to_arrays, from_arrays)
+
+
+def _resolve(model):
+    """(kind, neuralized model) for a neuralized model or a fitted estimator."""
+    method = getattr(model, "neuralize", None)
+    for candidate in (model, method() if callable(method) else None):
+        for kind, (cls, _, _) in _KINDS.items():
+            if type(candidate) is cls:
+                return kind, candidate
+    known = ", ".join(cls.__name__ for cls, _, _ in _KINDS.values())
+    raise TypeError(f"cannot save {type(model).__name__} objects; models that can be saved: {known} "
+                    "(or estimators whose neuralize() returns one)")
+
+
+def save(model, path) -> None:
+    """Write a neuralized model (or a fitted estimator's neuralized model) to `path`.
+
+    The file is written atomically: to a temporary file in the same folder,
+    then renamed, so an interrupted save never leaves a partial file. No
+    ``.npz`` suffix is added to `path`.
+    """
+    from . import __version__
+
+    kind, model = _resolve(model)
+    _, to_arrays, _ = _KINDS[kind]
+    beta = getattr(model, "beta", None)
+    arrays = {
+        "format": np.array(FORMAT_NAME),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "kind": np.array(kind),
+        "neon_ext": np.array(__version__),
+        "eps": np.array(float(model.eps)),
+        "beta": np.array(np.nan if beta is None else float(beta)),
+    }
+    for name, value in to_arrays(model).items():
+        arrays[name] = np.asarray(value)
+    with AtomicFiles() as files:
+        with open(files.temporary(path), "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def load(path):
+    """Read a model written by :func:`save` (or ``model.save``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file is not a neon_ext model file, is damaged, was written by a
+        newer format version, or holds invalid values.
+    """
+    path = os.fspath(path)
+    try:
+        # Our own file object: numpy leaks the one it opens when the zip is damaged.
+        with open(path, "rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive")
+            with npz:
+                arrays = {name: npz[name] for name in npz.files}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as exc:
+        raise ValueError(f"{path} is not a readable neon_ext model file ({_reason(exc)})") from None
+    if _text(arrays.get("format")) != FORMAT_NAME:
+        raise ValueError(f"{path} is not a neon_ext model file (no 'format' entry {FORMAT_NAME!r})")
+    version = _integer(arrays, "format_version", path)
+    if version > FORMAT_VERSION:
+        writer = _text(arrays.get("neon_ext")) or "a newer version"
+        raise ValueError(
+            f"{path} has model format version {version}, written by neon_ext {writer}; this "
+            f"neon_ext reads versions up to {FORMAT_VERSION} (upgrade neon_ext)"
+        )
+    if version < 1:
+        raise ValueError(f"{path}: invalid format_version {version}")
+    kind = _text(arrays.get("kind"))
+    if kind not in _KINDS:
+        known = ", ".join(sorted(_KINDS))
+        raise ValueError(f"{path}: unknown model kind {kind!r} (known: {known})")
+    eps = _real(arrays, "eps", path)
+    beta = _real(arrays, "beta", path)
+    _, _, from_arrays = _KINDS[kind]
+    try:
+        return from_arrays(arrays, eps=eps, beta=None if np.isnan(beta) else beta)
+    except KeyError as exc:
+        raise ValueError(f"{path}: a {kind} model file needs the entry {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: invalid {kind} model ({exc})") from None
+
+
+# -- helpers ------------------------------------------------------------------------
+def _reason(exc) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _text(a):
+    if isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.kind == "U":
+        return str(a)
+    return None
+
+
+def _scalar(arrays, name, path, kinds):
+    a = arrays.get(name)
+    if not (isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.kind in kinds):
+        raise ValueError(f"{path}: entry {name!r} is missing or is not a number")
+    return a[()]
+
+
+def _integer(arrays, name, path) -> int:
+    return int(_scalar(arrays, name, path, "iu"))
+
+
+def _real(arrays, name, path) -> float:
+    return float(_scalar(arrays, name, path, "fiu"))
+
+
+# -- the model kinds of this package -----------------------------------------------
+def _kernel_kmeans_from_arrays(a, eps, beta):
+    from .kernel_kmeans import NeuralizedKernelKMeans
+
+    model = NeuralizedKernelKMeans(a["support_vectors"], a["labels"], float(a["gamma"]),
+                                   float(a["pool_stiffness"]), eps=eps)
+    model.beta = beta
+    return model
+
+
+def _register_builtin_kinds() -> None:
+    from .kernel_kmeans import NeuralizedKernelKMeans
+    from .kmeans import NeuralizedKMeans
+
+    register_kind(
+        "kmeans", NeuralizedKMeans,
+        lambda m: {"centroids": np.asarray(m.centroids, dtype=np.float64)},
+        lambda a, eps, beta: NeuralizedKMeans(a["centroids"], eps=eps, beta=beta),
+    )
+    register_kind(
+        "kernel-kmeans", NeuralizedKernelKMeans,
+        lambda m: {"support_vectors": np.asarray(m.support_vectors, dtype=np.float64),
+                   "labels": np.asarray(m.labels, dtype=np.int64),
+                   "gamma": np.float64(m.gamma), "pool_stiffness": np.float64(m.pool_stiffness)},
+        _kernel_kmeans_from_arrays,
+    )
+
+
+_register_builtin_kinds()
