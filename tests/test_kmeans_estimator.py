@@ -199,6 +199,15 @@ def test_integer_weights_equal_repeated_rows():
     np.testing.assert_allclose(weighted.beta_, repeated.beta_, rtol=1e-10)
 
 
+def test_same_partition_is_not_replaced_by_rounding():
+    from neon_ext.kmeans_estimator import _same_partition
+
+    a = np.array([0, 0, 1, 2, 2])
+    assert _same_partition(a, np.array([2, 2, 0, 1, 1]), 3)
+    assert not _same_partition(a, np.array([2, 2, 0, 1, 0]), 3)
+    assert not _same_partition(a, np.array([0, 0, 0, 1, 1]), 3)
+
+
 def test_unit_weights_equal_no_weights_and_scale_invariance():
     X = blobs(500, 3, 4, seed=6)
     a = nx.KMeans(4, random_state=3).fit(X)

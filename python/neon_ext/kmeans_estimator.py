@@ -51,6 +51,12 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     return w
 
 
+def _same_partition(a: np.ndarray, b: np.ndarray, n_clusters: int) -> bool:
+    """Whether two labelings split the rows the same way, up to renumbering."""
+    pairs = np.unique(a * n_clusters + b)
+    return pairs.size == np.unique(a).size == np.unique(b).size
+
+
 class KMeans(ClusteringEstimator):
     """K-means clustering fitted in the compiled core, explainable with NEON.
 
@@ -209,7 +215,9 @@ class KMeans(ClusteringEstimator):
             else:
                 centers = self._kmeans_plusplus(X, w, n_clusters, _draw_seed(rng), threads)
             run = self._lloyd(X, w, centers, max_iter, tol, threads)
-            if best is None or run[2] < best[2]:
+            # A lower inertia wins, unless it is the same partition with other
+            # label numbers (the difference is rounding): as scikit-learn does.
+            if best is None or (run[2] < best[2] and not _same_partition(run[1], best[1], n_clusters)):
                 best = run
         centers, labels, inertia, logit_sum, n_iter = best
 
