@@ -2,7 +2,8 @@
 
 Gaussian blobs, float32, D = 64, K = 16 by default, the same n_init and
 tol for both; each fit is warmed up once, then timed `--repeats` times with
-the same random_state, and the median is reported. Prints, per N, both
+the same random_state (the two libraries' repeats interleaved, so that a busy
+machine slows both alike), and the median is reported. Prints, per N, both
 times, the time ratio (neon_ext / scikit-learn: < 1 means faster) and the
 inertia ratio (neon_ext / scikit-learn: <= 1 means at least as good), and
 fails if the inertia is more than 1% worse.
@@ -42,14 +43,17 @@ def blobs(n, d, k, seed=0):
     return X
 
 
-def timed(fit, repeats):
-    fit()  # warm-up: page in the data, start thread pools
-    times = []
+def timed_pair(fit_a, fit_b, repeats):
+    """Median times of two fits, their repeats interleaved (a, b, a, b, ...)
+    so that a busy machine slows both alike; one warm-up each first."""
+    models = [fit_a(), fit_b()]  # warm-up: page in the data, start thread pools
+    times = ([], [])
     for _ in range(repeats):
-        t = time.perf_counter()
-        model = fit()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), min(times), max(times), model
+        for i, fit in enumerate((fit_a, fit_b)):
+            t = time.perf_counter()
+            models[i] = fit()
+            times[i].append(time.perf_counter() - t)
+    return statistics.median(times[0]), statistics.median(times[1]), models[0], models[1]
 
 
 def main(argv=None):
@@ -90,8 +94,7 @@ def main(argv=None):
                                                 n_threads=args.threads).fit(X)
                 theirs = lambda s=seed: SKKMeans(args.clusters, n_init=args.n_init, random_state=s,  # noqa: E731
                                                  algorithm="lloyd").fit(X)
-                t_ours, *_, m_ours = timed(ours, args.repeats)
-                t_sk, *_, m_sk = timed(theirs, args.repeats)
+                t_ours, t_sk, m_ours, m_sk = timed_pair(ours, theirs, args.repeats)
                 ours_t.append(t_ours)
                 sk_t.append(t_sk)
                 ours_inertia.append(m_ours.inertia_)
@@ -108,11 +111,11 @@ def main(argv=None):
             U = np.random.default_rng(1).random((n, args.features), dtype=np.float32)
             C = U[:: max(1, n // args.clusters)][: args.clusters].astype(np.float64)
             with threadpool_limits(limits=args.threads):
-                t_ours, *_, m_ours = timed(lambda: nx.KMeans(args.clusters, init=C, max_iter=it, tol=0,
-                                                             n_threads=args.threads).fit(U), args.repeats)
-                t_sk, *_, m_sk = timed(lambda: SKKMeans(args.clusters, init=C.astype(np.float32), n_init=1,
-                                                        max_iter=it, tol=0, algorithm="lloyd").fit(U),
-                                       args.repeats)
+                t_ours, t_sk, m_ours, m_sk = timed_pair(
+                    lambda: nx.KMeans(args.clusters, init=C, max_iter=it, tol=0, n_threads=args.threads).fit(U),
+                    lambda: SKKMeans(args.clusters, init=C.astype(np.float32), n_init=1, max_iter=it, tol=0,
+                                     algorithm="lloyd").fit(U),
+                    args.repeats)
             i_ratio = m_ours.inertia_ / m_sk.inertia_
             worst = max(worst, i_ratio)
             print(f"{n:>9} {t_ours:>11.3f} {t_sk:>10.3f} {t_ours / t_sk:>10.2f} {i_ratio:>13.5f} "
