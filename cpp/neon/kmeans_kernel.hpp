@@ -475,8 +475,8 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
             // Soft-min shares R_k = f exp(-beta (h_k - f)) / sum over k != c
             // (the exponent is <= 0, and 0 for the nearest competitor),
-            // midpoint-rule coefficients a_k = R_k / (h_k + eps sign h_k),
-            // zero for twins of c (their contributions vanish identically),
+            // midpoint-rule coefficients a_k = R_k / (h_k + eps sign h_k)
+            // (0 where |h_k| <= eps, as in stabilized_inverse), zero for twins of c (their contributions vanish identically),
             // and a_c = -sum a_k so that the x*x terms cancel.
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
@@ -493,7 +493,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             for (Idx k = 0; k < K; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
                 const Vd ak = (Dd::load(wT + k * L) * scale) / (h + (h < zero ? neg_eps : pos_eps));
-                const Vd a = target == Dd::splat(static_cast<double>(k)) ? zero : ak;  // (0/0 when eps = 0)
+                // |h| <= eps: the pair's relevance is absorbed (stabilized_inverse).
+                const Vd kept = ((h > pos_eps) | (h < neg_eps)) ? ak : zero;
+                const Vd a = target == Dd::splat(static_cast<double>(k)) ? zero : kept;
                 Dd::store(aT + k * L, a);
                 store_lanes_as(aT_s + k * L, a);
                 sum += a;
