@@ -147,8 +147,11 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
         Cd = model.centroids
         twin = (Cd == Cd[c]).all(1)
         near_twin = (np.abs(Cd - Cd[c]) <= 4 * u * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
-        a = np.where((share == 0) | twin, 0, share / den)
-        absorbed[r] = float(np.nan_to_num(np.where(share == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
+        # |h_k| <= eps: the stabilizer absorbs the competitor's relevance.
+        inside = np.abs(h) <= eps_abs
+        a = np.where((share == 0) | twin | inside, 0, share / den)
+        absorbed[r] = float(np.nan_to_num(np.where(share == 0, 0, np.where(twin | near_twin | inside, 1,
+                                                                           eps_abs / np.abs(den))
                                                    * np.abs(share)), nan=np.inf).sum())
         relevance[r] = (a[:, None] * contrib[r, c]).sum(0)
         abs_a = np.abs(a).astype(np.float64)
@@ -172,7 +175,9 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
                           * cm_factorized[at_boundary]).sum()) if at_boundary.any() else 0.0
         # Stable where rounding of h cannot flip f's or any h_k's sign (the
         # stabilizer's sign(h_k) jumps at h_k = 0) nor move the soft-min shares.
+        # nor move |h_k| across eps (absorbed or not).
         well[r] = (abs(float(f)) > 8 * delta and bool(np.all(np.abs(h[live]) > 8 * delta))
+                   and bool(np.all(np.abs(np.abs(h[live]) - eps_abs) > 8 * delta))
                    and beta * delta < 1e-3 and not near_twin[live].any())
     rel_tol = np.nan_to_num((64.0 * (d + k) * u + 8.0 * beta * h_error) * term_scale + 8.0 * sens,
                             nan=np.inf)
@@ -296,9 +301,11 @@ def _kernel_reference_ld(model, X, targets, beta):
         R = q[:, None] * Rj[None, :]  # R_ijk, (M, M): i in C_c, j in competitors
         h_ij = Hp[r]  # h_ij = d(x, u_j) - d(x, u_i)
         den = h_ij + eps_abs * np.where(h_ij < 0, -1, 1)
-        a = np.where((R == 0) | twin, 0, R / den)
+        inside = np.abs(h_ij) <= eps_abs  # absorbed by the stabilizer
+        a = np.where((R == 0) | twin | inside, 0, R / den)
         relevance[r] = (a[:, :, None] * contrib[r]).sum((0, 1))
-        absorbed[r] = float(np.nan_to_num(np.where(R == 0, 0, np.where(twin | near_twin, 1, eps_abs / np.abs(den))
+        absorbed[r] = float(np.nan_to_num(np.where(R == 0, 0, np.where(twin | near_twin | inside, 1,
+                                                                       eps_abs / np.abs(den))
                                                    * np.abs(R)), nan=np.inf).sum())
         abs_a = np.abs(a).astype(np.float64)
         az, ap = np.abs(Z[r]), np.abs(P)
@@ -317,8 +324,9 @@ def _kernel_reference_ld(model, X, targets, beta):
         near_boundary[r] = bool(at_boundary.any())
         worst[r] = float((np.abs(R[at_boundary]).astype(np.float64) / float(eps_abs) * cm_f[at_boundary]).sum()) \
             if at_boundary.any() else 0.0
-        well[r] = (abs(float(f)) > 8 * delta_S[r] and not at_boundary.any() and beta * delta_S[r] < 1e-3
-                   and pool * delta[r] < 1e-3 and not near_twin[live].any())
+        crossing = live & (np.abs(np.abs(h_ij) - eps_abs).astype(np.float64) <= 8 * delta[r])
+        well[r] = (abs(float(f)) > 8 * delta_S[r] and not at_boundary.any() and not crossing.any()
+                   and beta * delta_S[r] < 1e-3 and pool * delta[r] < 1e-3 and not near_twin[live].any())
     rel_tol = np.nan_to_num((64.0 * (d + M) * EPS64 + 8.0 * beta * delta_S + 8.0 * pool * delta) * term_scale
                             + 8.0 * sens + skipped, nan=np.inf)
     absorbed += 2.0**-60 * np.abs(logit.astype(np.float64)) * M * M

@@ -42,7 +42,9 @@ def kmeans_logits(X, C):
 
 def kmeans_relevance(x, C, c, beta, eps=0.0):
     """NEON relevance of f_c(x), literally: soft-min redistribution over
-    competitors, then the midpoint rule with root m_k = (mu_c + mu_k) / 2."""
+    competitors, then the midpoint rule with root m_k = (mu_c + mu_k) / 2,
+    divided by h_k + eps sign(h_k); a competitor with |h_k| <= eps
+    contributes nothing (its relevance is absorbed, NEON_SPEC.md section 5)."""
     x = np.asarray(x, float)
     C = np.asarray(C, float)
     K, D = C.shape
@@ -58,7 +60,7 @@ def kmeans_relevance(x, C, c, beta, eps=0.0):
     R = np.zeros(D)
     for k in comps:
         Rk = f * weights[k] / total
-        if Rk == 0.0:
+        if Rk == 0.0 or abs(h[k]) <= eps:
             continue
         w = 2.0 * (C[c] - C[k])
         m = (C[c] + C[k]) / 2.0

@@ -60,7 +60,7 @@ def ref_logit(x, U, L, gamma, c):
 
 def ref_relevance(x, U, L, gamma, pool, c, beta, eps):
     """The propagation rules of section 2, as the triple sum over k, j, i and
-    features (float64 loops)."""
+    features (float64 loops); pairs with |h_ijk| <= eps contribute nothing."""
     x = np.asarray(x, dtype=float)
     h1, h2, h3 = ref_layers(x, U, L, gamma, c)
     f = min(h3.values())
@@ -78,6 +78,8 @@ def ref_relevance(x, U, L, gamma, pool, c, beta, eps):
             w2 = {i: np.exp(pool * (h1[i, j] - hi)) for i in Cc}
             for i in Cc:
                 Rijk = Rjk * w2[i] / sum(w2.values())
+                if abs(h1[i, j]) <= eps:
+                    continue
                 denom = h1[i, j] + eps * (1.0 if h1[i, j] >= 0 else -1.0)
                 for d in range(len(x)):
                     R[d] += Rijk * ((x[d] - U[j, d]) ** 2 - (x[d] - U[i, d]) ** 2) / denom
@@ -641,3 +643,18 @@ def test_sklearn_clone_and_pipeline():
     kk = nx.KernelKMeans(4, gamma=0.2, max_support_per_cluster=7, random_state=3)
     clone = base.clone(kk)
     assert clone.get_params() == kk.get_params() and clone is not kk
+
+
+def test_exact_ties_in_integer_data_are_absorbed_not_amplified():
+    # Integer pixels give exact ties h_ijk = 0 between support vectors at equal
+    # distance from x; the stabilizer must drop such pairs, not divide by eps.
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    X = digits.data[:90].astype(np.float64)
+    U, L = X[:60], digits.target[:60] % 3
+    m = nx.NeuralizedKernelKMeans(U, L, 1e-3)
+    e = m.explain(X[60:], beta=0.05)
+    ratio = np.abs(e.relevance).sum(1) / np.abs(e.logit)
+    assert np.median(ratio) < 100, np.median(ratio)
+    R, f = ref_explain(X[60:70], U, L, 1e-3, 1e-3, e.assigned[:10], 0.05, m.epsilon)
+    np.testing.assert_allclose(e.relevance[:10], R, rtol=1e-7, atol=1e-7 * np.abs(R).max())

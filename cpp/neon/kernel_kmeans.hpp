@@ -66,7 +66,7 @@ inline double pool_weight(double t) { return t < 700.0 ? std::exp(-t) : 0.0; }
 
 // Layer-1 sums of one target member i over competitor members j = 0..n-1:
 // returns sum_j R_j / h_ij and adds q_i / h_ij to u[j], with h_ij = e_j - e_i
-// stabilized as h + eps * sign(h) (sign(0) = +1, as in stabilized_ratio).
+// stabilized by stabilized_inverse (pairs with |h| <= eps contribute nothing).
 NEON_PAIR_LOOP_CLONES
 static double midpoint_pair_sums(double e_i, double q_i, const double* __restrict e, const double* __restrict R,
                                  double* __restrict u, Index n, double eps) {
@@ -76,7 +76,7 @@ static double midpoint_pair_sums(double e_i, double q_i, const double* __restric
     for (; j + kLanes <= n; j += kLanes) {
         for (int l = 0; l < kLanes; ++l) {
             const double h = e[j + l] - e_i;
-            const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+            const double inv = stabilized_inverse(h, eps);
             acc[l] += R[j + l] * inv;
             u[j + l] += q_i * inv;
         }
@@ -84,7 +84,7 @@ static double midpoint_pair_sums(double e_i, double q_i, const double* __restric
     double tail = 0.0;
     for (; j < n; ++j) {
         const double h = e[j] - e_i;
-        const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+        const double inv = stabilized_inverse(h, eps);
         tail += R[j] * inv;
         u[j] += q_i * inv;
     }
@@ -291,7 +291,7 @@ private:
         for (Index j = 0; j < nJ; ++j) {
             if (twin_[s.J[j]] == twin_[i]) continue;
             const double h = s.eJ[j] - e_i;
-            const double inv = 1.0 / (h + (h < 0.0 ? -eps_ : eps_));
+            const double inv = stabilized_inverse(h, eps_);
             sum += s.RJ[j] * inv;
             uJ[j] += q_i * inv;
         }

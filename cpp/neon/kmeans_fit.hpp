@@ -1,6 +1,8 @@
 // Fitting k-means: weighted moments, greedy k-means++ and random seeding,
 // and Lloyd iterations, on the blocked distance machinery of the explanation
-// path (load_centered_block -> distance_offsets -> settle_near_ties).
+// path (CenteredPrototypes, load_centered_block -> distance_offsets ->
+// settle_near_ties) and, where the CPU has AVX2 + FMA, the micro-kernels of
+// fit_kernels_avx2.hpp.
 //
 // Determinism: rows are cut into the foundation's fixed blocks
 // (KMeansCore::block_rows), and blocks into fixed groups (BlockGroups).
@@ -17,7 +19,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -54,6 +55,16 @@ struct BlockGroups {
     Index first_row(Index b) const { return b * block_rows; }
     Index rows_in(Index b) const { return std::min(block_rows, n_rows - b * block_rows); }
 };
+
+// Threads worth starting for a pass of `work` multiply-adds over `units`
+// blocks or groups.  Waking a team costs tens of microseconds, far more on a
+// loaded machine, so small passes run serially.  (Results do not depend on
+// the thread count, so this is only about speed.)
+inline int fit_thread_count(int n_threads, Index units, double work) {
+    constexpr double kMinWorkPerThread = 1 << 20;
+    const auto by_work = static_cast<Index>(std::min(work / kMinWorkPerThread, 1e9));
+    return resolve_thread_count(n_threads, std::max<Index>(1, std::min(units, by_work)));
+}
 
 // A double in [0, 1) from the top 53 bits of one draw.
 inline double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
@@ -102,11 +113,11 @@ Index sample_row(const std::vector<double>& block_sums, Index stride, Index col,
     return last < 0 ? -1 : b * block_rows + last;
 }
 
-// Distance products for the float32 fast path, transposed: Et (P x rows,
-// row-major) = (-2 P) Z^T, so that for each prototype the values of a
-// block's rows are contiguous and the per-row minimum over prototypes
-// vectorizes across rows.  Adding ||p||^2 gives the offsets of
-// distance_offsets.  P2 = -2 x the centred float32 prototypes.
+// Distance products of the fast passes (portable path), transposed: Et
+// (P x rows, row-major) = (-2 P) Z^T, so that for each prototype the
+// values of a block's rows are contiguous and loops over rows vectorize.
+// Adding ||p||^2 gives the offsets of distance_offsets.  P2 = -2 x the
+// centred prototypes in the compute precision (minus_two_centered).
 template <class S>
 void scaled_products_transposed(const RowMatrixOf<S>& P2, const RowMatrixOf<S>& Z, Index rows, RowMatrixOf<S>& Et) {
     Et.leftCols(rows).noalias() = P2 * Z.topRows(rows).transpose();
@@ -171,7 +182,7 @@ void weighted_moments(const RowsView<T>& X, const double* w, int n_threads, doub
     for (Index i = 0; i < D; ++i) origin[i] = static_cast<double>(X.row(0)[i * X.col_stride]);
     const Index B = KMeansCore::block_rows(D);
     const BlockGroups groups(N, B, 2 * D + 1);
-    const int threads = resolve_thread_count(n_threads, groups.n_groups);
+    const int threads = fit_thread_count(n_threads, groups.n_groups, double(N) * double(D));
     std::vector<double> partial(static_cast<std::size_t>(groups.n_groups * (2 * D + 1)), 0.0);
     std::vector<RowMatrix> scratch(threads, RowMatrix(B, D));
     FirstBadRow bad(N);
@@ -216,12 +227,12 @@ void weighted_moments(const RowsView<T>& X, const double* w, int n_threads, doub
 // one that leaves the smallest weighted potential.
 //
 // One call of step() adds one centre with one pass over X, so a caller can
-// stop between centres.  X must be finite (a fit checks it first, in
-// weighted_moments): the passes here do not check it again.  The distance to the chosen candidate is folded
+// stop between centres.  The distance to the chosen candidate is folded
 // into the running nearest distances at the start of the next pass, not in
 // a pass of its own: K passes in all.  Distances are computed in X's
 // precision (they only steer random draws); sums are float64, per block,
-// combined in block order.
+// combined in block order.  X must be finite (a fit checks it first, in
+// weighted_moments): these passes do not check it again.
 class KMeansPlusPlus {
 public:
     KMeansPlusPlus(Index n_rows, Index n_features, Index n_clusters, Index n_local_trials, std::uint64_t seed)
@@ -377,7 +388,7 @@ void KMeansPlusPlus::pass(const RowsView<T>& X, const double* w, const RowMatrix
     last_candidates_ = prototypes.rows() - (pending ? 1 : 0);
     last_columns_ = std::max<Index>(1, last_candidates_);
     last_sums_.assign(static_cast<std::size_t>(n_blocks_ * last_columns_), 0.0);
-    const int threads = resolve_thread_count(n_threads, n_blocks_);
+    const int threads = fit_thread_count(n_threads, n_blocks_, double(N_) * double(D_) * double(last_.size()));
     auto& scratch_all = scratch<T>();
     scratch_all.resize(std::max<std::size_t>(scratch_all.size(), static_cast<std::size_t>(threads)));
     for (auto& s : scratch_all) {
@@ -528,7 +539,7 @@ struct LloydResult {
     double inertia = 0.0;       // sum of w * squared distance to the assigned input centre
     double logit_sum = 0.0;     // sum of w * (second-nearest - nearest squared distance)
     double center_shift = 0.0;  // sum over clusters of ||new - old||^2 (update only)
-    Index n_changed = 0;        // rows whose label differs from the one in `labels` before
+    Index n_changed = 0;        // rows with weight whose label differs from the one in `labels` before
     Index n_relocated = 0;      // empty clusters given a far point (update only)
     Index n_empty = 0;          // clusters with no weight left after relocation (update only)
 };
@@ -568,7 +579,9 @@ NEON_ALWAYS_INLINE void book_row(const LloydShared<T, S>& p, const GroupPartial&
                                  Index nearest, double d, double logit) {
     const double wr = p.w[row];
     if (p.labels[row] != nearest) {
-        g.scalars[2] += 1.0;
+        // Rows without weight do not move any centre: their changes do not
+        // count against convergence (so weight 0 is the same as no row).
+        if (wr != 0.0) g.scalars[2] += 1.0;
         p.labels[row] = nearest;
     }
     if (p.dist) p.dist[row] = d;
@@ -653,7 +666,7 @@ LloydResult lloyd_pass(const RowsView<T>& X, const double* w, const double* cent
     const Index B = KMeansCore::block_rows(D);
     const Index per_group = update ? K * (D + 2) + 3 : 3;
     const BlockGroups groups(N, B, per_group);
-    const int threads = resolve_thread_count(n_threads, groups.n_groups);
+    const int threads = fit_thread_count(n_threads, groups.n_groups, double(N) * double(D) * double(K + 1));
 
     std::vector<double> partial(static_cast<std::size_t>(groups.n_groups * per_group), 0.0);
     struct Scratch {
@@ -803,7 +816,7 @@ void center_distances(const RowsView<T>& X, const double* centers, Index K, bool
     const CenteredPrototypes protos(centers, K, D);
     const Index B = KMeansCore::block_rows(D);
     const Index n_blocks = block_count(N, B);
-    const int threads = resolve_thread_count(n_threads, n_blocks);
+    const int threads = fit_thread_count(n_threads, n_blocks, double(N) * double(D) * double(K));
     std::vector<RowMatrix> Z(threads, RowMatrix(B, D)), E(threads, RowMatrix(B, K));
     FirstBadRow bad(N);
     for_each_block(n_blocks, threads, [&](Index b, int tid) {

@@ -533,8 +533,8 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
             // Soft-min shares R_k = f exp(-beta (h_k - f)) / sum over k != c
             // (the exponent is <= 0, and 0 for the nearest competitor),
-            // midpoint-rule coefficients a_k = R_k / (h_k + eps sign h_k),
-            // zero for twins of c (their contributions vanish identically),
+            // midpoint-rule coefficients a_k = R_k / (h_k + eps sign h_k)
+            // (0 where |h_k| <= eps, as in stabilized_inverse), zero for twins of c (their contributions vanish identically),
             // and a_c = -sum a_k so that the x*x terms cancel.
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
@@ -564,9 +564,10 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 const Vd h = Dd::load(eT + k * L) - ec;
                 const Vd share = Dd::load(wT + k * L) * scale;
                 const Vd ak = share / (h + (h < zero ? neg_eps : pos_eps));
-                // No share, no coefficient: also for h = 0 with eps = 0 (0/0),
-                // e.g. a competitor tied with the target at a tie point.
-                const Vd a = (target == Dd::splat(static_cast<double>(k)) || share == zero) ? zero : ak;
+                // |h| <= eps: the pair's relevance is absorbed (stabilized_inverse);
+                // no share, no coefficient (0 / 0 or 0 * inf with eps = 0).
+                const Vd kept = ((h > pos_eps) | (h < neg_eps)) ? ak : zero;
+                const Vd a = (target == Dd::splat(static_cast<double>(k)) || share == zero) ? zero : kept;
                 Dd::store(aT + k * L, a);
                 store_lanes_as(aT_s + k * L, a);
                 sum += a;

@@ -12,12 +12,26 @@ namespace neon {
 // sign(0) = +1, as the stabilizer of the midpoint rule requires.
 inline double sign_of(double v) { return v < 0.0 ? -1.0 : 1.0; }
 
-// Midpoint-rule coefficient R_k / (h_k + eps * sign(h_k)): the factor by
+// The stabilized inverse of a layer-1 output h in the midpoint rule:
+// 1 / (h + eps * sign(h)) (sign(0) = +1), and 0 where |h| <= eps.  A pair
+// with |h| <= eps (an exact or rounding-level tie, e.g. two support vectors
+// at equal distance from x in integer data) has contributions (x - m) * w
+// that sum to ~0 but need not be small one by one; divided by ~eps they
+// would swamp every other feature.  Such a pair's relevance is absorbed
+// instead (NEON_SPEC.md section 5): it contributes nothing.
+inline double stabilized_inverse(double h, double eps) {
+    // Divide unconditionally and select afterwards: branch-free, so the
+    // pair loops that call this still vectorize (1/0 -> inf is discarded).
+    const double inv = 1.0 / (h + (h < 0.0 ? -eps : eps));
+    return (h > eps || h < -eps) ? inv : 0.0;
+}
+
+// Midpoint-rule coefficient R_k * stabilized_inverse(h_k): the factor by
 // which the layer-1 contributions (x - m) * w of a competitor are scaled.
 // No relevance means no contribution, also where h_k = 0 with eps = 0
 // (a point on a decision boundary whose logit is 0) instead of 0/0.
 inline double stabilized_ratio(double relevance, double h, double eps) {
-    return relevance == 0.0 ? 0.0 : relevance / (h + eps * sign_of(h));
+    return relevance == 0.0 ? 0.0 : relevance * stabilized_inverse(h, eps);  // 0 * inf (h subnormal, eps = 0)
 }
 
 // Soft-min redistribution of a min-pool output f = min_k v_k over the

@@ -217,11 +217,13 @@ NEON_TEST(unrepresentable_results_throw_instead_of_writing_inf) {
     const neon::KMeansCore core32(C32.data(), 2, 2, 1e-12);
     NEON_CHECK_THROWS(evaluate<float>(core32, {3e19, 0}, 1, 1e-38, 1), std::invalid_argument,
                       "not finite in float32");
+    // eps = 0 on a boundary: the pair is absorbed (|h| <= eps), finite.
     const std::vector<double> line = {0, 1, -1};
     const neon::KMeansCore no_eps(line.data(), 3, 1, 0.0);
     neon::TargetSpec target;
     target.fixed = 1;
-    NEON_CHECK_THROWS(evaluate<double>(no_eps, {0.0}, 1, 0.5, 1, target), std::invalid_argument, "use eps > 0");
+    const auto boundary = evaluate<double>(no_eps, {0.0}, 1, 0.5, 1, target);
+    NEON_CHECK(std::isfinite(boundary.relevance[0]));
 }
 
 NEON_TEST(extreme_beta_stays_finite) {
@@ -255,8 +257,11 @@ NEON_TEST(softmin_and_stabilizer_limits) {
     neon::softmin_redistribute(v, 4, 1.0, std::numeric_limits<double>::max(), all_but_last, share);
     NEON_CHECK(share[0] == 1.0 && share[1] == 0.0 && share[2] == 0.0);  // hard min
     NEON_CHECK(neon::stabilized_ratio(0.0, 0.0, 0.0) == 0.0);
-    NEON_CHECK(neon::stabilized_ratio(1.0, 0.0, 0.5) == 2.0);  // sign(0) = +1
-    NEON_CHECK(neon::stabilized_ratio(1.0, -1.0, 1.0) == -0.5);
+    NEON_CHECK(neon::stabilized_ratio(1.0, 0.0, 0.5) == 0.0);   // |h| <= eps: absorbed
+    NEON_CHECK(neon::stabilized_ratio(1.0, -1.0, 1.0) == 0.0);
+    NEON_CHECK(neon::stabilized_ratio(1.0, -3.0, 1.0) == -0.25);  // 1 / (h - eps)
+    NEON_CHECK(neon::stabilized_ratio(1.0, 3.0, 1.0) == 0.25);
+    NEON_CHECK(neon::stabilized_ratio(0.0, 1e-320, 0.0) == 0.0);  // not 0 * inf
 }
 
 NEON_TEST(exceptions_inside_parallel_blocks_reach_the_caller) {

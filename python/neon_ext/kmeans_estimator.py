@@ -41,13 +41,20 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if w.shape[0] != n_samples:
         raise ValueError(f"sample_weight has {w.shape[0]} entries, but X has {n_samples} samples")
     if not np.isfinite(w).all():
-        raise ValueError(f"sample_weight contains NaN or infinity (first at index {int(np.flatnonzero(~np.isfinite(w))[0])})")
+        bad = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"sample_weight contains NaN or infinity (first at index {bad})")
     if (w < 0).any():
         bad = int(np.flatnonzero(w < 0)[0])
-        raise ValueError(f"sample_weight must be >= 0, got sample_weight[{bad}]={w[bad]!r}")
+        raise ValueError(f"sample_weight must be >= 0, got sample_weight[{bad}]={float(w[bad])!r}")
     if not (w.sum() > 0):
         raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight")
     return w
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray, n_clusters: int) -> bool:
+    """Whether two labelings split the rows the same way, up to renumbering."""
+    pairs = np.unique(a * n_clusters + b)
+    return pairs.size == np.unique(a).size == np.unique(b).size
 
 
 class KMeans(ClusteringEstimator):
@@ -143,8 +150,9 @@ class KMeans(ClusteringEstimator):
             Present for pipeline compatibility.
         sample_weight : array-like, shape (n_samples,), optional
             Non-negative weights, not all zero; they weight the seeding
-            draws, the centres and the inertia. Integer weights are
-            equivalent to repeating rows.
+            draws, the centres and the inertia. With k-means++ seeding,
+            integer weights are equivalent to repeating rows (init="random"
+            draws distinct rows, and repeated copies are distinct rows).
 
         Returns
         -------
@@ -207,7 +215,9 @@ class KMeans(ClusteringEstimator):
             else:
                 centers = self._kmeans_plusplus(X, w, n_clusters, _draw_seed(rng), threads)
             run = self._lloyd(X, w, centers, max_iter, tol, threads)
-            if best is None or run[2] < best[2]:
+            # A lower inertia wins, unless it is the same partition with other
+            # label numbers (the difference is rounding): as scikit-learn does.
+            if best is None or (run[2] < best[2] and not _same_partition(run[1], best[1], n_clusters)):
                 best = run
         centers, labels, inertia, logit_sum, n_iter = best
 
@@ -258,29 +268,25 @@ class KMeans(ClusteringEstimator):
         """Lloyd iterations from `centers`; one compiled pass per iteration.
 
         Returns (centers, labels, inertia, logit_sum, n_iter), all for the
-        returned centres: a last float64 assignment pass follows unless the
-        final iteration already was one and changed no label.
+        returned centres, from a last float64 assignment pass (the iterations
+        compute in X's precision and do not settle exact ties).
         """
         n = X.shape[0]
         labels = np.full(n, -1, dtype=np.int64)
         dist = np.empty(n, dtype=np.float64)
         new = np.empty_like(centers)
-        n_iter, settled = max_iter, None
+        n_iter = max_iter
         for it in range(1, max_iter + 1):
             step = _core.lloyd_step(X, w, centers, new, labels, dist, False, threads)
             if step["n_changed"] == 0 and step["n_relocated"] == 0:
-                # Strict convergence: `centers` are the means of these labels.
-                n_iter = it
-                if X.dtype == np.float64:  # that pass was already the float64 one
-                    settled = step
+                n_iter = it  # strict convergence: `centers` are the means of these labels
                 break
             centers, new = new, centers
             if step["center_shift"] <= tol:
                 n_iter = it
                 break
-        if settled is None:
-            settled = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
-        return centers, labels, settled["inertia"], settled["logit_sum"], n_iter
+        final = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
+        return centers, labels, final["inertia"], final["logit_sum"], n_iter
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
         """Fit and return ``labels_``."""
