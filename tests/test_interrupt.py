@@ -69,9 +69,57 @@ CHILD = textwrap.dedent(
 )
 
 
-def _interrupt(tmp_path: Path, case: str, method: str, wait: float = 0.5) -> dict:
+FIT_CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    import neon_ext as nx
+
+    estimator = sys.argv[3]
+    rng = np.random.default_rng(0)
+    if estimator == "KMeans":
+        # Lloyd passes straight away (given initial centres), each one compiled
+        # call over all rows: sized to last about 3 s here.
+        K, D = 8192, 32
+        C0 = rng.normal(size=(K, D))
+        Xc = rng.normal(size=(16384, D)).astype(np.float32)  # time a pass on a few rows (second call)
+        labels, dist, new = np.zeros(16384, np.int64), np.empty(16384), np.empty_like(C0)
+        for _ in range(2):
+            t0 = time.perf_counter()
+            nx._core.lloyd_step(Xc, np.ones(16384), C0, new, labels, dist, False, 0)
+        per_row = (time.perf_counter() - t0) / 16384
+        n = int(min(max(3.0 / per_row, 4096), (64 << 20) // (4 * D)))
+        X = rng.normal(size=(n, D)).astype(np.float32)
+        make = lambda: nx.KMeans(K, init=C0, n_init=1, max_iter=100)
+    else:
+        # Leave-one-out sweeps over 20000 support vectors: minutes of work.
+        X = rng.normal(size=(20_000, 8))
+        make = lambda: nx.KernelKMeans(8, gamma=0.5, random_state=0)
+    small = rng.normal(size=(200, X.shape[1]))
+    est = make()
+    print("ready", flush=True)
+    t0 = time.monotonic()
+    result = {"interrupted": False, "n_rows": len(X)}
+    try:
+        est.fit(X)
+    except KeyboardInterrupt:
+        result.update(interrupted=True, caught_at=time.monotonic())
+    result["ran_for"] = time.monotonic() - t0
+    result["left_unfitted"] = not hasattr(est, "labels_")
+    # The same estimator fits afterwards (usable), as a fresh one does.
+    params = {"n_clusters": 4, "random_state": 0}
+    if estimator == "KMeans":
+        params["init"] = "k-means++"
+    labels = est.set_params(**params).fit(small).labels_
+    result["usable"] = bool(np.array_equal(labels, make().set_params(**params).fit(small).labels_))
+    print(json.dumps(result), flush=True)
+    """
+)
+
+
+def _interrupt(tmp_path: Path, case: str, method: str, wait: float = 0.5, child: str = CHILD) -> dict:
     script = tmp_path / "child.py"
-    script.write_text(CHILD)
+    script.write_text(child)
     tests_dir = str(Path(__file__).parent)
     proc = subprocess.Popen([sys.executable, str(script), tests_dir, case, method],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -112,3 +160,13 @@ def test_a_compiled_call_is_bounded_in_work():
         assert rows % block == 0 and rows >= block
         assert rows == block or rows * work <= _chunks._TARGET_WORK * threads
         assert rows * d <= max(_chunks._TARGET_ELEMENTS, block * d)
+
+
+@pytest.mark.parametrize("estimator", ["KMeans", "KernelKMeans"])
+def test_sigint_during_fit_returns_within_a_second_and_the_estimator_stays_usable(tmp_path, estimator):
+    """A Lloyd pass is one compiled call over all rows (seconds for large N K D):
+    the core polls for signals between its blocks."""
+    result = _interrupt(tmp_path, "", estimator, wait=1.0, child=FIT_CHILD)
+    assert result["interrupted"], result
+    assert result["left_unfitted"] and result["usable"], result
+    assert result["latency"] < 1.0, result

@@ -650,7 +650,7 @@ LloydResult lloyd_pass(const RowsView<T>& X, const double* w, const double* cent
     const Index N = X.n_rows, D = X.n_cols;
     const bool update = new_centers != nullptr;
     if (update && dist == nullptr) throw std::invalid_argument("the centre update needs the distance buffer");
-    const CenteredPrototypes protos(centers, K, D);
+    const CenteredPrototypes protos(centers, K, D, "centroids");
     // Rows are centred on the prototypes' mean.  The sums are of the
     // centred rows in float64, of X's own rows in float32 mode (float32
     // values need no centring to be summed exactly enough in float64).
@@ -813,7 +813,7 @@ template <class T>
 void center_distances(const RowsView<T>& X, const double* centers, Index K, bool squared, const RowsOut<T>& out,
                       int n_threads) {
     const Index N = X.n_rows, D = X.n_cols;
-    const CenteredPrototypes protos(centers, K, D);
+    const CenteredPrototypes protos(centers, K, D, "centroids");
     const Index B = KMeansCore::block_rows(D);
     const Index n_blocks = block_count(N, B);
     const int threads = fit_thread_count(n_threads, n_blocks, double(N) * double(D) * double(K));

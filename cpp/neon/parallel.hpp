@@ -8,8 +8,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
+#include <stdexcept>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -49,14 +53,50 @@ inline Index block_count(Index n_rows, Index block_rows) {
     return (n_rows + block_rows - 1) / block_rows;
 }
 
+// Thrown by for_each_block when the interrupt poll asked it to stop.
+class Interrupted : public std::runtime_error {
+public:
+    Interrupted() : std::runtime_error("interrupted") {}
+};
+
+// The interrupt poll of the calling thread: a function asked, between blocks
+// and at most every 20 ms, whether to stop (the Python bindings check for
+// Ctrl-C there, with the GIL).  Set for a scope with InterruptPollScope; the
+// core itself knows nothing of Python.
+inline std::function<bool()>*& current_interrupt_poll() {
+    thread_local std::function<bool()>* poll = nullptr;
+    return poll;
+}
+
+class InterruptPollScope {
+public:
+    explicit InterruptPollScope(std::function<bool()> poll)
+        : poll_(std::move(poll)), previous_(current_interrupt_poll()) {
+        current_interrupt_poll() = &poll_;
+    }
+    ~InterruptPollScope() { current_interrupt_poll() = previous_; }
+    InterruptPollScope(const InterruptPollScope&) = delete;
+    InterruptPollScope& operator=(const InterruptPollScope&) = delete;
+
+private:
+    std::function<bool()> poll_;
+    std::function<bool()>* previous_;
+};
+
 // Calls body(block, thread) for block = 0..n_blocks-1 with a static schedule
 // on n_threads threads (already resolved).  Exceptions must not cross an
 // OpenMP region boundary, so the first one is caught inside, the remaining
-// blocks are skipped, and it is rethrown on the calling thread.
+// blocks are skipped, and it is rethrown on the calling thread.  With an
+// interrupt poll set on the calling thread, that thread (OpenMP thread 0)
+// asks it between its blocks; a yes skips the remaining blocks and throws
+// Interrupted.  Results of completed calls do not depend on it.
 template <class Body>
 void for_each_block(Index n_blocks, int n_threads, Body&& body) {
     std::exception_ptr error = nullptr;
     std::atomic<bool> failed{false};
+    std::function<bool()>* const poll = current_interrupt_poll();
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point last_poll = Clock::now();
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads)
 #endif
@@ -64,10 +104,15 @@ void for_each_block(Index n_blocks, int n_threads, Body&& body) {
         if (failed.load(std::memory_order_relaxed)) continue;
         try {
 #ifdef _OPENMP
-            body(b, omp_get_thread_num());
+            const int tid = omp_get_thread_num();
 #else
-            body(b, 0);
+            const int tid = 0;
 #endif
+            body(b, tid);
+            if (poll && tid == 0 && Clock::now() - last_poll >= std::chrono::milliseconds(20)) {
+                last_poll = Clock::now();
+                if ((*poll)()) throw Interrupted();
+            }
         } catch (...) {
 #ifdef _OPENMP
 #pragma omp critical(neon_for_each_block_error)

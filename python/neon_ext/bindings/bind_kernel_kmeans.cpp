@@ -27,9 +27,8 @@ void evaluate_typed(const neon::KernelKMeansCore& core, const py::array_t<T, 0>&
     const std::int64_t* left_out = per_row_indices(exclude, N, "exclude");
 
     // Every Python object is touched above; the arrays stay alive in the
-    // caller's frame, so the kernel can run without the GIL.
-    py::gil_scoped_release release;
-    core.evaluate(rows, target, beta, out, n_threads, first_row, left_out);
+    // caller's frame, so the kernel can run without the GIL (Ctrl-C stops it).
+    run_interruptible([&] { core.evaluate(rows, target, beta, out, n_threads, first_row, left_out); });
 }
 
 }  // namespace

@@ -17,9 +17,8 @@ void evaluate_typed(const neon::KMeansCore& core, const py::array_t<T, 0>& X, co
     const auto out = model_outputs<T>(N, core.n_clusters(), core.n_features(), assigned, logit, logits_all, relevance);
 
     // Every Python object is touched above; the arrays stay alive in this
-    // frame, so the kernel can run without the GIL.
-    py::gil_scoped_release release;
-    core.evaluate(rows, target, beta, out, n_threads, first_row, isa);
+    // frame, so the kernel can run without the GIL (Ctrl-C stops it).
+    run_interruptible([&] { core.evaluate(rows, target, beta, out, n_threads, first_row, isa); });
 }
 
 }  // namespace

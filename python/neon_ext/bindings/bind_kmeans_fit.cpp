@@ -67,11 +67,8 @@ void register_kmeans_fit(py::module_& m) {
                 DoubleArray mean(rows.n_cols), var(rows.n_cols);
                 double* mp = mean.mutable_data();
                 double* vp = var.mutable_data();
-                {
-                    // Arrays are referenced by this frame; no Python object is touched below.
-                    py::gil_scoped_release release;
-                    neon::weighted_moments(rows, wp, n_threads, mp, vp);
-                }
+                // Arrays are referenced by this frame; no Python object is touched below.
+                run_interruptible([&] { neon::weighted_moments(rows, wp, n_threads, mp, vp); });
                 return py::make_tuple(mean, var);
             });
         },
@@ -89,8 +86,8 @@ void register_kmeans_fit(py::module_& m) {
                     using T = typename std::decay_t<decltype(X)>::value_type;
                     const neon::RowsView<T> rows = rows_view(X, "X");
                     const double* wp = contiguous_in(w, rows.n_rows, "sample_weight");
-                    py::gil_scoped_release release;  // X, w are kept alive by the caller's frame
-                    self.step(rows, wp, n_threads);
+                    // X, w are kept alive by the caller's frame.
+                    run_interruptible([&] { self.step(rows, wp, n_threads); });
                     return 0;
                 });
             },
@@ -154,12 +151,9 @@ void register_kmeans_fit(py::module_& m) {
                 if (np_out && np_out == cp) throw std::invalid_argument("new_centers must not be centers");
                 double* dp = dist.is_none() ? nullptr : flat_out(dist_arr, N, "dist");
                 std::int64_t* lp = flat_out(label_arr, N, "labels");
-                neon::LloydResult r;
-                {
-                    // Every array is referenced by this frame; nothing Python is touched below.
-                    py::gil_scoped_release release;
-                    r = neon::lloyd_step(rows, wp, cp, K, np_out, lp, dp, precise, n_threads);
-                }
+                // Every array is referenced by this frame; nothing Python is touched below.
+                const neon::LloydResult r = run_interruptible(
+                    [&] { return neon::lloyd_step(rows, wp, cp, K, np_out, lp, dp, precise, n_threads); });
                 return lloyd_result(r);
             });
         },
@@ -184,8 +178,7 @@ void register_kmeans_fit(py::module_& m) {
                 auto out = optional_array<T>(out_any, "out");
                 if (out_any.is_none()) throw std::invalid_argument("out is required");
                 const neon::RowsOut<T> o = rows_out(out, rows.n_rows, K, "out");
-                py::gil_scoped_release release;
-                neon::center_distances(rows, cp, K, squared, o, n_threads);
+                run_interruptible([&] { neon::center_distances(rows, cp, K, squared, o, n_threads); });
                 return 0;
             });
         },

@@ -13,11 +13,31 @@
 #include <string>
 
 #include "neon/outputs.hpp"
+#include "neon/parallel.hpp"
 #include "neon/rows.hpp"
 
 namespace py = pybind11;
 
 namespace neon_bind {
+
+// Runs f() without the GIL (the caller has done all its Python work and keeps
+// every array alive), while the core's for_each_block asks between blocks, on
+// this thread and at most every 20 ms, whether Python has a pending signal:
+// Ctrl-C then stops the computation within a block and raises
+// KeyboardInterrupt here (or whatever a Python signal handler raised).
+template <class F>
+auto run_interruptible(F&& f) -> decltype(f()) {
+    neon::InterruptPollScope poll([] {
+        py::gil_scoped_acquire gil;
+        return PyErr_CheckSignals() != 0;
+    });
+    try {
+        py::gil_scoped_release release;
+        return f();
+    } catch (const neon::Interrupted&) {
+        throw py::error_already_set();  // the GIL is back: `release` is gone
+    }
+}
 
 template <class T>
 neon::RowsView<T> rows_view(const py::array_t<T, 0>& a, const char* name) {
