@@ -88,3 +88,24 @@ def test_memory_mapped_input_and_output_give_the_same_bits(problem, tmp_path):
     e = model.explain(Xr, beta=0.5, out=out, n_threads=3)
     assert e.relevance is out
     np.testing.assert_array_equal(np.asarray(out), reference.relevance)
+
+
+@pytest.mark.parametrize("estimator", ["KMeans", "KernelKMeans"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fits_are_bitwise_identical_for_any_thread_count(estimator, dtype):
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(3000, 6)) + rng.integers(0, 4, size=(3000, 1)) * 3).astype(dtype)
+    if estimator == "KernelKMeans":
+        X = X[:600]
+
+    def fit(n_threads):
+        est = getattr(nx, estimator)(4, random_state=0, n_threads=n_threads).fit(X)
+        attrs = ["labels_", "beta_"] + (["cluster_centers_", "inertia_"] if estimator == "KMeans"
+                                        else ["support_vectors_", "gamma_"])
+        return {a: np.asarray(getattr(est, a)) for a in attrs}, est.explain(X[:100]).relevance
+
+    reference, relevance = fit(1)
+    for n_threads in (2, 4, None):
+        attrs, rel = fit(n_threads)
+        _assert_bitwise_equal(attrs, reference)
+        np.testing.assert_array_equal(rel, relevance, strict=True)

@@ -60,7 +60,7 @@ public:
 };
 
 // The interrupt poll of the calling thread: a function asked, between blocks
-// and at most every 20 ms, whether to stop (the Python bindings check for
+// and at most every 50 ms, whether to stop (the Python bindings check for
 // Ctrl-C there, with the GIL).  Set for a scope with InterruptPollScope; the
 // core itself knows nothing of Python.
 inline std::function<bool()>*& current_interrupt_poll() {
@@ -109,7 +109,7 @@ void for_each_block(Index n_blocks, int n_threads, Body&& body) {
             const int tid = 0;
 #endif
             body(b, tid);
-            if (poll && tid == 0 && Clock::now() - last_poll >= std::chrono::milliseconds(20)) {
+            if (poll && tid == 0 && Clock::now() - last_poll >= std::chrono::milliseconds(50)) {
                 last_poll = Clock::now();
                 if ((*poll)()) throw Interrupted();
             }

@@ -22,7 +22,7 @@ namespace neon_bind {
 
 // Runs f() without the GIL (the caller has done all its Python work and keeps
 // every array alive), while the core's for_each_block asks between blocks, on
-// this thread and at most every 20 ms, whether Python has a pending signal:
+// this thread and at most every 50 ms, whether Python has a pending signal:
 // Ctrl-C then stops the computation within a block and raises
 // KeyboardInterrupt here (or whatever a Python signal handler raised).
 template <class F>
