@@ -77,6 +77,28 @@ def _kmeans_draw(draw, n_features, scale, offset, integer):
     return nx.NeuralizedKMeans(C, eps=draw(st.sampled_from([nx.kmeans.DEFAULT_EPS] * 6 + [0.0, 1e-6])))
 
 
+def _top_layer(h, c, beta):
+    """Layer 2 of the spec for target c: f = min over competitors of h, and its
+    soft-min redistribution R_k = f exp(-beta (h_k - f)) / sum (shifted by f)."""
+    competitor = np.arange(h.size) != c
+    f = h[competitor].min()
+    w = np.where(competitor, np.exp(-LD(beta) * np.where(competitor, h - f, 0)), 0)
+    return competitor, f, f * w / w.sum()
+
+
+def _midpoint_coefficients(R, h, eps_abs, none, absorbed_fully):
+    """Midpoint-rule coefficients a = R / (h + eps sign h), 0 where there is no
+    relevance, where `none` says so, or where |h| <= eps (the stabilizer absorbs
+    it); and the relevance absorbed: all of it there (and where
+    `absorbed_fully`), a fraction eps / |h + eps sign h| elsewhere."""
+    den = h + eps_abs * np.where(h < 0, -1, 1)
+    inside = np.abs(h) <= eps_abs
+    a = np.where((R == 0) | none | inside, 0, R / den)
+    fraction = np.where(absorbed_fully | inside, 1, eps_abs / np.abs(den))
+    absorbed = float(np.nan_to_num(np.where(R == 0, 0, fraction * np.abs(R)), nan=np.inf).sum())
+    return a, den, absorbed
+
+
 def _assignment(logits_all):
     """The assigned cluster (the lowest index with f_c >= 0: ties to the lowest)
     and its logit (the gap to the second-nearest), from exact logits."""
@@ -134,12 +156,8 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
     for r in range(n):
         c = int(tgt[r])
         h = H[r, c]
-        competitor = np.arange(k) != c
-        f = h[competitor].min()
+        competitor, f, share = _top_layer(h, c, beta)
         logit[r] = f
-        w = np.where(competitor, np.exp(-LD(beta) * np.where(competitor, h - f, 0)), 0)
-        share = f * w / w.sum()  # soft-min redistribution, shifted by the minimum
-        den = h + eps_abs * np.where(h < 0, -1, 1)
         # A duplicate of c is the same cluster: its h is 0 for every x and its
         # contributions are exactly 0; it takes no coefficient (its share is
         # absorbed).  The model compares centroids after centring, so one
@@ -147,12 +165,7 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
         Cd = model.centroids
         twin = (Cd == Cd[c]).all(1)
         near_twin = (np.abs(Cd - Cd[c]) <= 4 * u * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
-        # |h_k| <= eps: the stabilizer absorbs the competitor's relevance.
-        inside = np.abs(h) <= eps_abs
-        a = np.where((share == 0) | twin | inside, 0, share / den)
-        absorbed[r] = float(np.nan_to_num(np.where(share == 0, 0, np.where(twin | near_twin | inside, 1,
-                                                                           eps_abs / np.abs(den))
-                                                   * np.abs(share)), nan=np.inf).sum())
+        a, den, absorbed[r] = _midpoint_coefficients(share, h, eps_abs, twin, twin | near_twin)
         relevance[r] = (a[:, None] * contrib[r, c]).sum(0)
         abs_a = np.abs(a).astype(np.float64)
         # Size of each competitor's true contributions, and of the terms the
@@ -288,11 +301,8 @@ def _kernel_reference_ld(model, X, targets, beta):
     for r in range(n):
         c = int(tgt[r])
         h = HS[r, c]
-        competitor = np.arange(K) != c
-        f = h[competitor].min()
+        competitor, f, share = _top_layer(h, c, beta)
         logit[r] = f
-        wk = np.where(competitor, np.exp(-LD(beta) * np.where(competitor, h - f, 0)), 0)
-        share = f * wk / wk.sum()
         q = np.zeros(M, dtype=LD)  # layer 2 weights over the target's members
         q[members[c]] = _softmin_weights(Delta[r, members[c]], pool)
         Rj = np.zeros(M, dtype=LD)  # layer 3: R_jk over every competitor member
@@ -300,13 +310,8 @@ def _kernel_reference_ld(model, X, targets, beta):
             Rj[members[k]] = share[k] * _softmin_weights(Delta[r, members[k]], pool)
         R = q[:, None] * Rj[None, :]  # R_ijk, (M, M): i in C_c, j in competitors
         h_ij = Hp[r]  # h_ij = d(x, u_j) - d(x, u_i)
-        den = h_ij + eps_abs * np.where(h_ij < 0, -1, 1)
-        inside = np.abs(h_ij) <= eps_abs  # absorbed by the stabilizer
-        a = np.where((R == 0) | twin | inside, 0, R / den)
+        a, den, absorbed[r] = _midpoint_coefficients(R, h_ij, eps_abs, twin, twin | near_twin)
         relevance[r] = (a[:, :, None] * contrib[r]).sum((0, 1))
-        absorbed[r] = float(np.nan_to_num(np.where(R == 0, 0, np.where(twin | near_twin | inside, 1,
-                                                                       eps_abs / np.abs(den))
-                                                   * np.abs(R)), nan=np.inf).sum())
         abs_a = np.abs(a).astype(np.float64)
         az, ap = np.abs(Z[r]), np.abs(P)
         cm = ((az[None, None, :] + ap[:, None, :] + ap[None, :, :]) * np.abs(P[:, None, :] - P[None, :, :])).sum(-1)
