@@ -9,9 +9,6 @@
 
 namespace neon {
 
-// sign(0) = +1, as the stabilizer of the midpoint rule requires.
-inline double sign_of(double v) { return v < 0.0 ? -1.0 : 1.0; }
-
 // The stabilized inverse of a layer-1 output h in the midpoint rule:
 // 1 / (h + eps * sign(h)) (sign(0) = +1), and 0 where |h| <= eps.  A pair
 // with |h| <= eps (an exact or rounding-level tie, e.g. two support vectors

@@ -77,6 +77,13 @@ class NeuralizedModel:
     def beta(self, value) -> None:
         self._beta = None if value is None else check_beta(value)
 
+    @property
+    def epsilon(self) -> float:
+        """The absolute stabilizer of the midpoint rule: ``eps`` times
+        4 max_j ||p_j - mean(p)||^2 over the prototypes p (centroids or
+        support vectors); pairs with |h| <= epsilon contribute nothing."""
+        return self._core.epsilon
+
     def save(self, path) -> None:
         """Write the model to a ``.npz`` file; read it back with :func:`neon_ext.load`."""
         from .persistence import save

@@ -277,11 +277,6 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         """Support vectors per cluster, shape (n_clusters,)."""
         return np.bincount(self.labels, minlength=self.n_clusters)
 
-    @property
-    def epsilon(self) -> float:
-        """The absolute stabilizer: ``eps`` times 4 max_j ||u_j - mean(u)||^2."""
-        return self._core.epsilon
-
     def __repr__(self) -> str:
         return (f"NeuralizedKernelKMeans(n_clusters={self.n_clusters}, n_support={self.n_support}, "
                 f"n_features={self.n_features_in_}, gamma={self.gamma:.6g}, pool_stiffness={self.pool_stiffness:.6g})")

@@ -59,11 +59,6 @@ class NeuralizedKMeans(NeuralizedModel):
     def n_features_in_(self) -> int:
         return self.centroids.shape[1]
 
-    @property
-    def epsilon(self) -> float:
-        """The absolute stabilizer: ``eps`` times 4 max_k ||mu_k - mean(mu)||^2."""
-        return self._core.epsilon
-
     def __repr__(self) -> str:
         beta = "" if self.beta is None else f", beta={self.beta:.6g}"
         return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_}{beta})"
