@@ -77,26 +77,24 @@ def _kmeans_draw(draw, n_features, scale, offset, integer):
     return nx.NeuralizedKMeans(C, eps=draw(st.sampled_from([nx.kmeans.DEFAULT_EPS] * 6 + [0.0, 1e-6])))
 
 
-def _top_layer(h, c, beta):
+def _top_layer(h, c, beta, kept):
     """Layer 2 of the spec for target c: f = min over competitors of h, and its
-    soft-min redistribution R_k = f exp(-beta (h_k - f)) / sum (shifted by f)."""
+    soft-min redistribution over the competitors the absorbing stabilizer
+    keeps, R_k = f exp(-beta (h_k - h_min)) / sum (shifted by their minimum);
+    all 0 when every competitor is absorbed."""
     competitor = np.arange(h.size) != c
     f = h[competitor].min()
-    w = np.where(competitor, np.exp(-LD(beta) * np.where(competitor, h - f, 0)), 0)
+    if not kept.any():
+        return competitor, f, np.zeros(h.size, dtype=LD)
+    lo = h[kept].min()
+    w = np.where(kept, np.exp(-LD(beta) * np.where(kept, h - lo, 0)), 0)
     return competitor, f, f * w / w.sum()
 
 
-def _midpoint_coefficients(R, h, eps_abs, none, absorbed_fully):
-    """Midpoint-rule coefficients a = R / (h + eps sign h), 0 where there is no
-    relevance, where `none` says so, or where |h| <= eps (the stabilizer absorbs
-    it); and the relevance absorbed: all of it there (and where
-    `absorbed_fully`), a fraction eps / |h + eps sign h| elsewhere."""
-    den = h + eps_abs * np.where(h < 0, -1, 1)
-    inside = np.abs(h) <= eps_abs
-    a = np.where((R == 0) | none | inside, 0, R / den)
-    fraction = np.where(absorbed_fully | inside, 1, eps_abs / np.abs(den))
-    absorbed = float(np.nan_to_num(np.where(R == 0, 0, fraction * np.abs(R)), nan=np.inf).sum())
-    return a, den, absorbed
+def _midpoint_coefficients(R, h, kept):
+    """Midpoint-rule coefficients a = R / h (h itself, NEON_SPEC.md section 1)
+    where the stabilizer keeps the pair and it has relevance, 0 elsewhere."""
+    return np.where(kept & (R != 0), R / np.where(kept, h, 1), 0)
 
 
 def _assignment(logits_all):
@@ -156,16 +154,23 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
     for r in range(n):
         c = int(tgt[r])
         h = H[r, c]
-        competitor, f, share = _top_layer(h, c, beta)
-        logit[r] = f
         # A duplicate of c is the same cluster: its h is 0 for every x and its
-        # contributions are exactly 0; it takes no coefficient (its share is
-        # absorbed).  The model compares centroids after centring, so one
-        # closer to c than that rounding may count as a twin or not.
+        # contributions are exactly 0; it is absorbed (leaves the soft-min).
+        # The model compares centroids after centring, so one closer to c
+        # than that rounding may count as a twin or not.
         Cd = model.centroids
         twin = (Cd == Cd[c]).all(1)
         near_twin = (np.abs(Cd - Cd[c]) <= 4 * u * (np.abs(Cd.mean(0)) + np.abs(Cd))).all(1) & ~twin
-        a, den, absorbed[r] = _midpoint_coefficients(share, h, eps_abs, twin, twin | near_twin)
+        candidate = (np.arange(k) != c) & ~twin
+        kept = candidate & (np.abs(h) > eps_abs)
+        competitor, f, share = _top_layer(h, c, beta, kept)
+        logit[r] = f
+        a = _midpoint_coefficients(share, h, kept)
+        den = h
+        # Every competitor possibly absorbed (within rounding of eps, or a
+        # near twin): the model may keep no relevance at all.
+        maybe_absorbed = ~candidate | near_twin | (np.abs(h).astype(np.float64) <= float(eps_abs) + 8 * h_error[r])
+        absorbed[r] = abs(float(f)) if maybe_absorbed[competitor].all() else 0.0
         relevance[r] = (a[:, None] * contrib[r, c]).sum(0)
         abs_a = np.abs(a).astype(np.float64)
         # Size of each competitor's true contributions, and of the terms the
@@ -186,11 +191,11 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
         at_boundary = live & (np.abs(h) <= 8 * delta)
         worst[r] = float((np.abs(share[at_boundary]).astype(np.float64) / float(eps_abs)
                           * cm_factorized[at_boundary]).sum()) if at_boundary.any() else 0.0
-        # Stable where rounding of h cannot flip f's or any h_k's sign (the
-        # stabilizer's sign(h_k) jumps at h_k = 0) nor move the soft-min shares.
-        # nor move |h_k| across eps (absorbed or not).
+        # Stable where rounding of h cannot flip f's or any h_k's sign nor
+        # move the soft-min shares, nor move any |h_k| across eps (absorbed
+        # or not, which moves the shares of the others).
         well[r] = (abs(float(f)) > 8 * delta and bool(np.all(np.abs(h[live]) > 8 * delta))
-                   and bool(np.all(np.abs(np.abs(h[live]) - eps_abs) > 8 * delta))
+                   and bool(np.all(np.abs(np.abs(h[candidate]) - eps_abs) > 8 * delta))
                    and beta * delta < 1e-3 and not near_twin[live].any())
     rel_tol = np.nan_to_num((64.0 * (d + k) * u + 8.0 * beta * h_error) * term_scale + 8.0 * sens,
                             nan=np.inf)
@@ -301,16 +306,34 @@ def _kernel_reference_ld(model, X, targets, beta):
     for r in range(n):
         c = int(tgt[r])
         h = HS[r, c]
-        competitor, f, share = _top_layer(h, c, beta)
-        logit[r] = f
+        competitor = np.arange(K) != c
         q = np.zeros(M, dtype=LD)  # layer 2 weights over the target's members
         q[members[c]] = _softmin_weights(Delta[r, members[c]], pool)
-        Rj = np.zeros(M, dtype=LD)  # layer 3: R_jk over every competitor member
+        p = np.zeros(M, dtype=LD)  # layer 3 weights over each competitor's members
         for k in np.flatnonzero(competitor):
-            Rj[members[k]] = share[k] * _softmin_weights(Delta[r, members[k]], pool)
-        R = q[:, None] * Rj[None, :]  # R_ijk, (M, M): i in C_c, j in competitors
+            p[members[k]] = _softmin_weights(Delta[r, members[k]], pool)
         h_ij = Hp[r]  # h_ij = d(x, u_j) - d(x, u_i)
-        a, den, absorbed[r] = _midpoint_coefficients(R, h_ij, eps_abs, twin, twin | near_twin)
+        # The absorbing stabilizer, pool by pool: pairs with |h_ij| <= eps (and
+        # twins) leave j's layer-2 pool; members left with no kept pair leave
+        # their layer-3 pool; competitors left with no kept member leave the
+        # layer-4 soft-min.  The others take the shares.
+        in_c = L == c
+        pair = in_c[:, None] & competitor[L][None, :]
+        kept_pair = pair & (np.abs(h_ij) > eps_abs) & ~twin
+        Q = (q[:, None] * kept_pair).sum(0)  # kept layer-2 weight of each j
+        Pk = np.array([p[members[k]][Q[members[k]] > 0].sum() if competitor[k] else 0 for k in range(K)], dtype=LD)
+        _, f, share = _top_layer(h, c, beta, competitor & (Pk > 0))
+        logit[r] = f
+        Rj = np.zeros(M, dtype=LD)  # layer 3: R_jk over every kept competitor member
+        for k in np.flatnonzero(competitor & (Pk > 0)):
+            mk = members[k]
+            Rj[mk] = np.where(Q[mk] > 0, share[k] * p[mk] / Pk[k] / np.where(Q[mk] > 0, Q[mk], 1), 0)
+        R = q[:, None] * Rj[None, :]  # R_ijk, (M, M): i in C_c, j in competitors
+        a = _midpoint_coefficients(R, h_ij, kept_pair)
+        den = h_ij
+        maybe_absorbed = twin | near_twin | (np.abs(h_ij).astype(np.float64) <= float(eps_abs) + 8 * delta[r])
+        live_pairs = pair & (q[:, None] * p[None, :] != 0)
+        absorbed[r] = abs(float(f)) if maybe_absorbed[live_pairs].all() else 0.0
         relevance[r] = (a[:, :, None] * contrib[r]).sum((0, 1))
         abs_a = np.abs(a).astype(np.float64)
         az, ap = np.abs(Z[r]), np.abs(P)
@@ -329,7 +352,7 @@ def _kernel_reference_ld(model, X, targets, beta):
         near_boundary[r] = bool(at_boundary.any())
         worst[r] = float((np.abs(R[at_boundary]).astype(np.float64) / float(eps_abs) * cm_f[at_boundary]).sum()) \
             if at_boundary.any() else 0.0
-        crossing = live & (np.abs(np.abs(h_ij) - eps_abs).astype(np.float64) <= 8 * delta[r])
+        crossing = pair & ~twin & (np.abs(np.abs(h_ij) - eps_abs).astype(np.float64) <= 8 * delta[r])
         well[r] = (abs(float(f)) > 8 * delta_S[r] and not at_boundary.any() and not crossing.any()
                    and beta * delta_S[r] < 1e-3 and pool * delta[r] < 1e-3 and not near_twin[live].any())
     rel_tol = np.nan_to_num((64.0 * (d + M) * EPS64 + 8.0 * beta * delta_S + 8.0 * pool * delta) * term_scale

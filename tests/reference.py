@@ -41,10 +41,11 @@ def kmeans_logits(X, C):
 
 
 def kmeans_relevance(x, C, c, beta, eps=0.0):
-    """NEON relevance of f_c(x), literally: soft-min redistribution over
+    """NEON relevance of f_c(x), literally: soft-min redistribution over the
     competitors, then the midpoint rule with root m_k = (mu_c + mu_k) / 2,
-    divided by h_k + eps sign(h_k); a competitor with |h_k| <= eps
-    contributes nothing (its relevance is absorbed, NEON_SPEC.md section 5)."""
+    divided by h_k itself.  The absorbing stabilizer (NEON_SPEC.md sections 1
+    and 5): a competitor with |h_k| <= eps leaves the soft-min, so its share
+    goes to the others (no relevance at all when every competitor does)."""
     x = np.asarray(x, float)
     C = np.asarray(C, float)
     K, D = C.shape
@@ -55,18 +56,19 @@ def kmeans_relevance(x, C, c, beta, eps=0.0):
         b = C[k] @ C[k] - C[c] @ C[c]
         h[k] = w @ x + b
     f = min(h.values())
-    weights = {k: np.exp(-beta * (h[k] - f)) for k in comps}
-    total = sum(weights.values())
+    kept = [k for k in comps if abs(h[k]) > eps]
     R = np.zeros(D)
-    for k in comps:
+    if not kept:
+        return R, f
+    lo = min(h[k] for k in kept)
+    weights = {k: np.exp(-beta * (h[k] - lo)) for k in kept}
+    total = sum(weights.values())
+    for k in kept:
         Rk = f * weights[k] / total
-        if Rk == 0.0 or abs(h[k]) <= eps:
-            continue
         w = 2.0 * (C[c] - C[k])
         m = (C[c] + C[k]) / 2.0
-        denom = h[k] + eps * (1.0 if h[k] >= 0 else -1.0)
         for i in range(D):
-            R[i] += Rk * (x[i] - m[i]) * w[i] / denom
+            R[i] += Rk * (x[i] - m[i]) * w[i] / h[k]
     return R, f
 
 

@@ -115,8 +115,9 @@ def test_centroids_equal_after_centring_are_twins():
     # lost 5 digits: -0.73105494 instead of -0.73105858.
     model = nx.NeuralizedKMeans(np.array([[0.0], [1.0], [3.5e-159]]))
     e = model.explain(np.array([[1.0]]), target=0, beta=1.0)
-    share = -1.0 / (1.0 + np.exp(-1.0))  # all of f = -1 that is not absorbed by the twin
-    np.testing.assert_allclose(e.relevance, [[share]], rtol=1e-10)  # eps absorbs 1e-12
+    # The twin is absorbed (it leaves the soft-min): all of f = -1 goes to
+    # competitor 1 (before the revised rule the twin's share was lost).
+    np.testing.assert_allclose(e.relevance, [[-1.0]], rtol=1e-14)
 
 
 @pytest.mark.parametrize("model", [nx.NeuralizedKMeans(np.zeros((2, 3))),

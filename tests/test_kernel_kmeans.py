@@ -60,29 +60,34 @@ def ref_logit(x, U, L, gamma, c):
 
 def ref_relevance(x, U, L, gamma, pool, c, beta, eps):
     """The propagation rules of section 2, as the triple sum over k, j, i and
-    features (float64 loops); pairs with |h_ijk| <= eps contribute nothing."""
+    features (float64 loops), with the absorbing stabilizer pool by pool: a
+    pair with |h_ijk| <= eps leaves the layer-2 pool of j (the other i take
+    its share), a member j with no kept pair leaves the layer-3 pool of its
+    cluster, a competitor with no kept member leaves the layer-4 soft-min."""
     x = np.asarray(x, dtype=float)
     h1, h2, h3 = ref_layers(x, U, L, gamma, c)
     f = min(h3.values())
     Cc = np.flatnonzero(L == c)
-    top = {k: np.exp(-beta * (h - f)) for k, h in h3.items()}
+    kept_i = {j: [i for i in Cc if abs(h1[i, j]) > eps] for (_, j) in h1}
+    kept_j = {k: [j for j in np.flatnonzero(L == k) if kept_i[j]] for k in h3}
+    comps = [k for k in h3 if kept_j[k]]
     R = np.zeros(len(x))
-    for k, hk in h3.items():
+    if not comps:
+        return R, f
+    lo = min(h3[k] for k in comps)
+    top = {k: np.exp(-beta * (h3[k] - lo)) for k in comps}
+    for k in comps:
         Rk = f * top[k] / sum(top.values())
-        Ck = np.flatnonzero(L == k)
-        lo = min(h2[j] for j in Ck)
-        w3 = {j: np.exp(-pool * (h2[j] - lo)) for j in Ck}
-        for j in Ck:
+        lo = min(h2[j] for j in kept_j[k])
+        w3 = {j: np.exp(-pool * (h2[j] - lo)) for j in kept_j[k]}
+        for j in kept_j[k]:
             Rjk = Rk * w3[j] / sum(w3.values())
-            hi = max(h1[i, j] for i in Cc)
-            w2 = {i: np.exp(pool * (h1[i, j] - hi)) for i in Cc}
-            for i in Cc:
+            hi = max(h1[i, j] for i in kept_i[j])
+            w2 = {i: np.exp(pool * (h1[i, j] - hi)) for i in kept_i[j]}
+            for i in kept_i[j]:
                 Rijk = Rjk * w2[i] / sum(w2.values())
-                if abs(h1[i, j]) <= eps:
-                    continue
-                denom = h1[i, j] + eps * (1.0 if h1[i, j] >= 0 else -1.0)
                 for d in range(len(x)):
-                    R[d] += Rijk * ((x[d] - U[j, d]) ** 2 - (x[d] - U[i, d]) ** 2) / denom
+                    R[d] += Rijk * ((x[d] - U[j, d]) ** 2 - (x[d] - U[i, d]) ** 2) / h1[i, j]
     return R, f
 
 
@@ -658,3 +663,20 @@ def test_exact_ties_in_integer_data_are_absorbed_not_amplified():
     assert np.median(ratio) < 100, np.median(ratio)
     R, f = ref_explain(X[60:70], U, L, 1e-3, 1e-3, e.assigned[:10], 0.05, m.epsilon)
     np.testing.assert_allclose(e.relevance[:10], R, rtol=1e-7, atol=1e-7 * np.abs(R).max())
+
+
+def test_large_models_spread_rows_over_threads_bitwise_identically():
+    # Was: a compiled call held a single block of rows, so n_threads=2 ran on
+    # one thread. A block is now bounded by work (few rows for large models)
+    # and a call holds at least four blocks per thread.
+    rng = np.random.default_rng(11)
+    U = rng.normal(size=(2000, 16)).astype(np.float64)
+    m = nx.NeuralizedKernelKMeans(U, np.arange(2000) % 8, gamma=0.05)
+    block = m._block_rows(16)
+    assert m._chunk_step(16, 2) >= 8 * block and block < 64
+    X = rng.normal(size=(3 * block + 5, 16)).astype(np.float32)
+    one = m.explain(X, beta=0.5, n_threads=1)
+    for threads in (2, 3):
+        other = m.explain(X, beta=0.5, n_threads=threads)
+        np.testing.assert_array_equal(other.relevance, one.relevance)
+        np.testing.assert_array_equal(other.logit, one.logit)

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "cauchy_sums.hpp"
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
@@ -51,45 +52,6 @@ constexpr double kNegligibleWeight = 0x1p-64;
 // below 1e-304: added to a pool sum >= 1 it changes no bit, so it is taken as
 // 0 without calling exp (whose underflow path is slow).
 inline double pool_weight(double t) { return t < 700.0 ? std::exp(-t) : 0.0; }
-
-// The pair loop below is bound by its divisions.  With GCC on x86-64 glibc it
-// is compiled for the baseline ISA, AVX2 and AVX-512, and the loader picks the
-// best the CPU has (ifunc), so portable wheels still use wide vectors.  Every
-// clone performs the same IEEE operations in the same order (eight fixed
-// partial sums; CMake turns off FMA contraction), so results are identical on
-// every CPU.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
-#define NEON_PAIR_LOOP_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
-#else
-#define NEON_PAIR_LOOP_CLONES
-#endif
-
-// Layer-1 sums of one target member i over competitor members j = 0..n-1:
-// returns sum_j R_j / h_ij and adds q_i / h_ij to u[j], with h_ij = e_j - e_i
-// stabilized by stabilized_inverse (pairs with |h| <= eps contribute nothing).
-NEON_PAIR_LOOP_CLONES
-static double midpoint_pair_sums(double e_i, double q_i, const double* __restrict e, const double* __restrict R,
-                                 double* __restrict u, Index n, double eps) {
-    constexpr int kLanes = 8;
-    double acc[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-    Index j = 0;
-    for (; j + kLanes <= n; j += kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-            const double h = e[j + l] - e_i;
-            const double inv = stabilized_inverse(h, eps);
-            acc[l] += R[j + l] * inv;
-            u[j + l] += q_i * inv;
-        }
-    }
-    double tail = 0.0;
-    for (; j < n; ++j) {
-        const double h = e[j] - e_i;
-        const double inv = stabilized_inverse(h, eps);
-        tail += R[j] * inv;
-        u[j] += q_i * inv;
-    }
-    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
-}
 
 template <class T>
 struct KernelKMeansOutputs : KMeansOutputs<T> {
@@ -152,14 +114,33 @@ public:
     double pool_stiffness() const { return pool_stiffness_; }
     double epsilon() const { return eps_; }
 
-    // Rows per block: about 16K doubles of centred input, and at most about
+    // Multiply-adds (or their equivalent) one row costs: the distance and
+    // relevance products (3 M D), M exponentials, and the pair loop over the
+    // largest cluster's members times all members (divisions: ~8 each).
+    static double work_per_row(Index D, Index M, Index largest_cluster) {
+        return 3.0 * M * D + 8.0 * largest_cluster * M + 30.0 * M + 500.0;
+    }
+
+    // Rows per block: about 16K doubles of centred input, at most about
     // 2^19 doubles in each of the block's N x M scratch matrices (distances,
-    // coefficients), so that many support vectors do not blow up memory.
-    // Depends only on D and M, never on threads.
-    static Index block_rows(Index D, Index M) {
+    // coefficients), and about 2^22 multiply-adds of work (a few ms), so that
+    // rows spread over every thread even when a compiled call holds few rows
+    // (large models), and the interrupt poll between blocks comes often.
+    // Depends only on D, M and the largest cluster, never on threads.
+    // largest_cluster <= 0: M (the bound for any labelling).
+    static Index block_rows(Index D, Index M, Index largest_cluster = 0) {
+        if (largest_cluster <= 0) largest_cluster = M;
         Index rows = std::min<Index>(std::max<Index>(16384 / std::max<Index>(D, 1), 16), 1024);
         rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
+        const double by_work = 4194304.0 / work_per_row(D, M, largest_cluster);
+        if (by_work < static_cast<double>(rows)) rows = std::max<Index>(static_cast<Index>(by_work), 1);
         return rows;
+    }
+
+    Index largest_cluster() const {
+        Index largest = 0;
+        for (Index k = 0; k < n_clusters(); ++k) largest = std::max(largest, cluster_size(k));
+        return largest;
     }
 
     // Fills the outputs asked for in `out` for the rows of X.  `exclude`
@@ -185,7 +166,10 @@ private:
         RowMatrix Z, E, A, G;
         Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
         Vector S, lo, total, total_p, h, share;  // per cluster
-        Vector eI, qI, eJ, RJ, uJ;  // compacted target and competitor members
+        Vector eI, qI, eJ, RJ, uJ;  // compacted target (sorted by distance) and competitor members
+        Vector q_prefix, Q, P;     // prefix sums of qI; kept layer-2 weight per member, kept layer-3 weight per cluster
+        Vector sigma;              // layer-1 sums of the target's members
+        CauchyTree tree;
         std::vector<Index> I, J;
     };
 
@@ -303,13 +287,20 @@ private:
 
 // Fills `a` (M entries, internal order) with the midpoint-rule coefficients of
 // one row: rho_j for the members of competitors, -sigma_i for the target's.
+//
+// The absorbing stabilizer, pool by pool (NEON_SPEC.md sections 2 and 5): a
+// pair (i, j) with |h_ij| <= eps (or twins) leaves the layer-2 pool of j, so
+// R_ijk = R_jk q_i / Q_j with Q_j the weight of j's kept pairs; a member j
+// left with no kept pair leaves the layer-3 pool of its cluster (R_jk =
+// R_k p_j / P_k), and a competitor left with no kept member leaves the
+// layer-4 soft-min.  Every absorbed share goes to the others, so the
+// relevance sums to f unless every pair is absorbed.  Where nothing is
+// absorbed (the usual case) Q_j = P_k = 1 exactly and the rule is the plain
+// spec.
 inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
                                                      double* a) const {
     const Index K = n_clusters(), M = n_support();
     std::fill(a, a + M, 0.0);
-    // Layer 4: soft-min of f over the competitors' h_k = S_k - S_c.
-    for (Index k = 0; k < K; ++k) s.h[k] = s.S[k] - s.S[c];
-    softmin_redistribute(s.h.data(), K, f, beta, [c](Index k) { return k != c; }, s.share.data());
 
     // Pool weights with stiffness gamma' (the forward ones when gamma' = gamma).
     const bool same = pool_stiffness_ == gamma_;
@@ -329,35 +320,102 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
         total = s.total_p.data();
     }
 
-    // Layer 2: q_i = softmin over the target's members (independent of j).
+    // Layer 2: q_i = softmin over the target's members (independent of j),
+    // sorted by distance so that the pairs a member j absorbs (|e_j - e_i|
+    // <= eps) are one range of them; prefix sums of q give their weight.
     Index nI = 0;
     for (Index i = start_[c]; i < start_[c + 1]; ++i) {
         if (!(W[i] >= kNegligibleWeight)) continue;
-        s.I[nI] = i;
-        s.eI[nI] = e[i];
-        s.qI[nI] = W[i] / total[c];
-        ++nI;
+        s.I[nI++] = i;
     }
-    // Layer 3: R_jk = R_k * softmin over the members of competitor k.
+    std::sort(s.I.begin(), s.I.begin() + nI, [e](Index x, Index y) { return e[x] < e[y] || (e[x] == e[y] && x < y); });
+    bool target_twins = false;
+    s.q_prefix[0] = 0.0;
+    for (Index t = 0; t < nI; ++t) {
+        const Index i = s.I[t];
+        s.eI[t] = e[i];
+        s.qI[t] = W[i] / total[c];
+        s.q_prefix[t + 1] = s.q_prefix[t] + s.qI[t];
+        target_twins = target_twins || twin_[i] >= 0;
+    }
+    const double* eI = s.eI.data();
+    // Weight Q_j of the target's members whose pair with a member j is kept.
+    auto kept_weight = [&](Index j) {
+        const double ej = e[j];
+        // fl(e_j - e_i) falls as e_i grows: absorbed pairs are [lo, hi).
+        const Index lo = std::partition_point(eI, eI + nI, [&](double ei) { return ej - ei > eps_; }) - eI;
+        const Index hi = std::partition_point(eI + lo, eI + nI, [&](double ei) { return ej - ei >= -eps_; }) - eI;
+        const bool twins = target_twins && twin_[j] >= 0;
+        if (lo == hi && !twins) return 1.0;  // nothing absorbed: exactly the spec's q
+        auto absorbed = [&](Index t) { return (t >= lo && t < hi) || (twins && twin_[s.I[t]] == twin_[j]); };
+        double gone = s.q_prefix[hi] - s.q_prefix[lo];
+        if (twins)
+            for (Index t = 0; t < nI; ++t)
+                if (absorbed(t) && !(t >= lo && t < hi)) gone += s.qI[t];
+        if (gone <= 0.5) return 1.0 - gone;
+        double kept = 0.0;  // most of the weight absorbed: sum the rest directly (no cancellation)
+        for (Index t = 0; t < nI; ++t)
+            if (!absorbed(t)) kept += s.qI[t];
+        return kept;
+    };
+
+    // Layer 3 weights p_j of the competitors' members, with what the
+    // absorbing rule leaves of them: s.RJ holds p_j / Q_j for kept members
+    // (0 for absorbed ones), s.P[k] the kept weight of cluster k.
+    for (Index k = 0; k < K; ++k) {
+        s.P[k] = 0.0;
+        if (k == c) continue;
+        double gone = 0.0, kept = 0.0;
+        for (Index j = start_[k]; j < start_[k + 1]; ++j) {
+            s.Q[j] = 0.0;
+            if (!(W[j] >= kNegligibleWeight)) continue;
+            const double p = W[j] / total[k];
+            const double q = nI > 0 ? kept_weight(j) : 0.0;
+            s.Q[j] = q;
+            if (q > 0.0) kept += p;
+            else gone += p;
+        }
+        s.P[k] = gone == 0.0 ? 1.0 : gone <= 0.5 ? 1.0 - gone : kept;
+    }
+
+    // Layer 4: soft-min of f over the competitors' h_k = S_k - S_c that
+    // keep a member.
+    for (Index k = 0; k < K; ++k) s.h[k] = s.S[k] - s.S[c];
+    const double* P = s.P.data();
+    softmin_redistribute(s.h.data(), K, f, beta, [c, P](Index k) { return k != c && P[k] > 0.0; }, s.share.data());
+
+    // Layer 3: R_jk = R_k p_j / P_k over the kept members of competitor k,
+    // rescaled by 1 / Q_j for layer 2.
     Index nJ = 0;
     const double f_scale = std::abs(f);
     for (Index k = 0; k < K; ++k) {
         if (k == c || !(std::abs(s.share[k]) >= kNegligibleWeight * f_scale) || s.share[k] == 0.0) continue;
         const double scale = s.share[k] / total[k];
+        const double pool = P[k];
         for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-            if (!(W[j] >= kNegligibleWeight)) continue;
+            if (!(s.Q[j] > 0.0)) continue;
             s.J[nJ] = j;
             s.eJ[nJ] = e[j];
-            s.RJ[nJ] = scale * W[j];
+            s.RJ[nJ] = pool == 1.0 && s.Q[j] == 1.0 ? scale * W[j] : scale * W[j] / (pool * s.Q[j]);
             s.uJ[nJ] = 0.0;
             ++nJ;
         }
     }
     if (nJ == 0) return;
-    // Layer 1: a_ij = R_j q_i / h_ij;  sigma_i = q_i sum_j R_j / h_ij,
+    // Layer 1: a_ij = R_ijk / h_ij over the kept pairs;  sigma_i = q_i sum_j R_j / h_ij,
     // rho_j = R_j sum_i q_i / h_ij.
     double* uJ = s.uJ.data();
+    if (!target_twins && use_cauchy_tree(nI, nJ)) {
+        // The same sums by the tree code (cauchy_sums.hpp): O(M P) for
+        // clusters apart instead of O(|C_c| M) divisions.
+        tree_cauchy_sums(s.tree, s.eI.data(), s.qI.data(), nI, s.eJ.data(), s.RJ.data(), nJ, eps_, uJ,
+                         s.sigma.data());
+        for (Index t = 0; t < nI; ++t) a[s.I[t]] = -s.qI[t] * s.sigma[t];
+        for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
+        return;
+    }
     for (Index t = 0; t < nI; ++t) {
+        if ((t & 255) == 255) interrupt_point();  // O(|C_c| M): seconds at M = 40,000
         const Index i = s.I[t];
         const double sum = twin_[i] >= 0 ? pair_sums_without_twins(i, s.eI[t], s.qI[t], s, nJ, uJ)
                                          : midpoint_pair_sums(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
@@ -377,7 +435,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         throw std::invalid_argument("beta must be finite and > 0");
     if (want_relevance && exclude)
         throw std::invalid_argument("relevance is not defined with left-out support vectors");
-    const Index B = block_rows(D, M);
+    const Index B = block_rows(D, M, largest_cluster());
     const Index n_blocks = block_count(N, B);
     const int threads = resolve_thread_count(n_threads, n_blocks);
 
@@ -390,8 +448,9 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         if (want_relevance) {
             s.A.resize(B, M);
             s.G.resize(B, 2 * D);
-            for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.eJ, &s.RJ, &s.uJ}) v->resize(M);
-            for (Vector* v : {&s.total_p, &s.h, &s.share}) v->resize(K);
+            for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.eJ, &s.RJ, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
+            s.q_prefix.resize(M + 1);
+            for (Vector* v : {&s.total_p, &s.h, &s.share, &s.P}) v->resize(K);
             s.I.resize(M);
             s.J.resize(M);
         }
@@ -406,6 +465,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
 
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
+            interrupt_point();  // a block may be one long row
             double* e = s.E.row(r).data();  // d(x, u_j) - offset
             if (!s.E.row(r).allFinite()) {  // |x - center| |u| beyond float64
                 too_far.report(row);

@@ -404,6 +404,68 @@ void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, d
     }
 }
 
+// Ill-conditioned rows of float32 input (NEON_SPEC.md section 1): for a
+// target that is not the assigned cluster, a competitor with small |h_k|
+// gives contributions much larger than the logit, cancelling in the sum, and
+// float32 rounding of h_k and of the relevance product loses digits
+// (eps32 d / |h_k|).  Such a row is evaluated again here entirely in float64
+// from the raw row: exact-form distances (settle_distances), h, f, soft-min
+// shares, coefficients, and the midpoint rule in its midpoint form
+// (mu_c - mu_k)(2 x - mu_c - mu_k), which cancels nothing large.  O(K D).
+// The logit redistributed is the one already reported (`f`), so that explain
+// agrees bitwise with logits() and the relevance sums to what it reports.
+template <class T, class S>
+void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx row, Idx c, double f, double z_sq,
+                     double* e, double* a, KMeansRowStatus& status) {
+    const T* x = job.X + row * job.row_stride;
+    const Idx K = m.K, D = m.D, cs = job.col_stride;
+    settle_distances(m, x, cs, z_sq, e);
+    if (m.has_duplicates)
+        for (Idx k = 0; k < K; ++k) e[k] = e[m.representative[k]];
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    double h_min = inf;
+    for (Idx k = 0; k < K; ++k) {
+        const double h = e[k] - e[c];
+        if (k != c && (h > m.eps || h < -m.eps) && h < h_min) h_min = h;
+    }
+    double total = 0.0;
+    for (Idx k = 0; k < K; ++k) {
+        const double h = e[k] - e[c];
+        const bool kept = k != c && (h > m.eps || h < -m.eps);
+        a[k] = kept ? (h == h_min ? 1.0 : __builtin_exp(-job.beta * (h - h_min))) : 0.0;
+        total += a[k];
+    }
+    const double scale = total > 0.0 ? f / total : 0.0;
+    for (Idx k = 0; k < K; ++k) a[k] = a[k] == 0.0 ? 0.0 : a[k] * scale / (e[k] - e[c]);
+    T* out = job.relevance + row * job.relevance_stride;
+    const double* uc = m.raw + c * D;
+    bool ok = true;
+    for (Idx i = 0; i < D; ++i) {
+        const double ci = m.center64[i];
+        const double zi = static_cast<double>(x[i * cs]) - ci, pc = uc[i] - ci;
+        double r = 0.0;
+        for (Idx k = 0; k < K; ++k) {
+            if (a[k] == 0.0) continue;
+            const double pk = m.raw[k * D + i] - ci;
+            r += a[k] * ((pc - pk) * (2.0 * zi - pc - pk));
+        }
+        const bool fits = fits_output<T>(r);
+        ok = ok && fits;
+        out[i] = fits ? static_cast<T>(r) : T(0);
+    }
+    if (!ok && status.first_unrepresentable < 0) status.first_unrepresentable = row;
+}
+
+// Whether a row's float32 relevance (largest magnitude r_max) may be further
+// than about 1e-6 r_max from an exact evaluation on the same float32 values:
+// error_bound estimates eps32 s (s sum_k |a_k / h_k| + sum_k |a_k|) with
+// s = max|p|^2 + 2 |z| max|p| the scale of the squared distances (the error
+// of h_k, amplified by 1 / h_k, and of the relevance product).  Measured on
+// standardized digits with random targets the true error stayed below
+// 0.3 x error_bound (median 3e-3 x), so rows above 2e-4 r_max are redone
+// in float64 (about 15% of rows there; 1.8e-6 worst error left).
+constexpr double kFloat64RedoRatio = 2e-4;
+
 template <class T, class S>
 void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_begin, Idx r_end,
                  const KMeansScratchView<S>& s, KMeansRowStatus& status) {
@@ -411,6 +473,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     static_assert(L <= kKMeansMaxLanes && kKMeansSubBlockRows % 8 == 0, "scratch layout");
     constexpr double inf = std::numeric_limits<double>::infinity();
     constexpr bool kFullExp = sizeof(S) >= sizeof(double);  // float64 results need exp to 1 ulp
+    constexpr bool kRedoIllConditioned = sizeof(S) < sizeof(double);  // float32 arithmetic: see explain_row_f64
     const Idx K = m.K, Kp = m.Kp, SB = kKMeansSubBlockRows;
     const bool want_relevance = job.relevance != nullptr;
     const double beta = job.beta, eps = m.eps;
@@ -531,19 +594,30 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
             if (!want_relevance) continue;
 
-            // Soft-min shares R_k = f exp(-beta (h_k - f)) / sum over k != c
-            // (the exponent is <= 0, and 0 for the nearest competitor),
-            // midpoint-rule coefficients a_k = R_k / (h_k + eps sign h_k)
-            // (0 where |h_k| <= eps, as in stabilized_inverse), zero for twins of c (their contributions vanish identically),
-            // and a_c = -sum a_k so that the x*x terms cancel.
+            // The absorbing stabilizer (NEON_SPEC.md sections 1 and 5): a
+            // competitor with |h_k| <= eps (a twin of c, whose h is exactly 0,
+            // or a point on the c|k boundary) leaves the soft-min, so its share
+            // goes to the others and sum R_k = f unless every competitor is
+            // absorbed.  Soft-min shares over the kept competitors
+            // R_k = f exp(-beta (h_k - h_min)) / sum, shifted by their smallest
+            // h (exponents <= 0, 0 for the nearest kept competitor); midpoint-
+            // rule coefficients a_k = R_k / h_k (h itself: no shift by eps, which
+            // would change every contribution by eps / |h_k|), and
+            // a_c = -sum a_k so that the x*x terms cancel.
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
-            Vd total = zero, overflow = zero;
+            Vd total = zero, overflow = zero, h_min = Dd::splat(inf);
             for (Idx k = 0; k < K; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
                 overflow += (h - h == zero) ? zero : unit;  // h_k beyond float64 (both e finite)
-                const Vd w = exp_nonpositive<kFullExp>((h - f) * (-beta));
-                const Vd wk = target == Dd::splat(static_cast<double>(k)) ? zero : w;
+                const auto kept = ((h > pos_eps) | (h < neg_eps)) & (target != Dd::splat(static_cast<double>(k)));
+                h_min = (kept & (h < h_min)) ? h : h_min;
+            }
+            for (Idx k = 0; k < K; ++k) {
+                const Vd h = Dd::load(eT + k * L) - ec;
+                const auto kept = ((h > pos_eps) | (h < neg_eps)) & (target != Dd::splat(static_cast<double>(k)));
+                const Vd w = exp_nonpositive<kFullExp>((h - h_min) * (-beta));  // NaN (inf - inf) gives 0
+                const Vd wk = kept ? w : zero;
                 Dd::store(wT + k * L, wk);
                 total += wk;
             }
@@ -558,25 +632,34 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 if (overflow_l[j] == 0.0 || (f_l[j] <= half_max && beta * half_max > 745.0)) continue;
                 if (status.first_too_far < 0 || status.first_too_far > b0 + g0 + j) status.first_too_far = b0 + g0 + j;
             }
-            const Vd scale = f / total;  // total >= 1
-            Vd sum = zero, zeros = zero, abs_sum = zero;
+            // total >= 1 when a competitor is kept (the nearest has weight 1);
+            // none kept: no relevance.
+            const Vd scale = total > zero ? f / total : zero;
+            Vd sum = zero, zeros = zero, abs_sum = zero, sens = zero;
             for (Idx k = 0; k < K; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
                 const Vd share = Dd::load(wT + k * L) * scale;
-                const Vd ak = share / (h + (h < zero ? neg_eps : pos_eps));
-                // |h| <= eps: the pair's relevance is absorbed (stabilized_inverse);
-                // no share, no coefficient (0 / 0 or 0 * inf with eps = 0).
-                const Vd kept = ((h > pos_eps) | (h < neg_eps)) ? ak : zero;
-                const Vd a = (target == Dd::splat(static_cast<double>(k)) || share == zero) ? zero : kept;
+                // Absorbed and target entries have share 0: no coefficient
+                // (not 0 / 0 where h = 0).
+                const Vd a = share == zero ? zero : share / h;
+                if (kRedoIllConditioned) {
+                    const Vd ah = share == zero ? zero : a / h;
+                    sens += ah < zero ? -ah : ah;
+                }
                 Dd::store(aT + k * L, a);
                 store_lanes_as(aT_s + k * L, a);
                 sum += a;
                 abs_sum += a < zero ? -a : a;
                 zeros += a == zero ? unit : zero;
             }
-            double sum_l[L], zeros_l[L], bound_l[L];
+            double sum_l[L], zeros_l[L], bound_l[L], redo_l[L];
             Dd::store(sum_l, sum);
             Dd::store(zeros_l, zeros);
+            if (kRedoIllConditioned) {
+                const Vd scale_d = Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0));
+                Dd::store(redo_l, scale_d * (scale_d * sens + abs_sum) *
+                                      (static_cast<double>(std::numeric_limits<float>::epsilon()) / kFloat64RedoRatio));
+            }
             // |R_i| and every partial sum of the relevance product are at most
             // 2 sum|a_k| (max|p|^2 + 2 |z| max|p|) (a_c = -sum a_k included).
             Dd::store(bound_l, abs_sum * 2.0 * (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))));
@@ -639,6 +722,19 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 RelevanceRows<T, S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp},
                                            {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
                 relevance_rows<T, S, 1, true>(m, nullptr, L, K, one);
+            }
+            if (kRedoIllConditioned) {
+                for (Idx j = 0; j < live; ++j) {
+                    const T* r = job.relevance + (b0 + g0 + j) * job.relevance_stride;
+                    double r_max = 0.0;
+                    for (Idx i = 0; i < m.D; ++i) {
+                        const double v = static_cast<double>(r[i]);
+                        r_max = v > r_max ? v : (-v > r_max ? -v : r_max);
+                    }
+                    if (redo_l[j] > r_max)
+                        explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j], s.e_row,
+                                        s.a_row, status);
+                }
             }
         }
     }

@@ -83,13 +83,57 @@ private:
     std::function<bool()>* previous_;
 };
 
+// What interrupt_point needs about the block loop it runs in (set per
+// thread, per block, by for_each_block).
+struct BlockLoopContext {
+    std::function<bool()>* poll = nullptr;  // the interrupt poll; on the calling thread only
+    std::chrono::steady_clock::time_point* last_poll = nullptr;
+    const std::atomic<bool>* failed = nullptr;  // another block failed or was interrupted
+};
+
+inline BlockLoopContext*& current_block_loop() {
+    thread_local BlockLoopContext* context = nullptr;
+    return context;
+}
+
+// For work inside one block that can run long (a kernel k-means row with
+// tens of thousands of support vectors takes up to seconds): on the calling
+// thread it asks the interrupt poll, at most every 50 ms; on every thread it
+// stops once another block has failed.  Throws Interrupted then (caught and
+// rethrown by for_each_block, which keeps the first error).  Does nothing
+// outside for_each_block.  Results of completed calls do not depend on it.
+inline void interrupt_point() {
+    BlockLoopContext* context = current_block_loop();
+    if (!context) return;
+    if (context->failed->load(std::memory_order_relaxed)) throw Interrupted();
+    if (!context->poll) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - *context->last_poll < std::chrono::milliseconds(50)) return;
+    *context->last_poll = now;
+    if ((*context->poll)()) throw Interrupted();
+}
+
+// Sets the block loop context of this thread for a scope.
+class BlockLoopScope {
+public:
+    explicit BlockLoopScope(BlockLoopContext* context) : previous_(current_block_loop()) {
+        current_block_loop() = context;
+    }
+    ~BlockLoopScope() { current_block_loop() = previous_; }
+    BlockLoopScope(const BlockLoopScope&) = delete;
+    BlockLoopScope& operator=(const BlockLoopScope&) = delete;
+
+private:
+    BlockLoopContext* previous_;
+};
+
 // Calls body(block, thread) for block = 0..n_blocks-1 with a static schedule
 // on n_threads threads (already resolved).  Exceptions must not cross an
 // OpenMP region boundary, so the first one is caught inside, the remaining
 // blocks are skipped, and it is rethrown on the calling thread.  With an
 // interrupt poll set on the calling thread, that thread (OpenMP thread 0)
-// asks it between its blocks; a yes skips the remaining blocks and throws
-// Interrupted.  Results of completed calls do not depend on it.
+// asks it between its blocks (and inside them at interrupt_point); a yes
+// skips the remaining blocks and throws Interrupted.  Results of completed calls do not depend on it.
 template <class Body>
 void for_each_block(Index n_blocks, int n_threads, Body&& body) {
     std::exception_ptr error = nullptr;
@@ -108,6 +152,8 @@ void for_each_block(Index n_blocks, int n_threads, Body&& body) {
 #else
             const int tid = 0;
 #endif
+            BlockLoopContext context{tid == 0 ? poll : nullptr, &last_poll, &failed};
+            const BlockLoopScope scope(&context);
             body(b, tid);
             if (poll && tid == 0 && Clock::now() - last_poll >= std::chrono::milliseconds(50)) {
                 last_poll = Clock::now();

@@ -259,8 +259,11 @@ NEON_TEST(softmin_and_stabilizer_limits) {
     NEON_CHECK(neon::stabilized_ratio(0.0, 0.0, 0.0) == 0.0);
     NEON_CHECK(neon::stabilized_ratio(1.0, 0.0, 0.5) == 0.0);   // |h| <= eps: absorbed
     NEON_CHECK(neon::stabilized_ratio(1.0, -1.0, 1.0) == 0.0);
-    NEON_CHECK(neon::stabilized_ratio(1.0, -3.0, 1.0) == -0.25);  // 1 / (h - eps)
-    NEON_CHECK(neon::stabilized_ratio(1.0, 3.0, 1.0) == 0.25);
+    NEON_CHECK(neon::stabilized_ratio(1.0, -3.0, 1.0) == 1.0 / -3.0);  // 1 / h itself: no eps shift
+    NEON_CHECK(neon::stabilized_ratio(1.0, 3.0, 1.0) == 1.0 / 3.0);
+    auto none = [](Index) { return false; };
+    neon::softmin_redistribute(v, 4, 1.0, 1.0, none, share);  // every entry absorbed: nothing to share
+    NEON_CHECK(share[0] == 0.0 && share[1] == 0.0 && share[2] == 0.0 && share[3] == 0.0);
     NEON_CHECK(neon::stabilized_ratio(0.0, 1e-320, 0.0) == 0.0);  // not 0 * inf
 }
 

@@ -40,20 +40,19 @@ def _centered(prototypes, X, targets, n_clusters: int):
     return P - center, np.asarray(X, dtype=np.float64) - center, np.asarray(targets, dtype=np.int64)
 
 
-def _sign(h):
-    return np.where(h >= 0, 1.0, -1.0)  # sign(0) = +1, as the spec's stabilizer
+def softmin_shares(h: np.ndarray, f: np.ndarray, beta: float, kept: np.ndarray) -> np.ndarray:
+    """R_k = f * softmin_beta(h)_k over the kept competitors of each row, 0 elsewhere.
 
-
-def softmin_shares(h: np.ndarray, f: np.ndarray, beta: float, competitor: np.ndarray) -> np.ndarray:
-    """R_k = f * softmin_beta(h)_k over the competitors of each row, 0 elsewhere.
-
-    h: (n, K) layer-1 outputs; f: (n,) logits; competitor: (n, K) bool.
+    h: (n, K) layer-1 outputs; f: (n,) logits; kept: (n, K) bool, the
+    competitors the absorbing stabilizer keeps (a row with none gets all 0).
     The exponent is shifted by each row's minimum (nothing overflows).
     """
-    hh = np.where(competitor, h, np.inf)
-    shifted = -beta * (hh - hh.min(axis=1, keepdims=True))
-    w = np.where(competitor, np.exp(shifted), 0.0)
-    return f[:, None] * w / w.sum(axis=1, keepdims=True)
+    hh = np.where(kept, h, np.inf)
+    lo = hh.min(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        w = np.where(kept, np.exp(-beta * np.where(kept, hh - lo, 0.0)), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    return np.where(total > 0, f[:, None] * w / np.where(total > 0, total, 1.0), 0.0)
 
 
 def competitor_relevance(model, X, targets, beta: float) -> np.ndarray:
@@ -77,7 +76,9 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
     beta : float
         Soft-min stiffness over competitors.
     eps : float
-        Absolute stabilizer: h_k is divided as h_k + eps * sign(h_k).
+        Absolute stabilizer: a competitor with |h_k| <= eps (or a centroid
+        identical to the target's) is absorbed: it leaves the soft-min and
+        its share goes to the others; the kept ones are divided by h_k itself.
 
     Returns
     -------
@@ -96,8 +97,9 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
     twin = (M[None, :, :] == M[t][:, None, :]).all(axis=2)  # includes k == c
     competitor = ~(np.arange(K)[None, :] == t[:, None])
     f = np.where(competitor, h, np.inf).min(axis=1)
-    share = softmin_shares(h, f, beta, competitor)
-    a = np.where(twin, 0.0, share / (h + eps * _sign(h)))
+    kept = competitor & ~twin & (np.abs(h) > eps)
+    share = softmin_shares(h, f, beta, kept)
+    a = np.where(kept, share / np.where(kept, h, 1.0), 0.0)
     return a[:, :, None] * contrib
 
 
@@ -115,7 +117,8 @@ def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stif
     pool_stiffness : float
         gamma' of the backward pass through the two LME layers.
     X, targets, beta, eps
-        As in :func:`kmeans_competitor_relevance`.
+        As in :func:`kmeans_competitor_relevance`; the absorbing stabilizer
+        acts pool by pool (pairs, then members, then competitors).
 
     Returns
     -------
@@ -139,16 +142,29 @@ def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stif
         h = S - S[c]
         competitor = np.arange(K) != c
         f = h[competitor].min()
-        R = softmin_shares(h[None], np.array([f]), beta, competitor[None])[0]
         ic = members[c]
         p_i = np.exp(-pool_stiffness * (d[ic] - d[ic].min()))
         p_i /= p_i.sum()  # layer 2: softmin over i in C_c, independent of j
+        # The absorbing stabilizer, pool by pool: pairs with |h_ij| <= eps (or
+        # identical vectors) leave j's layer-2 pool, members left with no kept
+        # pair leave their cluster's layer-3 pool, clusters left with no kept
+        # member leave the layer-4 soft-min; the others take their shares.
+        pools = {}
+        P = np.zeros(K)
         for k in np.flatnonzero(competitor):
             jk = members[k]
             q_j = np.exp(-pool_stiffness * (d[jk] - d[jk].min()))
             q_j /= q_j.sum()  # layer 3: softmin over j in C_k
-            R_ij = R[k] * q_j[:, None] * p_i[None, :]  # (|C_k|, |C_c|)
             H = d[jk][:, None] - d[ic][None, :]  # h_ijk = d(x, u_j) - d(x, u_i)
-            A = R_ij / (H + eps * _sign(H))
+            kept = (np.abs(H) > eps) & ~(U[jk][:, None, :] == U[ic][None, :, :]).all(axis=2)
+            Q = (kept * p_i[None, :]).sum(axis=1)  # kept layer-2 weight of each j
+            P[k] = q_j[Q > 0].sum()
+            pools[k] = (jk, q_j, H, kept, Q)
+        R = softmin_shares(h[None], np.array([f]), beta, (competitor & (P > 0))[None])[0]
+        for k, (jk, q_j, H, kept, Q) in pools.items():
+            if not P[k] > 0:
+                continue
+            R_ij = R[k] * (q_j / P[k] / np.where(Q > 0, Q, 1.0))[:, None] * p_i[None, :]  # (|C_k|, |C_c|)
+            A = np.where(kept, R_ij / np.where(kept, H, 1.0), 0.0)
             out[r, k] = A.sum(axis=1) @ sq[jk] - A.sum(axis=0) @ sq[ic]
     return out

@@ -311,12 +311,16 @@ class NeuralizedKernelKMeans(NeuralizedModel):
 
     # -- what the shared model interface needs ---------------------------------
     def _block_rows(self, n_features: int) -> int:
-        return _core.KernelKMeansCore.block_rows(n_features, self.n_support)
+        return _core.KernelKMeansCore.block_rows(n_features, self.n_support, int(np.bincount(self.labels).max()))
 
     def _chunk_step(self, n_features: int, n_threads: int = 1) -> int:
-        # Input elements per call counted with the row's N x M scratch.
-        return chunk_rows(self._block_rows(n_features), n_features + self.n_support,
-                          self._work_per_row(n_features), n_threads)
+        # Input elements per call counted with the row's N x M scratch; and at
+        # least four blocks per thread, so that every thread gets rows even
+        # when a row is expensive (the compiled loop polls Ctrl-C between
+        # blocks and inside long rows itself).
+        block = self._block_rows(n_features)
+        step = chunk_rows(block, n_features + self.n_support, self._work_per_row(n_features), n_threads)
+        return max(step, 4 * max(1, n_threads) * block)
 
     def _work_per_row(self, n_features: int) -> int:
         # A row costs the distance and relevance GEMMs (3 M D), M exponentials

@@ -34,6 +34,35 @@ void evaluate_typed(const neon::KernelKMeansCore& core, const py::array_t<T, 0>&
 }  // namespace
 
 void register_kernel_kmeans(py::module_& m) {
+    // For the tests only: the layer-1 pair sums by one method, to compare
+    // the tree code with the direct loop on adversarial layouts.
+    m.def(
+        "_cauchy_pair_sums",
+        [](const Support& s, const Support& q, const Support& t, const Support& R, double eps, bool tree) {
+            if (s.ndim() != 1 || q.ndim() != 1 || t.ndim() != 1 || R.ndim() != 1 || s.shape(0) != q.shape(0) ||
+                t.shape(0) != R.shape(0))
+                throw std::invalid_argument("s, q and t, R must be 1-D pairs of equal length");
+            const py::ssize_t nI = s.shape(0), nJ = t.shape(0);
+            for (py::ssize_t i = 1; i < nI; ++i)
+                if (!(s.data()[i - 1] <= s.data()[i])) throw std::invalid_argument("s must be sorted ascending");
+            Support rho(nJ), sigma(nI);
+            {
+                py::gil_scoped_release release;  // plain buffers from here on
+                if (tree) {
+                    neon::CauchyTree cauchy;
+                    neon::tree_cauchy_sums(cauchy, s.data(), q.data(), nI, t.data(), R.data(), nJ, eps,
+                                           rho.mutable_data(), sigma.mutable_data());
+                } else {
+                    neon::direct_cauchy_sums(s.data(), q.data(), nI, t.data(), R.data(), nJ, eps, rho.mutable_data(),
+                                             sigma.mutable_data());
+                }
+            }
+            return py::make_tuple(rho, sigma);
+        },
+        py::arg("s"), py::arg("q"), py::arg("t"), py::arg("R"), py::arg("eps"), py::arg("tree"),
+        "rho_j = sum_i q_i / (t_j - s_i) and sigma_i = sum_j R_j / (t_j - s_i) over the pairs with "
+        "|t_j - s_i| > eps, by the tree code or the direct loop (s sorted ascending). For tests.");
+
     py::class_<neon::KernelKMeansCore>(
         m, "KernelKMeansCore",
         "Neuralized Gaussian kernel k-means over fixed support vectors (NEON_SPEC.md, section 2).")
@@ -55,7 +84,9 @@ void register_kernel_kmeans(py::module_& m) {
         .def_property_readonly("epsilon", &neon::KernelKMeansCore::epsilon,
                                "Absolute stabilizer eps of the midpoint rule (eps relative x scale of h).")
         .def_static("block_rows", &neon::KernelKMeansCore::block_rows, py::arg("n_features"), py::arg("n_support"),
-                    "Rows per block of the kernel for this many features and support vectors.")
+                    py::arg("largest_cluster") = 0,
+                    "Rows per block of the kernel for this many features and support vectors, and this many in "
+                    "the largest cluster (0: n_support).")
         .def(
             "evaluate",
             [](const neon::KernelKMeansCore& core, const py::array& X, const py::object& targets,
