@@ -123,17 +123,19 @@ public:
 
     // Rows per block: about 16K doubles of centred input, at most about
     // 2^19 doubles in each of the block's N x M scratch matrices (distances,
-    // coefficients), and about 2^22 multiply-adds of work (a few ms), so that
-    // rows spread over every thread even when a compiled call holds few rows
-    // (large models), and the interrupt poll between blocks comes often.
-    // Depends only on D, M and the largest cluster, never on threads.
-    // largest_cluster <= 0: M (the bound for any labelling).
+    // coefficients), and about 2^24 multiply-adds of work, but at least 8
+    // rows (the distance product stays a matrix product), so that rows spread
+    // over every thread even when a compiled call holds few rows (large
+    // models).  Ctrl-C is polled inside long rows (interrupt_point), so
+    // blocks need not be short for that.  Depends only on D, M and the
+    // largest cluster, never on threads.  largest_cluster <= 0: M (the bound
+    // for any labelling).
     static Index block_rows(Index D, Index M, Index largest_cluster = 0) {
         if (largest_cluster <= 0) largest_cluster = M;
         Index rows = std::min<Index>(std::max<Index>(16384 / std::max<Index>(D, 1), 16), 1024);
         rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
-        const double by_work = 4194304.0 / work_per_row(D, M, largest_cluster);
-        if (by_work < static_cast<double>(rows)) rows = std::max<Index>(static_cast<Index>(by_work), 1);
+        const double by_work = 16777216.0 / work_per_row(D, M, largest_cluster);
+        if (by_work < static_cast<double>(rows)) rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 8));
         return rows;
     }
 

@@ -314,12 +314,12 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         return _core.KernelKMeansCore.block_rows(n_features, self.n_support, int(np.bincount(self.labels).max()))
 
     def _chunk_step(self, n_features: int, n_threads: int = 1) -> int:
-        # Input elements per call counted with the row's N x M scratch; and at
-        # least four blocks per thread, so that every thread gets rows even
-        # when a row is expensive (the compiled loop polls Ctrl-C between
-        # blocks and inside long rows itself).
+        # Input elements per call counted with the row's N x M scratch, work
+        # counted without the pair sums (the compiled loop polls Ctrl-C inside
+        # long rows itself, so calls need not be short for that), and at least
+        # four blocks per thread, so that every thread gets rows.
         block = self._block_rows(n_features)
-        step = chunk_rows(block, n_features + self.n_support, self._work_per_row(n_features), n_threads)
+        step = chunk_rows(block, n_features + self.n_support, 3 * self.n_support * n_features, n_threads)
         return max(step, 4 * max(1, n_threads) * block)
 
     def _work_per_row(self, n_features: int) -> int:
