@@ -149,6 +149,19 @@ def test_lrp0_float64_network_conserves_to_float64_rounding():
     assert np.all(np.abs(R - R0).max(1) <= 1e-10 * scale)
 
 
+def test_kernel_kmeans_on_features_conserves_through_lrp0():
+    psi = linear_net()
+    x = torch.randn(30, 8)
+    a = features_of(psi, x)
+    labels = np.arange(len(a)) % 3
+    model = nx.NeuralizedKernelKMeans(a[::2], labels[::2], gamma=0.5)
+    e = nxt.explain(psi, model, x, composite=lrp0(), beta=1.0)
+    np.testing.assert_array_equal(e.features.relevance, model.explain(a, beta=1.0).relevance)
+    R = e.relevance.numpy().astype(np.float64)
+    scale = np.abs(R).sum(1) + np.abs(e.features.relevance).sum(1)
+    assert np.all(np.abs(R.sum(1) - e.logit) <= 10 * EPS32 * scale)
+
+
 def test_relu_conv_network_with_zennit_composites_runs_on_a_batch():
     psi = conv_net(bias=True)
     x = torch.rand(16, 1, 8, 8)
