@@ -89,10 +89,10 @@ def explain(feature_extractor, model, x, target=None, *, composite, beta=None,
     feature_extractor : torch.nn.Module
         Psi, mapping a batch x (N, ...) to features (N, D). Put it in eval
         mode (a warning says so when dropout or batch norm layers are in
-        training mode). The composite is registered on
-        it for the call and removed afterwards. Layers that are not modules
-        (functional calls in ``forward``) get no rule: zennit passes plain
-        gradients through them.
+        training mode). The composite is registered on it for the call and
+        removed afterwards. Operations that are not modules (functional
+        calls in ``forward``) get no rule: zennit passes plain gradients
+        through them.
     model : neuralized model or fitted k-means
         Anything :func:`neon_ext.neuralize` accepts, fitted on Psi's features.
     x : torch.Tensor, shape (N, ...)
