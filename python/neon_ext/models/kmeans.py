@@ -6,9 +6,9 @@ import logging
 
 import numpy as np
 
-from . import _core
-from ._neuralized import NeuralizedModel, beta_from_mean_logit
-from ._validation import as_prototypes, check_eps
+from .. import _core
+from .._validation import as_prototypes, check_eps
+from ._base import NeuralizedModel, beta_from_mean_logit
 
 __all__ = ["NeuralizedKMeans", "beta_from_mean_logit"]
 

@@ -13,12 +13,18 @@ import warnings
 
 import numpy as np
 
-from . import _core
-from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
-from ._validation import _describe, check_n_threads
-from ._validation import check_int as _check_int
-from .exceptions import ConvergenceWarning
-from .kmeans import NeuralizedKMeans, beta_from_mean_logit
+from .. import _core
+from .._validation import _describe, check_n_threads
+from .._validation import check_int as _check_int
+from ..exceptions import ConvergenceWarning
+from ..models.kmeans import NeuralizedKMeans, beta_from_mean_logit
+from ._base import (
+    ClusteringEstimator,
+    _as_matrix,
+    _check_random_state,
+    _draw_seed,
+    _feature_names,
+)
 
 __all__ = ["KMeans"]
 

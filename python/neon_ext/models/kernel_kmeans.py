@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._chunks import chunk_rows
-from ._neuralized import NeuralizedModel
-from ._validation import (
+from .. import _core
+from .._chunks import chunk_rows
+from .._validation import (
     allocate,
     as_data_matrix,
     as_prototypes,
@@ -16,6 +15,7 @@ from ._validation import (
     check_int,
     check_positive_float,
 )
+from ._base import NeuralizedModel
 from .kmeans import DEFAULT_EPS
 
 __all__ = ["NeuralizedKernelKMeans", "median_heuristic_gamma"]

@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from ._validation import _describe, as_data_matrix, check_beta
-from .exceptions import NotFittedError
+from .._validation import _describe, as_data_matrix, check_beta
+from ..exceptions import NotFittedError
 
 __all__ = ["ClusteringEstimator"]
 

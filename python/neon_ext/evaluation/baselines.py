@@ -28,7 +28,7 @@ shape (n_samples, n_features) in float64:
 Gradients are exact, not finite differences: f_c = min_{k != c} h_k, so on
 the region where competitor k* attains the min the gradient is that of h_{k*}
 (for k-means 2 (mu_c - mu_{k*}); for kernel k-means 2 (ubar_c(x) - ubar_{k*}(x))
-with the LME pools' softmin-weighted means ubar; see ``_model_ops``). On a
+with the LME pools' softmin-weighted means ubar; see ``models._ops``). On a
 tie between competitors the lowest-index competitor's gradient is used.
 
 The reference (``reference=``) of occlusion, Shapley sampling and the
@@ -48,8 +48,8 @@ import warnings
 
 import numpy as np
 
-from ._model_ops import ModelOps, model_ops
-from ._validation import as_data_matrix
+from .._validation import as_data_matrix
+from ..models._ops import ModelOps, model_ops
 
 __all__ = [
     "METHODS",

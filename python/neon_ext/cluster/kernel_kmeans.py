@@ -7,18 +7,24 @@ import warnings
 
 import numpy as np
 
-from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
-from ._neuralized import beta_from_mean_logit
-from ._validation import check_eps, check_int, check_n_threads, check_positive_float
-from .exceptions import ConvergenceWarning
-from .kernel_kmeans import (
+from .._validation import check_eps, check_int, check_n_threads, check_positive_float
+from ..exceptions import ConvergenceWarning
+from ..models._base import beta_from_mean_logit
+from ..models.kernel_kmeans import (
     NeuralizedKernelKMeans,
     check_gamma,
     check_max_support,
     stratified_support,
 )
-from .kmeans import DEFAULT_EPS
-from .kmeans_estimator import KMeans
+from ..models.kmeans import DEFAULT_EPS
+from ._base import (
+    ClusteringEstimator,
+    _as_matrix,
+    _check_random_state,
+    _draw_seed,
+    _feature_names,
+)
+from .kmeans import KMeans
 
 __all__ = ["KernelKMeans"]
 

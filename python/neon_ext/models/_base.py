@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._chunks import chunk_rows, row_chunks
-from ._progress import progress_bar
-from ._validation import (
+from .. import _core
+from .._chunks import chunk_rows, row_chunks
+from .._progress import progress_bar
+from .._validation import (
     allocate,
     as_data_matrix,
     check_beta,
@@ -19,7 +19,7 @@ from ._validation import (
     check_targets,
     feature_names_of,
 )
-from .explanation import Explanation
+from ..explanation import Explanation
 
 __all__ = ["NeuralizedModel", "beta_from_mean_logit"]
 
@@ -86,7 +86,7 @@ class NeuralizedModel:
 
     def save(self, path) -> None:
         """Write the model to a ``.npz`` file; read it back with :func:`neon_ext.load`."""
-        from .persistence import save
+        from ..io.persistence import save
 
         save(self, path)
 

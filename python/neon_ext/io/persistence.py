@@ -81,7 +81,7 @@ def save(model, path) -> None:
     then renamed, so an interrupted save never leaves a partial file. No
     ``.npz`` suffix is added to `path`.
     """
-    from . import __version__
+    from .. import __version__
 
     kind, model = _resolve(model)
     _, to_arrays, _ = _KINDS[kind]
@@ -180,7 +180,7 @@ def _real(arrays, name, path) -> float:
 
 # -- the model kinds of this package -----------------------------------------------
 def _kernel_kmeans_from_arrays(a, eps, beta):
-    from .kernel_kmeans import NeuralizedKernelKMeans
+    from ..models.kernel_kmeans import NeuralizedKernelKMeans
 
     model = NeuralizedKernelKMeans(a["support_vectors"], a["labels"], float(a["gamma"]),
                                    float(a["pool_stiffness"]), eps=eps)
@@ -189,8 +189,8 @@ def _kernel_kmeans_from_arrays(a, eps, beta):
 
 
 def _register_builtin_kinds() -> None:
-    from .kernel_kmeans import NeuralizedKernelKMeans
-    from .kmeans import NeuralizedKMeans
+    from ..models.kernel_kmeans import NeuralizedKernelKMeans
+    from ..models.kmeans import NeuralizedKMeans
 
     register_kind(
         "kmeans", NeuralizedKMeans,

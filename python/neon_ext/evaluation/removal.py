@@ -36,8 +36,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._model_ops import ModelOps, model_ops
-from ._validation import as_data_matrix
+from .._validation import as_data_matrix
+from ..models._ops import ModelOps, model_ops
 from .baselines import (
     METHODS,
     _check_int,
