@@ -9,14 +9,13 @@ import numpy as np
 
 from .._validation import check_eps, check_int, check_n_threads, check_positive_float
 from ..exceptions import ConvergenceWarning
-from ..models._base import beta_from_mean_logit
+from ..models._base import DEFAULT_EPS, beta_from_mean_logit
 from ..models.kernel_kmeans import (
     NeuralizedKernelKMeans,
     check_gamma,
     check_max_support,
     stratified_support,
 )
-from ..models.kmeans import DEFAULT_EPS
 from ._base import (
     ClusteringEstimator,
     _as_matrix,

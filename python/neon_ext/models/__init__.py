@@ -9,9 +9,9 @@ estimators, ``competitors`` the per-competitor relevance breakdown and
 
 from __future__ import annotations
 
-from ._base import NeuralizedModel
+from ._base import DEFAULT_EPS, NeuralizedModel
 from .kernel_kmeans import NeuralizedKernelKMeans
-from .kmeans import DEFAULT_EPS, NeuralizedKMeans
+from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
 
 __all__ = ["DEFAULT_EPS", "NeuralizedKMeans", "NeuralizedKernelKMeans", "NeuralizedModel", "neuralize"]

@@ -3,6 +3,8 @@ support vectors, and explaining any given clustering with it."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from .. import _core
@@ -15,8 +17,7 @@ from .._validation import (
     check_int,
     check_positive_float,
 )
-from ._base import NeuralizedModel
-from .kmeans import DEFAULT_EPS
+from ._base import DEFAULT_EPS, NeuralizedModel
 
 __all__ = ["NeuralizedKernelKMeans", "median_heuristic_gamma"]
 
@@ -176,6 +177,10 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     relevance they would carry is below float64 resolution of the pool's.
     """
 
+    kind = "kernel-kmeans"
+    _array_fields: ClassVar[dict] = {"support_vectors": np.float64, "labels": np.int64, "gamma": np.float64,
+                                     "pool_stiffness": np.float64}
+
     def __init__(self, support_vectors, labels, gamma, pool_stiffness=None, *, eps: float = DEFAULT_EPS):
         self.eps = check_eps(eps)
         U = as_prototypes(support_vectors, "support_vectors", min_rows=2)
@@ -280,19 +285,6 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     def __repr__(self) -> str:
         return (f"NeuralizedKernelKMeans(n_clusters={self.n_clusters}, n_support={self.n_support}, "
                 f"n_features={self.n_features_in_}, gamma={self.gamma:.6g}, pool_stiffness={self.pool_stiffness:.6g})")
-
-    # -- pickling: the compiled core is rebuilt from the support vectors -------
-    def __getstate__(self):
-        state = {k: v for k, v in self.__dict__.items() if k != "_core"}
-        state["support_vectors"] = np.array(self.support_vectors)
-        state["labels"] = np.array(self.labels)
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        self.__init__(state.pop("support_vectors"), state.pop("labels"), state.pop("gamma"),
-                      state.pop("pool_stiffness"), eps=state.pop("eps"))
-        self.__dict__.update(state)  # from_labels / estimator attributes
 
     # -- model outputs beyond the shared ones -------------------------------------
     def soft_min_distances(self, X, *, out=None, n_threads=None) -> np.ndarray:
