@@ -61,9 +61,9 @@ class NeuralizedModel:
     :class:`NeuralizedKernelKMeans`).
 
     A subclass sets ``self._core`` (a compiled core with ``evaluate``) and
-    defines ``n_clusters``, ``n_features_in_``, ``_block_rows(n_features)``,
-    ``_work_per_row(n_features)`` and ``_fallback_logit_scale()``; it may
-    override ``_chunk_step``.
+    defines ``n_clusters``, ``n_features_in_``, ``_n_prototypes`` (centroids
+    or support vectors), ``_block_rows(n_features)`` and
+    ``_fallback_logit_scale()``.
 
     It also declares what defines it, for model files and pickles alike:
     ``kind`` (its name in a model file) and ``_array_fields`` (attribute ->
@@ -290,14 +290,16 @@ class NeuralizedModel:
         """Rows per block of the compiled kernel."""
         raise NotImplementedError
 
-    def _work_per_row(self, n_features: int) -> int:
-        """Multiply-adds (or equivalent) the kernel spends on one row."""
+    @property
+    def _n_prototypes(self) -> int:
+        """Centroids or support vectors: the points every row is compared with."""
         raise NotImplementedError
 
     def _chunk_step(self, n_features: int, n_threads: int = 1) -> int:
-        """Rows per compiled call (a multiple of the block size), bounded by
-        input elements and by work, so that each call is short (Ctrl-C)."""
-        return chunk_rows(self._block_rows(n_features), n_features, self._work_per_row(n_features), n_threads)
+        """Rows per compiled call, by the one rule of :mod:`neon_ext._chunks`:
+        a row's work is counted as the products of its distances to every
+        prototype (n_features x prototypes), for every model alike."""
+        return chunk_rows(self._block_rows(n_features), n_features, n_features * self._n_prototypes, n_threads)
 
     def _fallback_logit_scale(self) -> float:
         raise NotImplementedError

@@ -8,7 +8,6 @@ from typing import ClassVar
 import numpy as np
 
 from .. import _core
-from .._chunks import chunk_rows
 from .._validation import (
     allocate,
     as_data_matrix,
@@ -305,18 +304,9 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     def _block_rows(self, n_features: int) -> int:
         return _core.KernelKMeansCore.block_rows(n_features, self.n_support)
 
-    def _chunk_step(self, n_features: int, n_threads: int = 1) -> int:
-        # Input elements per call counted with the row's N x M scratch.
-        return chunk_rows(self._block_rows(n_features), n_features + self.n_support,
-                          self._work_per_row(n_features), n_threads)
-
-    def _work_per_row(self, n_features: int) -> int:
-        # A row costs the distance and relevance GEMMs (3 M D), M exponentials
-        # and the pair loop over the target's members times all members
-        # (divisions: ~8 multiply-adds each).
-        M = self.n_support
-        largest = int(np.bincount(self.labels).max())
-        return 3 * M * n_features + 8 * largest * M + 30 * M + 500
+    @property
+    def _n_prototypes(self) -> int:
+        return self.n_support
 
     def _fallback_logit_scale(self) -> float:
         # Mean over pairs of clusters (a, b) of the mean squared distance

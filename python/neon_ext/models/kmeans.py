@@ -76,8 +76,6 @@ class NeuralizedKMeans(NeuralizedModel):
     def _block_rows(self, n_features: int) -> int:
         return _core.KMeansCore.block_rows(n_features)
 
-    def _work_per_row(self, n_features: int) -> int:
-        # The distance GEMM (K D), the relevance GEMM (2 K D) and the
-        # per-cluster scalar work (exp, soft-min) of one row.
-        K = self.n_clusters
-        return 3 * K * n_features + 50 * K + 500
+    @property
+    def _n_prototypes(self) -> int:
+        return self.n_clusters
