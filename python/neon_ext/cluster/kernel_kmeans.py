@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_eps, check_int, check_n_threads, check_positive_float
+from .._validation import check_eps, check_int, check_n_threads, check_positive_float, feature_names_of
 from ..exceptions import ConvergenceWarning
 from ..models._base import DEFAULT_EPS, beta_from_mean_logit
 from ..models.kernel_kmeans import (
@@ -21,7 +21,6 @@ from ._base import (
     _as_matrix,
     _check_random_state,
     _draw_seed,
-    _feature_names,
 )
 from .kmeans import KMeans
 
@@ -162,7 +161,7 @@ class KernelKMeans(ClusteringEstimator):
             check_positive_float(self.pool_stiffness, "pool_stiffness")
         check_n_threads(self.n_threads)
         rng = np.random.default_rng(_draw_seed(_check_random_state(self.random_state)))
-        names = _feature_names(X)
+        names = feature_names_of(X, strict=True)
         X = _as_matrix(X)
         n = X.shape[0]
         if k > n:
