@@ -32,6 +32,8 @@ import torch
 from zennit.composites import EpsilonGammaBox
 
 import neon_ext as nx
+# the figure of examples/digits_showcase.py (same folder, on sys.path when run as a script)
+from digits_showcase import draw_clusters
 from neon_ext.torch import explain
 
 
@@ -60,48 +62,6 @@ def train(psi, classifier, x, y, epochs, seed):
     net.eval()
     with torch.no_grad():
         return float((net(x).argmax(1) == y).float().mean())
-
-
-def cluster_order(assigned, digits, n_clusters):
-    """Clusters sorted by their majority digit, with that digit and its share."""
-    majority = []
-    for c in range(n_clusters):
-        members = digits[assigned == c]
-        counts = np.bincount(members, minlength=10)
-        majority.append((int(counts.argmax()), counts.max() / max(members.size, 1)))
-    return sorted(range(n_clusters), key=lambda c: (majority[c][0], -majority[c][1])), majority
-
-
-def draw(images, relevance, e, digits, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    K = int(e.features.n_clusters)
-    order, majority = cluster_order(e.assigned, digits, K)
-    fig, axes = plt.subplots(4, K, figsize=(1.05 * K, 4.9))
-    labels = ["cluster mean", "mean relevance", "typical member", "its relevance"]
-    for j, c in enumerate(order):
-        members = np.flatnonzero(e.assigned == c)
-        typical = members[np.argsort(e.logit[members])[len(members) // 2]]
-        panels = [(images[members].mean(0), False), (relevance[members].mean(0), True),
-                  (images[typical], False), (relevance[typical], True)]
-        for i, (img, signed) in enumerate(panels):
-            m = np.abs(img).max() or 1.0
-            axes[i, j].imshow(img.reshape(8, 8), cmap="bwr" if signed else "gray_r",
-                              vmin=-m if signed else 0.0, vmax=m if signed else 1.0, interpolation="nearest")
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
-            if j == 0:
-                axes[i, j].set_ylabel(labels[i], fontsize=7.5)
-        digit, share = majority[c]
-        axes[0, j].set_title(f"cluster {c}\n{share:.0%} '{digit}'s, n={members.size}", fontsize=7.5)
-        axes[3, j].set_xlabel(f"logit {e.logit[typical]:.2g}", fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=0.3, w_pad=0.2)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def main(argv=None):
@@ -142,9 +102,9 @@ def main(argv=None):
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "digits_cnn_neon.png"
-    draw(x.numpy().reshape(len(x), 64), relevance, e, digits, path,
-         "k-means (K = 10) on 32 CNN features of 8x8 digits: NEON on the features, LRP (EpsilonGammaBox) "
-         "to the pixels (red: for the cluster, blue: against)")
+    draw_clusters(x.numpy().reshape(len(x), 64), relevance, e.logit, e.assigned, digits, model.n_clusters,
+                  "k-means (K = 10) on 32 CNN features of 8x8 digits: NEON on the features, LRP "
+                  "(EpsilonGammaBox) to the pixels (red: for the cluster, blue: against)", path, ink=1.0)
     print(f"wrote {path}")
 
 
