@@ -241,7 +241,10 @@ def _kernel_draw(draw, n_features, scale, offset, integer):
 
 
 def _softmin_weights(d, stiffness):
-    w = np.exp(-LD(stiffness) * (d - d.min()))
+    # Weights below e^-700 of the pool's largest are 0, as in the model
+    # (they change no bit of a float64 pool sum).
+    t = LD(stiffness) * (d - d.min())
+    w = np.where(t < 700, np.exp(-t), 0)
     return w / w.sum()
 
 

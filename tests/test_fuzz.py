@@ -130,7 +130,7 @@ def test_explain_is_finite_exact_and_conservative_or_raises_documented_error(cas
         assert isinstance(build_error, ValueError) and _documented(build_error), build_error
         event("documented error: prototypes")
         return
-    print("model state:", model.__getstate__(), "X:", X.tolist())  # shown for a failing example
+    print("model state:", {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in model.__getstate__().items()}, "X:", X.tolist())  # shown for a failing example
     N, D = X.shape
     dtypes = [np.float64, np.float32, np.float16]
     if regime == "integers":

@@ -325,9 +325,12 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     // Layer 2: q_i = softmin over the target's members (independent of j),
     // sorted by distance so that the pairs a member j absorbs (|e_j - e_i|
     // <= eps) are one range of them; prefix sums of q give their weight.
+    // Every member with a weight takes part (not only those above
+    // kNegligibleWeight): where the stabilizer absorbs the pairs of the
+    // heavy members, a light one may carry all of j's share (Q_j tiny).
     Index nI = 0;
     for (Index i = start_[c]; i < start_[c + 1]; ++i) {
-        if (!(W[i] >= kNegligibleWeight)) continue;
+        if (!(W[i] > 0.0)) continue;
         s.I[nI++] = i;
     }
     std::sort(s.I.begin(), s.I.begin() + nI, [e](Index x, Index y) { return e[x] < e[y] || (e[x] == e[y] && x < y); });
@@ -370,7 +373,7 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
         double gone = 0.0, kept = 0.0;
         for (Index j = start_[k]; j < start_[k + 1]; ++j) {
             s.Q[j] = 0.0;
-            if (!(W[j] >= kNegligibleWeight)) continue;
+            if (!(W[j] > 0.0)) continue;
             const double p = W[j] / total[k];
             const double q = nI > 0 ? kept_weight(j) : 0.0;
             s.Q[j] = q;
@@ -395,7 +398,9 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
         const double scale = s.share[k] / total[k];
         const double pool = P[k];
         for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-            if (!(s.Q[j] > 0.0)) continue;
+            // Kept members whose share of R_k, p_j / (P_k Q_j), is below
+            // 2^-64 are skipped: below float64 resolution of R_k.
+            if (!(s.Q[j] > 0.0) || !(W[j] >= kNegligibleWeight * total[k] * pool * s.Q[j])) continue;
             s.J[nJ] = j;
             s.eJ[nJ] = e[j];
             s.RJ[nJ] = pool == 1.0 && s.Q[j] == 1.0 ? scale * W[j] : scale * W[j] / (pool * s.Q[j]);

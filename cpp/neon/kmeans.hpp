@@ -136,7 +136,7 @@ class KMeansScratch {
 public:
     KMeansScratch(Index Kp, Index Dp)
         : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp),
-          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 2) * Kp),
+          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 3) * Kp),
           rows_(Kp) {
         view_.Z = s_.data();
         view_.E = view_.Z + kKMeansSubBlockRows * Dp;
@@ -148,6 +148,7 @@ public:
         view_.aT = view_.wT + kKMeansMaxLanes * Kp;
         view_.e_row = view_.aT + kKMeansMaxLanes * Kp;
         view_.a_row = view_.e_row + Kp;
+        view_.k_row = view_.a_row + Kp;
         view_.active_rows = rows_.data();
     }
     const KMeansScratchView<S>& view() const { return view_; }

@@ -413,30 +413,63 @@ void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, d
 // shares, coefficients, and the midpoint rule in its midpoint form
 // (mu_c - mu_k)(2 x - mu_c - mu_k), which cancels nothing large.  O(K D).
 // The logit redistributed is the one already reported (`f`), so that explain
-// agrees bitwise with logits() and the relevance sums to what it reports.
+// agrees bitwise with logits() and the relevance sums to what it reports:
+// its own float32 rounding (eps32 s / |f| relative, for a small gap f) stays
+// in the relevance.
 template <class T, class S>
 void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx row, Idx c, double f, double z_sq,
-                     double* e, double* a, KMeansRowStatus& status) {
+                     const double* a32, Idx a32_stride, double s_scale, double* e, double* a, double* active,
+                     KMeansRowStatus& status) {
     const T* x = job.X + row * job.row_stride;
     const Idx K = m.K, D = m.D, cs = job.col_stride;
-    settle_distances(m, x, cs, z_sq, e);
-    if (m.has_duplicates)
-        for (Idx k = 0; k < K; ++k) e[k] = e[m.representative[k]];
+    // The competitors that matter: those whose float32 coefficient times the
+    // scale of their contributions is above 2^-50 |f| (the others change no
+    // digit the row's float32 output keeps), and the target.  With a sharp
+    // soft-min (large beta, many clusters) these are few: O(K + n D) work.
+    const double floor = 0x1p-50 * (f < 0.0 ? -f : f);
+    Idx n = 0;
+    for (Idx k = 0; k < K; ++k) {
+        const double ak = a32[k * a32_stride];
+        if (k == c || (ak < 0.0 ? -ak : ak) * s_scale > floor) active[n++] = static_cast<double>(k);
+    }
+    // Exact-form float64 distances (as settle_distances: raw coordinates
+    // near the centroids, centred far away), twins mapped to their
+    // representative so that their h is exactly 0.
+    const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
+    double ec = 0.0;
+    for (Idx t = 0; t <= n; ++t) {
+        const Idx k = t < n ? m.representative[static_cast<Idx>(active[t])] : m.representative[c];
+        const double* u = m.raw + k * D;
+        double d = 0.0;
+        for (Idx i = 0; i < D; ++i) {
+            const double xi = static_cast<double>(x[i * cs]);
+            if (far) {
+                const double cc = m.center64[i];
+                const double p = u[i] - cc;
+                d += p * (p - 2.0 * (xi - cc));
+            } else {
+                const double diff = xi - u[i];
+                d += diff * diff;
+            }
+        }
+        if (t < n) e[t] = d;
+        else ec = d;
+    }
     constexpr double inf = std::numeric_limits<double>::infinity();
     double h_min = inf;
-    for (Idx k = 0; k < K; ++k) {
-        const double h = e[k] - e[c];
-        if (k != c && (h > m.eps || h < -m.eps) && h < h_min) h_min = h;
+    for (Idx t = 0; t < n; ++t) {
+        const double h = e[t] - ec;
+        if (static_cast<Idx>(active[t]) != c && (h > m.eps || h < -m.eps) && h < h_min) h_min = h;
     }
     double total = 0.0;
-    for (Idx k = 0; k < K; ++k) {
-        const double h = e[k] - e[c];
-        const bool kept = k != c && (h > m.eps || h < -m.eps);
-        a[k] = kept ? (h == h_min ? 1.0 : __builtin_exp(-job.beta * (h - h_min))) : 0.0;
-        total += a[k];
+    for (Idx t = 0; t < n; ++t) {
+        const double h = e[t] - ec;
+        const bool kept = static_cast<Idx>(active[t]) != c && (h > m.eps || h < -m.eps);
+        a[t] = kept ? (h == h_min ? 1.0 : __builtin_exp(-job.beta * (h - h_min))) : 0.0;
+        total += a[t];
     }
     const double scale = total > 0.0 ? f / total : 0.0;
-    for (Idx k = 0; k < K; ++k) a[k] = a[k] == 0.0 ? 0.0 : a[k] * scale / (e[k] - e[c]);
+    for (Idx t = 0; t < n; ++t) a[t] = a[t] == 0.0 ? 0.0 : a[t] * scale / (e[t] - ec);
     T* out = job.relevance + row * job.relevance_stride;
     const double* uc = m.raw + c * D;
     bool ok = true;
@@ -444,10 +477,10 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
         const double ci = m.center64[i];
         const double zi = static_cast<double>(x[i * cs]) - ci, pc = uc[i] - ci;
         double r = 0.0;
-        for (Idx k = 0; k < K; ++k) {
-            if (a[k] == 0.0) continue;
-            const double pk = m.raw[k * D + i] - ci;
-            r += a[k] * ((pc - pk) * (2.0 * zi - pc - pk));
+        for (Idx t = 0; t < n; ++t) {
+            if (a[t] == 0.0) continue;
+            const double pk = m.raw[static_cast<Idx>(active[t]) * D + i] - ci;
+            r += a[t] * ((pc - pk) * (2.0 * zi - pc - pk));
         }
         const bool fits = fits_output<T>(r);
         ok = ok && fits;
@@ -732,8 +765,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         r_max = v > r_max ? v : (-v > r_max ? -v : r_max);
                     }
                     if (redo_l[j] > r_max)
-                        explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j], s.e_row,
-                                        s.a_row, status);
+                        explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
+                                        aT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row, s.a_row,
+                                        s.k_row, status);
                 }
             }
         }

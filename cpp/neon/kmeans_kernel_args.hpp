@@ -67,7 +67,7 @@ constexpr std::ptrdiff_t kKMeansMaxLanes = 8;
 // Per-thread scratch of the kernel, allocated once per call by the caller
 // (KMeansScratch in kmeans.hpp): Z: kKMeansSubBlockRows x Dp, E:
 // kKMeansSubBlockRows x Kp, z_sq: kKMeansSubBlockRows, eT, wT, aT, aT_s:
-// Kp x kKMeansMaxLanes, e_row, a_row, active_a, active_rows: Kp.
+// Kp x kKMeansMaxLanes, e_row, a_row, k_row, active_a, active_rows: Kp.
 template <class S>
 struct KMeansScratchView {
     S* Z = nullptr;
@@ -79,6 +79,7 @@ struct KMeansScratchView {
     S* aT_s = nullptr;
     double* e_row = nullptr;
     double* a_row = nullptr;
+    double* k_row = nullptr;  // cluster indices (exact in float64)
     S* active_a = nullptr;
     const S** active_rows = nullptr;
 };
