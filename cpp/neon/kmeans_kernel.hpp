@@ -758,11 +758,16 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
             if (kRedoIllConditioned) {
                 for (Idx j = 0; j < live; ++j) {
+                    // The relevance sums to f, so r_max >= |f| / D: most rows
+                    // are cleared without looking at their output.
+                    const double f_abs = f_l[j] < 0.0 ? -f_l[j] : f_l[j];
+                    if (!(redo_l[j] * static_cast<double>(m.D) > f_abs)) continue;
                     const T* r = job.relevance + (b0 + g0 + j) * job.relevance_stride;
                     double r_max = 0.0;
                     for (Idx i = 0; i < m.D; ++i) {
                         const double v = static_cast<double>(r[i]);
-                        r_max = v > r_max ? v : (-v > r_max ? -v : r_max);
+                        const double v_abs = v < 0.0 ? -v : v;
+                        r_max = v_abs > r_max ? v_abs : r_max;
                     }
                     if (redo_l[j] > r_max)
                         explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
