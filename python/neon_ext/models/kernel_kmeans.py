@@ -165,15 +165,24 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         redistribution that matches the forward pools).
     eps : float, default 1e-12
         Stabilizer of the midpoint rule, relative to the squared spread of the
-        support vectors: each h_ijk is divided as h_ijk + eps * sign(h_ijk).
+        support vectors: a pair with |h_ijk| <= eps (absolute) is absorbed,
+        pool by pool (NEON_SPEC.md section 2): it leaves the layer-2 pool of j,
+        a member left without kept pairs leaves its cluster's pool, a
+        competitor left without kept members leaves the soft-min; the others
+        take the shares, so relevance sums to the logit unless every pair is
+        absorbed. Every kept h_ijk divides its contributions itself.
 
     Notes
     -----
     Pairs of identical support vectors in different clusters have an exactly
-    zero midpoint-rule contribution and are left out. Members whose pooling
-    weight is below 2^-64 of the largest in their pool (far members at large
-    gamma, far competitors at large beta) are skipped in the pair sums: the
-    relevance they would carry is below float64 resolution of the pool's.
+    zero midpoint-rule contribution and are absorbed. Competitor members
+    whose share of their cluster's relevance is below 2^-64 (far members at
+    large gamma, far competitors at large beta) are skipped in the pair sums:
+    the relevance they would carry is below float64 resolution of the pool's;
+    pooling weights below e^-700 of their pool's largest are 0. The pair sums
+    run through a tree code over the sorted distances (cpp/neon/cauchy_sums.hpp,
+    equal to the direct sums to float64 rounding) when the target has 64 or
+    more members.
     """
 
     kind = "kernel-kmeans"

@@ -35,7 +35,9 @@ class NeuralizedKMeans(NeuralizedModel):
         Cluster centres, n_clusters >= 2, finite. Stored as float64.
     eps : float, default 1e-12
         Stabilizer of the midpoint rule, relative to the squared spread of the
-        centroids: each h_k is divided as h_k + eps * sign(h_k).
+        centroids: a competitor with |h_k| <= eps (absolute) is absorbed (it
+        leaves the soft-min; its share goes to the others), every other h_k
+        divides its contributions itself (NEON_SPEC.md sections 1 and 5).
     beta : float > 0, optional
         A fixed soft-min stiffness for :meth:`explain` when it is not given
         one (e.g. the heuristic on the training data, kept in a model file).
