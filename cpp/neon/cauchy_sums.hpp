@@ -35,48 +35,33 @@
 #include <cmath>
 #include <vector>
 
+#include "isa.hpp"
+#include "pair_sums_kernel.hpp"
 #include "parallel.hpp"
-#include "pooling.hpp"
 
 namespace neon {
 
-// The pair loop below is bound by its divisions.  With GCC on x86-64 glibc it
-// is compiled for the baseline ISA, AVX2 and AVX-512, and the loader picks the
-// best the CPU has (ifunc), so portable wheels still use wide vectors.  Every
-// clone performs the same IEEE operations in the same order (eight fixed
-// partial sums; CMake turns off FMA contraction), so results are identical on
-// every CPU.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
-#define NEON_PAIR_LOOP_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
-#else
-#define NEON_PAIR_LOOP_CLONES
+#if defined(NEON_X86_KERNELS)
+namespace avx2 {
+PairSumsKernelTable pair_sums_kernels();
+}
+namespace avx512 {
+PairSumsKernelTable pair_sums_kernels();
+}
 #endif
 
-// Layer-1 sums of one target member i over competitor members j = 0..n-1:
-// returns sum_j R_j / h_ij and adds q_i / h_ij to u[j], with h_ij = e_j - e_i
-// stabilized by stabilized_inverse (pairs with |h| <= eps contribute nothing).
-NEON_PAIR_LOOP_CLONES
-static double midpoint_pair_sums(double e_i, double q_i, const double* __restrict e, const double* __restrict R,
-                                 double* __restrict u, Index n, double eps) {
-    constexpr int kLanes = 8;
-    double acc[kLanes] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-    Index j = 0;
-    for (; j + kLanes <= n; j += kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-            const double h = e[j + l] - e_i;
-            const double inv = stabilized_inverse(h, eps);
-            acc[l] += R[j + l] * inv;
-            u[j + l] += q_i * inv;
-        }
-    }
-    double tail = 0.0;
-    for (; j < n; ++j) {
-        const double h = e[j] - e_i;
-        const double inv = stabilized_inverse(h, eps);
-        tail += R[j] * inv;
-        u[j] += q_i * inv;
-    }
-    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
+// The direct pair loop compiled for the instruction set this CPU runs best
+// (or NEON_EXT_ISA; isa.hpp), chosen once.
+inline const PairSumsKernelTable& pair_sums_table() {
+    static const PairSumsKernelTable table = [] {
+#if defined(NEON_X86_KERNELS)
+        const Isa isa = resolve_isa(Isa::automatic);
+        if (isa == Isa::avx512) return avx512::pair_sums_kernels();
+        if (isa == Isa::avx2) return avx2::pair_sums_kernels();
+#endif
+        return portable::pair_sums_kernels();
+    }();
+    return table;
 }
 
 // The direct sums, pair by pair (the reference for the tree, and the method
@@ -87,7 +72,7 @@ inline void direct_cauchy_sums(const double* s, const double* q, Index nI, const
     std::fill(rho, rho + nJ, 0.0);
     for (Index i = 0; i < nI; ++i) {
         if ((i & 255) == 255) interrupt_point();
-        sigma[i] = midpoint_pair_sums(s[i], q[i], t, R, rho, nJ, eps);
+        sigma[i] = pair_sums_table().f64(s[i], q[i], t, R, rho, nJ, eps);
     }
 }
 

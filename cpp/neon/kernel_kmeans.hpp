@@ -425,7 +425,7 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
         if ((t & 255) == 255) interrupt_point();  // O(|C_c| M): seconds at M = 40,000
         const Index i = s.I[t];
         const double sum = twin_[i] >= 0 ? pair_sums_without_twins(i, s.eI[t], s.qI[t], s, nJ, uJ)
-                                         : midpoint_pair_sums(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
+                                         : pair_sums_table().f64(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
         a[i] = -s.qI[t] * sum;
     }
     for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];

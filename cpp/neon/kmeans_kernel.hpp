@@ -380,28 +380,32 @@ inline void store_lanes_as(S* dst, const Vd& v) {
 // exact ties stay exact.  Rows far away (||z|| > 8 max ||p||), where those
 // terms would swamp the differences: the centred form ||p||^2 - 2 z.p
 // (both omit the same ||z||^2 when centred, which cancels in the model).
+// One such float64 squared distance, to centroid k; `far`: ||z|| > 8 max ||p||.
+template <class T, class S>
+double settle_distance(const KMeansModelView<S>& m, const T* x, Idx col_stride, bool far, Idx k) {
+    const double* u = m.raw + k * m.D;
+    double d = 0.0;
+    for (Idx i = 0; i < m.D; ++i) {
+        const double xi = static_cast<double>(x[i * col_stride]);
+        if (far) {
+            // The float64 centre: centred on the float32-rounded one, the
+            // terms of coordinates where all centroids agree would be
+            // ~eps32 |mu| each and swamp smaller differences elsewhere.
+            const double c = m.center64[i];
+            const double p = u[i] - c;
+            d += p * (p - 2.0 * (xi - c));
+        } else {
+            const double diff = xi - u[i];
+            d += diff * diff;
+        }
+    }
+    return d;
+}
+
 template <class T, class S>
 void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, double z_sq, double* e) {
     const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
-    for (Idx k = 0; k < m.K; ++k) {
-        const double* u = m.raw + k * m.D;
-        double d = 0.0;
-        for (Idx i = 0; i < m.D; ++i) {
-            const double xi = static_cast<double>(x[i * col_stride]);
-            if (far) {
-                // The float64 centre: centred on the float32-rounded one, the
-                // terms of coordinates where all centroids agree would be
-                // ~eps32 |mu| each and swamp smaller differences elsewhere.
-                const double c = m.center64[i];
-                const double p = u[i] - c;
-                d += p * (p - 2.0 * (xi - c));
-            } else {
-                const double diff = xi - u[i];
-                d += diff * diff;
-            }
-        }
-        e[k] = d;
-    }
+    for (Idx k = 0; k < m.K; ++k) e[k] = settle_distance(m, x, col_stride, far, k);
 }
 
 // Ill-conditioned rows of float32 input (NEON_SPEC.md section 1): for a
@@ -436,25 +440,8 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
     // near the centroids, centred far away), twins mapped to their
     // representative so that their h is exactly 0.
     const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
-    double ec = 0.0;
-    for (Idx t = 0; t <= n; ++t) {
-        const Idx k = t < n ? m.representative[static_cast<Idx>(active[t])] : m.representative[c];
-        const double* u = m.raw + k * D;
-        double d = 0.0;
-        for (Idx i = 0; i < D; ++i) {
-            const double xi = static_cast<double>(x[i * cs]);
-            if (far) {
-                const double cc = m.center64[i];
-                const double p = u[i] - cc;
-                d += p * (p - 2.0 * (xi - cc));
-            } else {
-                const double diff = xi - u[i];
-                d += diff * diff;
-            }
-        }
-        if (t < n) e[t] = d;
-        else ec = d;
-    }
+    const double ec = settle_distance(m, x, cs, far, m.representative[c]);
+    for (Idx t = 0; t < n; ++t) e[t] = settle_distance(m, x, cs, far, m.representative[static_cast<Idx>(active[t])]);
     constexpr double inf = std::numeric_limits<double>::infinity();
     double h_min = inf;
     for (Idx t = 0; t < n; ++t) {

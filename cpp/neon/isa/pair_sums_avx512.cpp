@@ -1,0 +1,9 @@
+// The kernel k-means direct pair loop compiled for avx512 (flags in
+// CMakeLists.txt), defining neon::avx512::pair_sums_kernels(); chosen at run
+// time by cauchy_sums.hpp.  Include nothing else here (see kmeans_kernel.hpp).
+#if !defined(__AVX512F__)
+#error "compile this file with the avx512 flags (CMakeLists.txt)"
+#endif
+#define NEON_ISA avx512
+#define NEON_ISA_TRANSLATION_UNIT
+#include "neon/pair_sums_kernel.hpp"
