@@ -17,6 +17,7 @@ from . import _core
 from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
 from ._validation import _describe, check_n_threads
 from ._validation import check_int as _check_int
+from ._progress import progress_bar
 from .exceptions import ConvergenceWarning
 from .kmeans import NeuralizedKMeans, beta_from_mean_logit
 
@@ -138,7 +139,7 @@ class KMeans(ClusteringEstimator):
         return hasattr(self, "cluster_centers_")
 
     # -- fitting -----------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, progress=False):
         """Compute the clustering.
 
         Parameters
@@ -153,6 +154,9 @@ class KMeans(ClusteringEstimator):
             draws, the centres and the inertia. With k-means++ seeding,
             integer weights are equivalent to repeating rows (init="random"
             draws distinct rows, and repeated copies are distinct rows).
+        progress : bool, default False
+            Show a progress bar (tqdm) of the Lloyd iterations, up to
+            ``n_init * max_iter``.
 
         Returns
         -------
@@ -202,23 +206,10 @@ class KMeans(ClusteringEstimator):
         _, variances = _core.kmeans_moments(X, w, threads)
         tol = float(np.mean(variances)) * float(self.tol)
 
-        best = None
-        for _ in range(n_init):
-            if init_is_array:
-                centers = centers_init.copy()
-            elif callable(init):
-                centers = self._check_centers(init(X, n_clusters, random_state=rng), n_clusters, n_features,
-                                              "the centres returned by init")
-            elif init == "random":
-                rows = _core.kmeans_random_rows(w, n_clusters, _draw_seed(rng))
-                centers = np.ascontiguousarray(X[rows], dtype=np.float64)
-            else:
-                centers = self._kmeans_plusplus(X, w, n_clusters, _draw_seed(rng), threads)
-            run = self._lloyd(X, w, centers, max_iter, tol, threads)
-            # A lower inertia wins, unless it is the same partition with other
-            # label numbers (the difference is rounding): as scikit-learn does.
-            if best is None or (run[2] < best[2] and not _same_partition(run[1], best[1], n_clusters)):
-                best = run
+        with progress_bar(progress, n_init * max_iter, "k-means fit", unit="iteration",
+                          unit_scale=False) as bar:
+            best = self._runs(X, w, init, init_is_array, centers_init if init_is_array else None, n_init,
+                              n_clusters, n_features, max_iter, tol, threads, rng, bar)
         centers, labels, inertia, logit_sum, n_iter = best
 
         self.cluster_centers_ = centers
@@ -238,6 +229,28 @@ class KMeans(ClusteringEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _runs(self, X, w, init, init_is_array, centers_init, n_init, n_clusters, n_features, max_iter, tol,
+              threads, rng, bar):
+        """The best of `n_init` seeded Lloyd runs, as (centers, labels, inertia, logit_sum, n_iter)."""
+        best = None
+        for _ in range(n_init):
+            if init_is_array:
+                centers = centers_init.copy()
+            elif callable(init):
+                centers = self._check_centers(init(X, n_clusters, random_state=rng), n_clusters, n_features,
+                                              "the centres returned by init")
+            elif init == "random":
+                rows = _core.kmeans_random_rows(w, n_clusters, _draw_seed(rng))
+                centers = np.ascontiguousarray(X[rows], dtype=np.float64)
+            else:
+                centers = self._kmeans_plusplus(X, w, n_clusters, _draw_seed(rng), threads)
+            run = self._lloyd(X, w, centers, max_iter, tol, threads, bar)
+            # A lower inertia wins, unless it is the same partition with other
+            # label numbers (the difference is rounding): as scikit-learn does.
+            if best is None or (run[2] < best[2] and not _same_partition(run[1], best[1], n_clusters)):
+                best = run
+        return best
 
     @staticmethod
     def _check_centers(centers, n_clusters, n_features, name):
@@ -264,7 +277,7 @@ class KMeans(ClusteringEstimator):
         return seeding.centers
 
     @staticmethod
-    def _lloyd(X, w, centers, max_iter, tol, threads):
+    def _lloyd(X, w, centers, max_iter, tol, threads, bar=None):
         """Lloyd iterations from `centers`; one compiled pass per iteration.
 
         Returns (centers, labels, inertia, logit_sum, n_iter), all for the
@@ -285,6 +298,8 @@ class KMeans(ClusteringEstimator):
             if step["center_shift"] <= tol:
                 n_iter = it
                 break
+        if bar is not None:
+            bar.update(max_iter)  # the run's share of the bar, however early it converged
         final = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
         return centers, labels, final["inertia"], final["logit_sum"], n_iter
 
@@ -330,6 +345,8 @@ class KMeans(ClusteringEstimator):
         return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
 
     def neuralize(self, **kwargs) -> NeuralizedKMeans:
-        """The fitted model as a :class:`NeuralizedKMeans` (kwargs go to its constructor, e.g. eps)."""
+        """The fitted model as a :class:`NeuralizedKMeans` (kwargs go to its constructor, e.g. eps),
+        with the fitted ``beta_`` (unless kwargs give a beta) and ``feature_names_in_``:
+        it explains, and saves, as this estimator does."""
         self._check_fitted()
-        return NeuralizedKMeans(self.cluster_centers_, **kwargs)
+        return self._with_fitted_settings(NeuralizedKMeans(self.cluster_centers_, **kwargs))
