@@ -52,6 +52,32 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     return w
 
 
+def _scaled_distances(rows: np.ndarray, centers: np.ndarray, index: np.ndarray, dtype) -> np.ndarray:
+    """Euclidean distances of far rows to the centres without overflowing their squares.
+
+    Each row and the centres are scaled by a power of two (exact) near the
+    row's largest magnitude, so the squares stay in range; the distance is
+    scaled back. Raises ValueError for a row that is not finite or whose
+    distance is beyond `dtype`.
+    """
+    R = np.asarray(rows, dtype=np.float64)
+    finite = np.isfinite(R).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"X contains NaN or infinity (first at row {int(index[np.flatnonzero(~finite)[0]])})")
+    top = np.maximum(np.abs(R).max(axis=1), np.abs(centers).max())
+    scale = np.ldexp(1.0, np.frexp(top)[1])[:, None, None]
+    diff = R[:, None, :] / scale - centers[None, :, :] / scale
+    with np.errstate(over="ignore"):
+        d = np.sqrt((diff * diff).sum(axis=2)) * scale[:, :, 0]
+    limit = np.finfo(dtype).max
+    too_far = ~(d <= limit)
+    if too_far.any():
+        row = int(index[np.flatnonzero(too_far.any(axis=1))[0]])
+        raise ValueError(f"the distance of row {row} to the centres is beyond the range of {np.dtype(dtype)}"
+                         + ("; transform float64 data instead" if np.dtype(dtype) != np.float64 else ""))
+    return d.astype(dtype)
+
+
 def _same_partition(a: np.ndarray, b: np.ndarray, n_clusters: int) -> bool:
     """Whether two labelings split the rows the same way, up to renumbering."""
     pairs = np.unique(a * n_clusters + b)
@@ -322,6 +348,9 @@ class KMeans(ClusteringEstimator):
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.cluster_centers_.shape[0]), dtype=X.dtype)
         _core.center_distances(X, self.cluster_centers_, out, False, check_n_threads(self.n_threads))
+        far = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if far.size:  # squared distances overflowed, or X is not finite
+            out[far] = _scaled_distances(X[far], self.cluster_centers_, far, X.dtype)
         return out
 
     def score(self, X, y=None, sample_weight=None) -> float:
@@ -331,6 +360,10 @@ class KMeans(ClusteringEstimator):
         labels = np.empty(X.shape[0], dtype=np.int64)
         step = _core.lloyd_step(X, w, self.cluster_centers_, None, labels, None, True,
                                 check_n_threads(self.n_threads))
+        if not np.isfinite(step["inertia"]):
+            raise ValueError("the inertia of X (its weighted sum of squared distances to the centres) is "
+                             "beyond the float64 range (1.8e308); rows are too far from the centres for a "
+                             "score: rescale X, or use transform() for the distances")
         return -float(step["inertia"])
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
