@@ -161,7 +161,7 @@ private:
 class KMeansCore {
 public:
     KMeansCore(const double* centroids, Index K, Index D, double eps_relative)
-        : protos_(centroids, K, D, "centroids"), eps_relative_(eps_relative) {
+        : protos_(centroids, K, D, "centroids", /*products=*/false), eps_relative_(eps_relative) {
         if (K < 2) throw std::invalid_argument("k-means needs at least 2 clusters");
         if (!(eps_relative >= 0.0) || !std::isfinite(eps_relative))
             throw std::invalid_argument("eps must be finite and >= 0");

@@ -65,10 +65,12 @@ class NeuralizedKMeans(NeuralizedModel):
 
     # -- pickling: the compiled core is rebuilt from the centroids ------------
     def __getstate__(self):
-        return {"centroids": np.array(self.centroids), "eps": self.eps, "beta": self.beta}
+        return {"centroids": np.array(self.centroids), "eps": self.eps, "beta": self.beta,
+                "feature_names_in_": self.feature_names_in_}
 
     def __setstate__(self, state):
         self.__init__(state["centroids"], eps=state["eps"], beta=state.get("beta"))
+        self.feature_names_in_ = state.get("feature_names_in_")
 
     # -- what the shared model interface needs ---------------------------------
     def _fallback_logit_scale(self) -> float:
