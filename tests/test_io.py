@@ -103,22 +103,22 @@ def test_load_rejects_foreign_and_damaged_files(model, tmp_path):
     _, m = model
     text = tmp_path / "notes.npz"
     text.write_text("hello")
-    with pytest.raises(ValueError, match="not a readable neon_ext model file"):
+    with pytest.raises(ValueError, match=r"is not a neon_ext model file \(not an .npz archive\)"):
         nx.load(text)
     npy = tmp_path / "array.npy"
     np.save(npy, np.zeros(3))
-    with pytest.raises(ValueError, match="single array"):
+    with pytest.raises(ValueError, match="single .npy array"):
         nx.load(npy)
     pickled = tmp_path / "pickled.npz"
     write_npz(pickled, centroids=np.array([object(), object()], dtype=object))
-    with pytest.raises(ValueError, match="not a readable neon_ext model file"):
+    with pytest.raises(ValueError, match="holds Python objects"):
         nx.load(pickled)
     good = tmp_path / "good.npz"
     m.save(good)
     data = good.read_bytes()
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="not a readable neon_ext model file"):
+    with pytest.raises(ValueError, match="not a (readable )?neon_ext model file"):
         nx.load(truncated)
     corrupted = tmp_path / "corrupted.npz"  # flip bytes inside a stored member: CRC error
     with zipfile.ZipFile(good) as z:

@@ -42,6 +42,7 @@ from typing import Callable
 import numpy as np
 
 from ._atomic import AtomicFiles
+from ._model_file_checks import check_model_archive
 
 __all__ = ["FORMAT_VERSION", "load", "register_kind", "save"]
 
@@ -113,18 +114,17 @@ def load(path):
         newer format version, or holds invalid values.
     """
     path = os.fspath(path)
-    try:
-        # Our own file object: numpy leaks the one it opens when the zip is damaged.
-        with open(path, "rb") as fh:
+    # Our own file object: numpy leaks the one it opens when the zip is damaged.
+    with open(path, "rb") as fh:  # FileNotFoundError, IsADirectoryError, PermissionError as they are
+        check_model_archive(fh, path)  # before numpy allocates what the headers declare
+        try:
             npz = np.load(fh, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ValueError("it holds a single array, not an .npz archive")
             with npz:
                 arrays = {name: npz[name] for name in npz.files}
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as exc:
-        raise ValueError(f"{path} is not a readable neon_ext model file ({_reason(exc)})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as exc:
+            raise ValueError(f"{path} is not a readable neon_ext model file ({_reason(exc)})") from None
     if _text(arrays.get("format")) != FORMAT_NAME:
         raise ValueError(f"{path} is not a neon_ext model file (no 'format' entry {FORMAT_NAME!r})")
     version = _integer(arrays, "format_version", path)
