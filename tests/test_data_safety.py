@@ -347,7 +347,7 @@ def test_cli_messages(tmp_path, wine_like, capsys, monkeypatch):
 
 def test_stale_part_files_of_a_killed_run_are_removed(tmp_path, wine_like):
     code = ("import os, signal\n"
-            "from neon_ext._atomic import AtomicFiles\n"
+            "from neon_ext.io._atomic import AtomicFiles\n"
             "files = AtomicFiles()\n"
             "open(files.temporary('r.npy'), 'wb').write(b'x' * 1000)\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")
@@ -358,3 +358,41 @@ def test_stale_part_files_of_a_killed_run_are_removed(tmp_path, wine_like):
     proc = run("explain", "v.npy", "--model", "model.npz", "-o", "r.npy", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert parts(tmp_path) == []
+
+
+# -- 5. model files that declare more than they hold --------------------------------------------------------
+
+def _model_arrays(**entries):
+    base = {"format": np.array("neon_ext.model"), "format_version": np.array(1), "neon_ext": np.array("0.1.0"),
+            "eps": np.array(1e-12), "beta": np.array(np.nan)}
+    return {**base, **entries}
+
+
+def test_model_file_declaring_huge_centroids_is_refused_before_decompressing(tmp_path):
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, **_model_arrays(kind=np.array("kmeans"), centroids=np.zeros((4000, 4000))))
+    assert path.stat().st_size < 1_000_000  # 128 MB of zeros compress to ~120 KB
+    with pytest.raises(ValueError, match=r"declares shape \(4000, 4000\).*at most 16 times its size"):
+        nx.load(path)
+
+
+def test_model_file_with_huge_labels_is_a_value_error(tmp_path):
+    path = tmp_path / "labels.npz"
+    np.savez(path, **_model_arrays(kind=np.array("kernel-kmeans"), support_vectors=np.eye(4),
+                                   labels=np.array([0, 0, 2**40, 2**40]), gamma=np.array(1.0),
+                                   pool_stiffness=np.array(1.0)))
+    with pytest.raises(ValueError, match=r"labels\[2\]=1099511627776 is not a cluster index"):
+        nx.load(path)
+
+
+# -- 7. the fitted beta and the feature names survive saving ------------------------------------------------------
+
+def test_save_load_keeps_the_fitted_beta_and_names(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, _ = blobs(120, 3, 3, seed=13)
+    df = pd.DataFrame(X, columns=["x", "y", "z"])
+    for est in (nx.KMeans(3, random_state=0).fit(df), nx.KernelKMeans(3, random_state=0, max_iter=5).fit(df)):
+        nx.save(est, tmp_path / "m.npz")
+        m = nx.load(tmp_path / "m.npz")
+        assert m.beta == est.beta_ and list(m.feature_names_in_) == ["x", "y", "z"]
+        np.testing.assert_array_equal(m.explain(df[["z", "x", "y"]]).relevance, est.explain(df).relevance)

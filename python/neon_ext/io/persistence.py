@@ -15,6 +15,9 @@ key                content
 ``neon_ext``       version of the package that wrote the file
 ``eps``            stabilizer of the midpoint rule (relative, as the model's)
 ``beta``           soft-min stiffness over competitors; NaN when not set
+``feature_names``  optional: unicode, (n_features,): the names of the
+                   features the model was fitted on (columns are then
+                   matched by name)
 kind ``kmeans``
 ``centroids``      float64, (n_clusters, n_features)
 kind ``kernel-kmeans``
@@ -25,11 +28,17 @@ kind ``kernel-kmeans``
 =================  ==========================================================
 
 A reader accepts files of its own format version or older and refuses newer
-ones with a message naming both versions. Every array is validated on load by
-the model's own constructor, so a damaged file gives a ValueError, never a
-model that computes nonsense.
+ones with a message naming both versions. Before anything is decompressed the
+array headers are read and the file refused if they declare more than 16
+times its size (``io/_model_file_checks.py``). Every array is validated on
+load by the model's own constructor, so a damaged file gives a ValueError,
+never a model that computes nonsense (nor a MemoryError).
 
-New model kinds register a pair of functions with :func:`register_kind`.
+Model classes register themselves: a subclass of
+:class:`neon_ext.models.NeuralizedModel` that declares ``kind`` and its
+``_array_fields`` is saved and loaded with those arrays (the same ones its
+pickles keep). Other classes can register a pair of functions with
+:func:`register_kind`. This module imports no model.
 """
 
 from __future__ import annotations
@@ -70,7 +79,7 @@ def _resolve(model):
         for kind, (cls, _, _) in _KINDS.items():
             if type(candidate) is cls:
                 return kind, candidate
-    known = ", ".join(cls.__name__ for cls, _, _ in _KINDS.values())
+    known = ", ".join(sorted(cls.__name__ for cls, _, _ in _KINDS.values()))
     raise TypeError(f"cannot save {type(model).__name__} objects; models that can be saved: {known} "
                     "(or estimators whose neuralize() returns one)")
 
@@ -82,7 +91,7 @@ def save(model, path) -> None:
     then renamed, so an interrupted save never leaves a partial file. No
     ``.npz`` suffix is added to `path`.
     """
-    from . import __version__
+    from .. import __version__
 
     kind, model = _resolve(model)
     _, to_arrays, _ = _KINDS[kind]
@@ -95,6 +104,9 @@ def save(model, path) -> None:
         "eps": np.array(float(model.eps)),
         "beta": np.array(np.nan if beta is None else float(beta)),
     }
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        arrays["feature_names"] = np.asarray([str(n) for n in names], dtype=str)
     for name, value in to_arrays(model).items():
         arrays[name] = np.asarray(value)
     with AtomicFiles() as files:
@@ -143,8 +155,15 @@ def load(path):
     eps = _real(arrays, "eps", path)
     beta = _real(arrays, "beta", path)
     _, _, from_arrays = _KINDS[kind]
+    names = arrays.get("feature_names")
+    if names is not None and not (names.ndim == 1 and names.dtype.kind == "U"):
+        raise ValueError(f"{path}: entry 'feature_names' must be a 1-D array of text, got {names.dtype} "
+                         f"of shape {names.shape}")
     try:
-        return from_arrays(arrays, eps=eps, beta=None if np.isnan(beta) else beta)
+        model = from_arrays(arrays, eps=eps, beta=None if np.isnan(beta) else beta)
+        if names is not None:
+            model.feature_names_in_ = [str(n) for n in names]
+        return model
     except KeyError as exc:
         raise ValueError(f"{path}: a {kind} model file needs the entry {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:
@@ -177,33 +196,3 @@ def _integer(arrays, name, path) -> int:
 def _real(arrays, name, path) -> float:
     return float(_scalar(arrays, name, path, "fiu"))
 
-
-# -- the model kinds of this package -----------------------------------------------
-def _kernel_kmeans_from_arrays(a, eps, beta):
-    from .kernel_kmeans import NeuralizedKernelKMeans
-
-    model = NeuralizedKernelKMeans(a["support_vectors"], a["labels"], float(a["gamma"]),
-                                   float(a["pool_stiffness"]), eps=eps)
-    model.beta = beta
-    return model
-
-
-def _register_builtin_kinds() -> None:
-    from .kernel_kmeans import NeuralizedKernelKMeans
-    from .kmeans import NeuralizedKMeans
-
-    register_kind(
-        "kmeans", NeuralizedKMeans,
-        lambda m: {"centroids": np.asarray(m.centroids, dtype=np.float64)},
-        lambda a, eps, beta: NeuralizedKMeans(a["centroids"], eps=eps, beta=beta),
-    )
-    register_kind(
-        "kernel-kmeans", NeuralizedKernelKMeans,
-        lambda m: {"support_vectors": np.asarray(m.support_vectors, dtype=np.float64),
-                   "labels": np.asarray(m.labels, dtype=np.int64),
-                   "gamma": np.float64(m.gamma), "pool_stiffness": np.float64(m.pool_stiffness)},
-        _kernel_kmeans_from_arrays,
-    )
-
-
-_register_builtin_kinds()

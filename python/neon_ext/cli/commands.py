@@ -56,7 +56,7 @@ _nonnegative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _thread_count(text: str) -> int:
-    from ._validation import MAX_THREADS
+    from .._validation import MAX_THREADS
 
     value = _positive_int(text)
     if value > MAX_THREADS:
@@ -84,8 +84,8 @@ def _column_list(text: str) -> list:
 
 # -- the parser -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from ._fitting import fitters
+    from .. import __version__
+    from ..cluster._fitting import fitters
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
@@ -180,7 +180,7 @@ def _show_progress(args) -> bool:
 
 
 def _check_output_suffix(path, what: str) -> str:
-    from ._datafiles import OUTPUT_SUFFIXES, suffix_of
+    from ..io._datafiles import OUTPUT_SUFFIXES, suffix_of
 
     fmt = suffix_of(path)
     if fmt not in OUTPUT_SUFFIXES:
@@ -189,8 +189,8 @@ def _check_output_suffix(path, what: str) -> str:
 
 
 def _read(args):
-    from ._datafiles import read_table
-    from ._validation import as_data_matrix
+    from .._validation import as_data_matrix
+    from ..io._datafiles import read_table
 
     table = read_table(args.data, drop=args.drop, delimiter=args.delimiter)
     table.X = as_data_matrix(table.X, "data")
@@ -286,8 +286,8 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_fit(args) -> int:
-    from ._fitting import fitters
-    from .persistence import save
+    from ..cluster._fitting import fitters
+    from ..io.persistence import save
 
     kernel_only = {"gamma": args.gamma, "max_support": args.max_support, "pool_stiffness": args.pool_stiffness}
     options = {name: value for name, value in kernel_only.items() if value is not None}
@@ -325,7 +325,7 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    from .persistence import load
+    from ..io.persistence import load
 
     out_fmt = _check_output_suffix(args.output, "the output")
     extra = [(path, _check_output_suffix(path, flag), values)
@@ -363,8 +363,8 @@ def _beta(args, model, X):
 def _explain_to_files(args, model, X, beta, out_fmt, extra, names, ids):
     """Explain X and write the relevance (and the extra outputs) atomically; the ids
     of DATA (its text columns) lead every table output."""
-    from ._atomic import AtomicFiles
-    from ._datafiles import write_columns
+    from ..io._atomic import AtomicFiles
+    from ..io._datafiles import write_columns
 
     with AtomicFiles() as files:
         tmp = files.temporary(args.output)
@@ -401,7 +401,7 @@ def _report_explanation(args, model, X, e, beta, source, names, extra) -> None:
 
 
 def _cmd_info(args) -> int:
-    from .persistence import load
+    from ..io.persistence import load
 
     model = load(args.model)
     with np.load(args.model, allow_pickle=False) as npz:
