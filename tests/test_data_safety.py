@@ -12,12 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import warnings
-
-import numpy as np
-import pytest
 
 import neon_ext as nx
+import numpy as np
+import pytest
 from conftest import blobs
 from neon_ext import _validation
 from neon_ext.cli import main
@@ -29,7 +27,7 @@ PYTHONPATH = os.pathsep.join(p for p in [os.path.join(os.path.dirname(nx.__file_
 def run(*args, cwd, env=None, preexec_fn=None):
     environ = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
     return subprocess.run([sys.executable, "-m", "neon_ext", *map(str, args)], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=120, preexec_fn=preexec_fn)
+                          capture_output=True, text=True, timeout=120, preexec_fn=preexec_fn, check=False)
 
 
 def parts(folder):
@@ -64,14 +62,14 @@ def full_disk(tmp_path):
         pytest.skip("mounting a small tmpfs needs root on Linux")
     folder = tmp_path / "full"
     folder.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], check=False,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield folder
     finally:
-        subprocess.run(["umount", str(folder)], capture_output=True)
+        subprocess.run(["umount", str(folder)], capture_output=True, check=False)
 
 
 def test_full_disk_cli_fails_cleanly(tmp_path, full_disk):
@@ -144,7 +142,7 @@ def test_thread_cap_under_an_address_space_limit(tmp_path):
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=PYTHONPATH), preexec_fn=limit)
+                          env=dict(os.environ, PYTHONPATH=PYTHONPATH), preexec_fn=limit, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stderr
 
 
@@ -352,7 +350,7 @@ def test_stale_part_files_of_a_killed_run_are_removed(tmp_path, wine_like):
             "open(files.temporary('r.npy'), 'wb').write(b'x' * 1000)\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n")
     killed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            env=dict(os.environ, PYTHONPATH=PYTHONPATH), timeout=60)
+                            env=dict(os.environ, PYTHONPATH=PYTHONPATH), timeout=60, check=False)
     assert killed.returncode == -signal.SIGKILL
     assert len(parts(tmp_path)) == 1  # what SIGKILL leaves behind
     proc = run("explain", "v.npy", "--model", "model.npz", "-o", "r.npy", "-q", cwd=tmp_path)

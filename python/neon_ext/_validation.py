@@ -15,21 +15,21 @@ import os
 import numpy as np
 
 __all__ = [
+    "MAX_THREADS",
     "allocate",
     "allocate_all",
     "as_data_matrix",
-    "available_memory",
     "as_prototypes",
+    "available_memory",
     "check_beta",
     "check_eps",
     "check_int",
     "check_n_threads",
-    "MAX_THREADS",
     "check_out",
-    "reserve_file_space",
     "check_positive_float",
     "check_targets",
     "feature_names_of",
+    "reserve_file_space",
 ]
 
 

@@ -9,7 +9,13 @@ import warnings
 import numpy as np
 
 from .._progress import progress_bar
-from .._validation import check_eps, check_int, check_n_threads, check_positive_float, feature_names_of
+from .._validation import (
+    check_eps,
+    check_int,
+    check_n_threads,
+    check_positive_float,
+    feature_names_of,
+)
 from ..exceptions import ConvergenceWarning
 from ..models._base import DEFAULT_EPS, beta_from_mean_logit
 from ..models.kernel_kmeans import (

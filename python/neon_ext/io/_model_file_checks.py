@@ -23,6 +23,8 @@ import zlib
 
 import numpy as np
 
+from .._validation import _format_bytes
+
 __all__ = ["ALLOWANCE", "MAX_EXPANSION", "check_model_archive"]
 
 #: Arrays may declare at most this many times the model file's size ...
@@ -32,14 +34,6 @@ ALLOWANCE = 1 << 20
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _NPY_MAGIC = b"\x93NUMPY"
-
-
-def _format_bytes(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path):

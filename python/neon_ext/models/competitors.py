@@ -93,7 +93,7 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
         target's, are 0.
     """
     M, Z, t = _centered(centroids, X, targets, len(centroids))
-    n, K = Z.shape[0], M.shape[0]
+    K = M.shape[0]
     Mc = M[t][:, None, :]
     # (x - mu_k)^2 - (x - mu_c)^2 per feature, factored as (mu_c - mu_k)(2x - mu_k - mu_c):
     # the difference of two squares of a far row cancels catastrophically, the product does not.
