@@ -414,6 +414,8 @@ def _cmd_info(args) -> int:
     print(f"{args.model}: {_model_name(model)} model, {model.n_clusters} clusters, "
           f"{model.n_features_in_} features{kernel}, beta = {'not set' if beta is None else f'{beta:.6g}'}, "
           f"eps = {model.eps:g}, written by neon_ext {written_by}")
+    if model.feature_names_in_ is not None:
+        print(f"features: {', '.join(model.feature_names_in_)}")
     return 0
 
 
