@@ -199,6 +199,9 @@ def test_cli_aligns_csv_columns_by_name(tmp_path, capsys, monkeypatch):
     assert main(["explain", "fit.csv", "--model", "m.npz", "-o", "r1.npy", "-q"]) == 0
     assert main(["explain", "shuffled.csv", "--model", "m.npz", "-o", "r2.npy", "-q"]) == 0
     np.testing.assert_array_equal(np.load("r1.npy"), np.load("r2.npy"))
+    capsys.readouterr()
+    assert main(["info", "m.npz"]) == 0
+    assert "features: a, b, c" in capsys.readouterr().out
     (tmp_path / "missing.csv").write_text("a,b,z\n1,2,3\n")
     assert main(["explain", "missing.csv", "--model", "m.npz", "-o", "r3.npy"]) == 1
     assert "lacks the model's columns c" in capsys.readouterr().err
