@@ -237,7 +237,8 @@ class NeuralizedModel:
         Explanation
         """
         given_names = feature_names_of(X)
-        index = getattr(X, "index", None) if given_names is not None else None
+        is_frame = getattr(X, "columns", None) is not None and not isinstance(X, np.ndarray)
+        index = getattr(X, "index", None) if is_frame else None  # rows join back to the DataFrame
         X = self._check_X(X)
         names = self.feature_names_in_ if self.feature_names_in_ is not None else given_names
         n = X.shape[0]
