@@ -355,6 +355,8 @@ def reserve_file_space(a: np.ndarray, name: str = "out") -> None:
     base = a
     while base is not None:  # a view of a memmap keeps the memmap as its base
         if isinstance(base, np.memmap) and getattr(base, "filename", None):
+            if getattr(base, "mode", None) == "c":
+                return  # copy-on-write: writes go to private memory, never to the file
             filename = base.filename
             break
         base = base.base if isinstance(base, np.ndarray) else None
