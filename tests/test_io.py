@@ -211,6 +211,7 @@ def test_read_csv_without_header_and_tsv(tmp_path):
         ("a,b\n1,2\n3," + "9" * 200_000 + "\n", {}, "line 3: field larger than field limit"),
         ("a,b\nx,y\n", {}, "no numeric columns"),
         ("a,b\n1,2\n", {"drop": ["zz"]}, "'zz' is not a column name"),
+        ("a,b,a\n1,2,3\n", {}, "column names used more than once: a"),
         ("a,b\n1,2\n", {"drop": ["5"]}, "index 5 is out of range"),
     ],
 )

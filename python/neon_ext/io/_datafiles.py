@@ -84,7 +84,11 @@ def _select(names, candidates, drop, path):
     return keep, excluded
 
 
-def _table(X, names, all_names, keep, excluded, ids) -> Table:
+def _table(path, X, names, all_names, keep, excluded, ids) -> Table:
+    if names is not None:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # columns are matched to a model by name: a name must say which column
+            raise ValueError(f"{path}: column names used more than once: {', '.join(repeated)}")
     dropped = [all_names[j] for j in range(len(all_names)) if j not in keep]
     return Table(X, names, dropped, skipped=[n for n in dropped if n in ids],
                  excluded=[all_names[j] for j in excluded], ids=ids)
@@ -173,7 +177,7 @@ def _read_text(path, drop, delimiter) -> Table:
         _raise_bad_field(path, delimiter, keep, names, first_line if header else 0)
         raise ValueError(f"{path}: {exc}") from None
     ids = {names[j]: np.asarray(id_values[j], dtype=object) for j in text}
-    return _table(X, [names[j] for j in keep] if header else None, names, keep, excluded, ids)
+    return _table(path, X, [names[j] for j in keep] if header else None, names, keep, excluded, ids)
 
 
 def _raise_bad_field(path, delimiter, keep, names, data_after: int) -> None:
@@ -221,7 +225,7 @@ def _read_parquet(path, drop) -> Table:
     ids = {names[j]: np.asarray([None if v is None else str(v) for v in table.column(j).to_pylist()],
                                 dtype=object)
            for j in range(len(names)) if j not in numeric and j not in excluded}
-    return _table(X, [names[j] for j in keep], names, keep, excluded, ids)
+    return _table(path, X, [names[j] for j in keep], names, keep, excluded, ids)
 
 
 def write_columns(path, fmt: str, matrix, names, ids=None) -> None:
