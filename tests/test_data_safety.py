@@ -82,6 +82,16 @@ def test_full_disk_cli_fails_cleanly(tmp_path, full_disk):
     assert os.listdir(full_disk) == []
 
 
+def test_full_disk_text_outputs_name_the_file(tmp_path, full_disk):
+    X, _ = blobs(20_000, 3, 3, seed=1)  # about 1.3 MB of CSV relevance
+    np.save(tmp_path / "mid.npy", X)
+    nx.NeuralizedKMeans(X[:3], beta=1.0).save(tmp_path / "model.npz")
+    proc = run("explain", "mid.npy", "--model", "model.npz", "-o", full_disk / "r.csv", cwd=tmp_path)
+    line = one_line_error(proc, 1)
+    assert "No space left on device" in line and str(full_disk / "r.csv") in line
+    assert os.listdir(full_disk) == []
+
+
 def test_full_disk_python_api_out_memmap(full_disk):
     X, _ = blobs(100_000, 3, 3, seed=1)
     m = nx.NeuralizedKMeans(X[:3], beta=1.0)

@@ -236,10 +236,18 @@ def write_columns(path, fmt: str, matrix, names, ids=None) -> None:
     (.csv, .tsv, .parquet), so that the rows can be joined back to the
     input; a .npy file holds the numbers only.
     """
+    try:
+        _write_columns(path, fmt, matrix, names, ids or {})
+    except OSError as exc:  # a failed write (disk full) names no file; name the one written
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
+def _write_columns(path, fmt: str, matrix, names, ids) -> None:
     a = np.asarray(matrix)
     if a.ndim == 1:
         a = a[:, None]
-    ids = ids or {}
     if fmt == ".npy":
         with open(path, "wb") as fh:  # an open file: np.save appends no suffix
             np.save(fh, np.asarray(matrix))
