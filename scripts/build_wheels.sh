@@ -74,6 +74,7 @@ if [[ "$run_tests" == 1 ]]; then
     (cd "$work/run" && "$work/venv/bin/neon-ext" demo > demo.txt && head -n 3 demo.txt)
     (cd "$work/run" && "$work/venv/bin/python" -c \
         'import neon_ext as nx; i = nx.build_info(); print(nx.__file__, nx.__version__, i["kernel_isa"], i["openmp"])')
-    (cd "$work/run" && "$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests)
+    # The venv first on PATH, as if activated: the CLI tests run the neon-ext script.
+    (cd "$work/run" && PATH="$work/venv/bin:$PATH" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests)
 fi
 step "done: $wheel_file"
