@@ -150,7 +150,7 @@ class KernelKMeans(ClusteringEstimator):
         return hasattr(self, "labels_")
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X, y=None) -> "KernelKMeans":
+    def fit(self, X, y=None) -> KernelKMeans:
         """Fit on X, shape (n_samples, n_features); y is ignored. Returns self."""
         k = check_int(self.n_clusters, "n_clusters", 2)
         max_iter = check_int(self.max_iter, "max_iter", 1)
