@@ -13,6 +13,12 @@ if [[ "${1:-}" == "--install" ]]; then
     "$python" scripts/dependency_group.py lint | "$python" -m pip install -q -r /dev/stdin
 fi
 paths=(python tests bench examples scripts)
-"$python" -m ruff check "${paths[@]}"
-"$python" -m ruff format --check "${paths[@]}"
-"$python" -m mypy
+# Every check runs, so one report lists all that is wrong; the exit status says if any failed.
+failed=()
+"$python" -m ruff check "${paths[@]}" || failed+=("ruff check")
+"$python" -m ruff format --check "${paths[@]}" || failed+=("ruff format --check (fix: scripts/format.sh)")
+"$python" -m mypy || failed+=("mypy")
+if (( ${#failed[@]} )); then
+    printf 'lint failed: %s\n' "${failed[@]}" >&2
+    exit 1
+fi
