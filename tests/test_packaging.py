@@ -221,3 +221,23 @@ def test_sdist_of_this_checkout_holds_no_build_artefacts(tmp_path):
     ]
     assert not bad, bad
     assert {"LICENSE", "pyproject.toml", "python/neon_ext/_core.pyi", "python/neon_ext/__init__.py"} <= set(names)
+
+
+# --- Tool versions -----------------------------------------------------------
+
+
+@needs_source_tree
+def test_pre_commit_runs_the_tool_versions_of_the_dependency_groups():
+    # ruff's rules and format change between releases: the CI lint step (the
+    # "lint" group) and pre-commit must judge alike. Likewise clang-format.
+    proc = subprocess.run(
+        [sys.executable, str(SOURCE_ROOT / "scripts" / "dependency_group.py"), "dev"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pins = dict(line.split("==") for line in proc.stdout.split() if "==" in line)
+    config = (SOURCE_ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    for tool, repo in (("ruff", "astral-sh/ruff-pre-commit"), ("clang-format", "pre-commit/mirrors-clang-format")):
+        rev = config.split(repo, 1)[1].split("rev:", 1)[1].split()[0]
+        assert rev == f"v{pins[tool]}", f".pre-commit-config.yaml runs {tool} {rev}, the dev group pins {pins[tool]}"
