@@ -167,9 +167,10 @@ def check_eps(eps) -> float:
     """The midpoint-rule stabilizer: a finite real number >= 0."""
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a real number, got {_describe(eps)}")
-    if not (np.isfinite(eps) and eps >= 0):
+    value = float(eps)
+    if not (np.isfinite(value) and value >= 0):
         raise ValueError(f"eps={eps!r} must be a finite number >= 0")
-    return float(eps)
+    return value
 
 
 def check_int(value, name: str, minimum: int, *, accepts: str = "an int", note: str = "") -> int:
@@ -234,10 +235,10 @@ def check_targets(target, n_rows: int, n_clusters: int):
     if isinstance(target, (bool, np.bool_)):
         raise TypeError("target must be None, an int or an array of ints, got a bool")
     if isinstance(target, numbers.Integral):
-        t = int(target)
-        if not 0 <= t < n_clusters:
-            raise ValueError(f"target={t} is out of range for {n_clusters} clusters")
-        return None, t
+        fixed = int(target)
+        if not 0 <= fixed < n_clusters:
+            raise ValueError(f"target={fixed} is out of range for {n_clusters} clusters")
+        return None, fixed
     t = np.asarray(target)
     if t.size == 0 and t.dtype.kind == "f":  # [] for no rows: numpy's default dtype is float64
         t = t.astype(np.int64)

@@ -16,9 +16,10 @@ _SUMMARY_CHUNK = 1 << 20  # relevance entries per step of the streaming summarie
 def _check_k(k, n_features: int) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an int, got {k!r}")
-    if not 1 <= k <= n_features:
+    value = int(k)
+    if not 1 <= value <= n_features:
         raise ValueError(f"k={k} must be between 1 and the number of features ({n_features})")
-    return int(k)
+    return value
 
 
 def _top_k_in_logit_direction(R: np.ndarray, f: np.ndarray, k: int):
@@ -110,10 +111,10 @@ class Explanation:
     def __getitem__(self, rows) -> Explanation:
         """The explanation of a subset of rows (int, slice, index or boolean array)."""
         if isinstance(rows, numbers.Integral) and not isinstance(rows, (bool, np.bool_)):
-            n = len(self)
-            if not -n <= rows < n:
+            n, i = len(self), int(rows)
+            if not -n <= i < n:
                 raise IndexError(f"row {rows} is out of range for {n} rows")
-            rows = slice(int(rows) % n, int(rows) % n + 1)
+            rows = slice(i % n, i % n + 1)
         elif not isinstance(rows, slice):
             rows = np.asarray(rows)
             if rows.ndim != 1 or rows.dtype.kind not in "iub":

@@ -158,7 +158,7 @@ class KernelKMeans(ClusteringEstimator):
         return hasattr(self, "labels_")
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X, y=None, *, progress=False) -> "KernelKMeans":
+    def fit(self, X, y=None, *, progress=False) -> KernelKMeans:
         """Fit on X, shape (n_samples, n_features); y is ignored. Returns self.
 
         ``progress=True`` shows a progress bar (tqdm) of the reassignment

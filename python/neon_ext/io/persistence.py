@@ -111,7 +111,8 @@ def save(model, path) -> None:
         arrays[name] = np.asarray(value)
     with AtomicFiles() as files:
         with open(files.temporary(path), "wb") as fh:
-            np.savez(fh, **arrays)
+            # numpy's stubs let a ** mapping fill savez's allow_pickle: bool too.
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def load(path):

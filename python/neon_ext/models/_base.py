@@ -6,7 +6,7 @@ core with a common ``evaluate`` signature.
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -74,8 +74,15 @@ class NeuralizedModel:
     registers the class with :mod:`neon_ext.io.persistence`.
     """
 
-    n_clusters: int
-    n_features_in_: int
+    if TYPE_CHECKING:  # read-only properties of each subclass
+
+        @property
+        def n_clusters(self) -> int: ...
+
+        @property
+        def n_features_in_(self) -> int: ...
+
+    _core: Any  # the compiled core (_core.KMeansCore or _core.KernelKMeansCore)
     eps: float
     kind: ClassVar[str]
     _array_fields: ClassVar[dict]

@@ -156,7 +156,7 @@ def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stif
         ic = members[c]
         p_i = np.exp(-pool_stiffness * (d[ic] - d[ic].min()))
         p_i /= p_i.sum()  # layer 2: softmin over i in C_c, independent of j
-        for k in np.flatnonzero(competitor):
+        for k in np.flatnonzero(competitor).tolist():
             jk = members[k]
             q_j = np.exp(-pool_stiffness * (d[jk] - d[jk].min()))
             q_j /= q_j.sum()  # layer 3: softmin over j in C_k

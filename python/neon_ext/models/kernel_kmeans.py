@@ -183,6 +183,11 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     """
 
     kind = "kernel-kmeans"
+    # Set only on models made by from_labels (documented there).
+    support_indices_: np.ndarray
+    n_noise_: int
+    fidelity_: float
+    loo_fidelity_: float
     _array_fields: ClassVar[dict] = {"support_vectors": np.float64, "labels": np.int64, "gamma": np.float64,
                                      "pool_stiffness": np.float64}
 
@@ -199,7 +204,7 @@ class NeuralizedKernelKMeans(NeuralizedModel):
 
     @classmethod
     def from_labels(cls, X, labels, gamma="auto", pool_stiffness=None, *, max_support_per_cluster=None,
-                    random_state=0, eps: float = DEFAULT_EPS, n_threads=None) -> "NeuralizedKernelKMeans":
+                    random_state=0, eps: float = DEFAULT_EPS, n_threads=None) -> NeuralizedKernelKMeans:
         """A kernel k-means model that reproduces a given clustering, to explain it.
 
         Works for any clustering of X, e.g. scikit-learn's DBSCAN,
