@@ -53,6 +53,11 @@ class KMeansCore:
         Assignment, logits and NEON relevance of the rows of X, written into the given outputs (None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that cluster for all rows; otherwise the assigned cluster. first_row: index of X's first row in the caller's array, for error messages. isa: which compiled kernels run ('auto': the best this CPU supports; 'portable', 'avx2', 'avx512'), for tests and benchmarks.
         """
     @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        The centroids (float64, K x D), a read-only view of the core's copy.
+        """
+    @property
     def epsilon(self) -> float:
         """
         Absolute stabilizer eps of the midpoint rule (eps relative x scale of h).
@@ -68,10 +73,12 @@ class KernelKMeansCore:
     """
     @staticmethod
     def block_rows(
-        n_features: typing.SupportsInt | typing.SupportsIndex, n_support: typing.SupportsInt | typing.SupportsIndex
+        n_features: typing.SupportsInt | typing.SupportsIndex,
+        n_support: typing.SupportsInt | typing.SupportsIndex,
+        largest_cluster: typing.SupportsInt | typing.SupportsIndex = 0,
     ) -> int:
         """
-        Rows per block of the kernel for this many features and support vectors.
+        Rows per block of the kernel for this many features and support vectors, and this many in the largest cluster (0: n_support).
         """
     def __init__(
         self,
@@ -151,6 +158,18 @@ class KMeansPlusPlus:
         """
     @property
     def n_chosen(self) -> int: ...
+
+def _cauchy_pair_sums(
+    s: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    q: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    t: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    R: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    eps: typing.SupportsFloat | typing.SupportsIndex,
+    tree: bool,
+) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+    """
+    rho_j = sum_i q_i / (t_j - s_i) and sigma_i = sum_j R_j / (t_j - s_i) over the pairs with |t_j - s_i| > eps, by the tree code or the direct loop (s sorted ascending). For tests.
+    """
 
 def _fit_simd(enable: typing.Any = None) -> str:
     """
