@@ -35,8 +35,11 @@ def layouts():
     yield "interleaved", rng.uniform(0, 1, n), rng.uniform(0, 1, 3 * n)
     a = np.sort(rng.uniform(0, 1, 2 * n))
     yield "alternating", a[0::2], a[1::2] + 1e-13  # every competitor between two own distances
-    yield "tight_clusters", (rng.integers(0, 4, n) + 1e-9 * rng.normal(size=n)), \
-        (rng.integers(0, 4, 3 * n) + 0.5 + 1e-9 * rng.normal(size=3 * n))
+    yield (
+        "tight_clusters",
+        (rng.integers(0, 4, n) + 1e-9 * rng.normal(size=n)),
+        (rng.integers(0, 4, 3 * n) + 0.5 + 1e-9 * rng.normal(size=3 * n)),
+    )
     ties = rng.integers(0, 20, n).astype(float)
     yield "exact_ties", ties, np.concatenate([ties[: n // 2], rng.integers(0, 20, n).astype(float) + 0.25])
     yield "near_ties", ties, ties[: n // 2] + 1e-13 * (1 + rng.integers(0, 3, n // 2))
@@ -88,9 +91,9 @@ def test_tree_code_at_fifty_thousand_support_vectors():
     scale_rho = np.zeros(t.size)
     scale_sigma = np.zeros(s.size)
     for lo in range(0, s.size, 250):
-        H = np.abs(t[None, :] - s[lo:lo + 250, None])
-        scale_rho += (q[lo:lo + 250, None] / H).sum(0)
-        scale_sigma[lo:lo + 250] = (np.abs(R)[None, :] / H).sum(1)
+        H = np.abs(t[None, :] - s[lo : lo + 250, None])
+        scale_rho += (q[lo : lo + 250, None] / H).sum(0)
+        scale_sigma[lo : lo + 250] = (np.abs(R)[None, :] / H).sum(1)
     assert (np.abs(rho_t - rho_d) <= 1e-12 * scale_rho).all()
     assert (np.abs(sigma_t - sigma_d) <= 1e-12 * scale_sigma).all()
 
