@@ -179,13 +179,14 @@ LARGE_M_CHILD = textwrap.dedent(
     import numpy as np
     import neon_ext as nx
 
-    # Two clusters of 20,000 support vectors in 2-D: one explained row costs
-    # 4e8 pair terms (about a second), so a block of the compiled loop is a
-    # single long row and Ctrl-C must be seen inside it.
+    # Two clusters of 20,000 support vectors in 2-D: one explained row is
+    # 4e8 pair terms done directly (about a second; ~0.1 s by the tree code),
+    # so a block of the compiled loop is one long row and Ctrl-C is polled
+    # inside rows. 512 rows: far more than the second before the signal.
     rng = np.random.default_rng(0)
     U = np.concatenate([rng.normal(size=(20_000, 2)), rng.normal(size=(20_000, 2)) + 3.0])
     model = nx.NeuralizedKernelKMeans(U, np.repeat([0, 1], 20_000), gamma=1e-3)
-    X = rng.normal(size=(64, 2)) + 1.5
+    X = rng.normal(size=(512, 2)) + 1.5
     print("ready", flush=True)
     t0 = time.monotonic()
     result = {"interrupted": False, "n_rows": len(X)}
@@ -202,8 +203,9 @@ LARGE_M_CHILD = textwrap.dedent(
 
 @pytest.mark.parametrize("n_threads", ["1", "2"])
 def test_sigint_inside_a_long_kernel_kmeans_row_at_large_m(tmp_path, n_threads):
-    """Was: 8.5 s at M = 40,000 (the core only polled between blocks, and one
-    row took seconds); the pair loop now stops at interrupt points."""
+    """Was: 8.5 s at M = 40,000 (a compiled call held one block, and one row
+    took seconds); rows are now cheaper (tree code) and the pair sums stop at
+    interrupt points."""
     result = _interrupt(tmp_path, "", n_threads, wait=1.0, child=LARGE_M_CHILD)
     assert result["interrupted"] and result["usable"], result
     assert result["latency"] < 1.0, result
