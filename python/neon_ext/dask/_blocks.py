@@ -1,0 +1,116 @@
+"""What one task does to one block of rows: pure functions of numpy/pandas data.
+
+Every function here takes the model and a block and returns new arrays, with
+no state kept between calls, so a block recomputed after a worker was lost
+gives the same bits. They use only the model's public methods (``explain``,
+``logits``, ``predict``), which run the compiled core with the GIL released.
+Nothing here imports dask: workers unpickle these functions cheaply.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..explanation import Explanation
+from ._exact_sum import ExactSum, exact_sum
+
+__all__ = [
+    "assigned_logit_sum",
+    "explain_block",
+    "explain_frame",
+    "field",
+    "frame_field",
+    "group_stats",
+    "logits_block",
+    "merge_group_stats",
+    "predict_block",
+]
+
+# Positions in the tuple an explained block is kept as.
+FIELDS = {"relevance": 0, "logit": 1, "target": 2, "assigned": 3}
+
+
+def _rows(X):
+    """A pandas partition as a numpy matrix (the model validates dtype and shape)."""
+    return X.to_numpy() if hasattr(X, "to_numpy") else X
+
+
+def _targets(target):
+    return target if target is None or isinstance(target, int) else np.asarray(target)
+
+
+def explain_block(model, X, target, beta: float, n_threads):
+    """(relevance, logit, target, assigned) of one block of rows."""
+    e = model.explain(_rows(X), _targets(target), beta=beta, n_threads=n_threads)
+    return e.relevance, e.logit, e.target, e.assigned
+
+
+def explain_frame(model, X, target, beta: float, n_threads):
+    """:func:`explain_block` of a pandas partition, with its index appended."""
+    return explain_block(model, X, target, beta, n_threads) + (X.index,)
+
+
+def field(result, name: str):
+    """One output of an explained block."""
+    return result[FIELDS[name]]
+
+
+def frame_field(result, name: str, columns):
+    """One output of an explained partition as pandas, on the partition's index."""
+    import pandas as pd
+
+    values, index = result[FIELDS[name]], result[4]
+    if name == "relevance":
+        return pd.DataFrame(values, index=index, columns=columns)
+    return pd.Series(values, index=index, name=name)
+
+
+def predict_block(model, X, n_threads):
+    return model.predict(_rows(X), n_threads=n_threads)
+
+
+def logits_block(model, X, n_threads):
+    return model.logits(_rows(X), n_threads=n_threads)
+
+
+def predict_frame(model, X, n_threads):
+    import pandas as pd
+
+    return pd.Series(predict_block(model, X, n_threads), index=X.index, name="assigned")
+
+
+def logits_frame(model, X, n_threads):
+    import pandas as pd
+
+    return pd.DataFrame(logits_block(model, X, n_threads), index=X.index)
+
+
+def assigned_logit_sum(model, X, n_threads) -> ExactSum:
+    """Exact sum of the assigned logits of a block (the beta heuristic's numerator).
+
+    The assigned cluster's logit is the row's largest (the only positive one;
+    0 on a tie), bit for bit the ``logit`` that ``explain`` reports.
+    """
+    L = logits_block(model, X, n_threads)
+    return exact_sum(L.max(axis=1)) if L.shape[0] else ExactSum()
+
+
+def group_stats(result, by, n_clusters: int):
+    """Per-group float64 sums of relevance, of |relevance| and of the logit,
+    and group sizes, of one explained block (``by``: None, "target" or "assigned")."""
+    relevance, logit, target, assigned = result[:4]
+    e = Explanation(np.asarray(relevance), np.asarray(logit), np.asarray(target), np.asarray(assigned), 1.0,
+                    n_clusters=n_clusters)
+    sums, counts = e._grouped_sums(by, False)
+    abs_sums, _ = e._grouped_sums(by, True)
+    f = np.asarray(logit, dtype=np.float64)
+    if by is None:
+        logit_sums = np.array([f.sum()])
+    else:
+        logit_sums = np.bincount(e._groups(by), weights=f, minlength=n_clusters)
+    return {"sums": sums, "abs_sums": abs_sums, "logit_sums": logit_sums, "counts": counts.astype(np.int64)}
+
+
+def merge_group_stats(*parts):
+    """Sum of :func:`group_stats` partials."""
+    return {key: sum(p[key] for p in parts) for key in parts[0]}
