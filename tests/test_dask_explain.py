@@ -11,20 +11,19 @@ import sys
 import time
 from fractions import Fraction
 
+import neon_ext as nx
 import numpy as np
 import pytest
-
-import neon_ext as nx
-from reference import kmeans_explain, kmeans_assign
+from reference import kmeans_assign, kmeans_explain
 
 distributed = pytest.importorskip("distributed", reason="neon_ext.dask needs the 'dask' extra (dask, distributed)")
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 pd = pytest.importorskip("pandas")
-import dask  # noqa: E402
-from dask.delayed import Delayed  # noqa: E402
-import neon_ext.dask as nxd  # noqa: E402
-from neon_ext.dask._exact_sum import exact_sum, merge  # noqa: E402
+import dask
+import neon_ext.dask as nxd
+from dask.delayed import Delayed
+from neon_ext.dask._exact_sum import exact_sum, merge
 
 N, D, K = 3000, 6, 4
 
@@ -298,7 +297,7 @@ def test_dask_worker_killed_during_explain_gives_same_result(client):
     m = nx.NeuralizedKMeans(np.random.default_rng(5).normal(size=(8, 8)))
     e = nxd.explain(m, X, beta=0.3)
     future = client.compute(e.relevance)
-    in_memory = lambda dask_scheduler: sum(ts.state == "memory" for ts in dask_scheduler.tasks.values())  # noqa: E731
+    in_memory = lambda dask_scheduler: sum(ts.state == "memory" for ts in dask_scheduler.tasks.values())
     deadline = time.monotonic() + 60
     while client.run_on_scheduler(in_memory) < 10 and time.monotonic() < deadline:
         time.sleep(0.01)

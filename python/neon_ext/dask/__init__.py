@@ -17,8 +17,8 @@ compiled methods on numpy data; the model is one key of the task graph
 from __future__ import annotations
 
 try:
-    import dask  # noqa: F401
-    import dask.array  # noqa: F401
+    import dask
+    import dask.array
     import dask.dataframe  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without dask
     raise ImportError(

@@ -24,7 +24,7 @@ _EXACT_ROWS = 1 << 25
 class ExactSum:
     """``count`` values whose sum is exactly ``total * 2**exponent``."""
 
-    __slots__ = ("count", "total", "exponent")
+    __slots__ = ("count", "exponent", "total")
 
     def __init__(self, count: int = 0, total: int = 0, exponent: int = 0):
         self.count = int(count)
