@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..explanation import Explanation
 from ._exact_sum import ExactSum, exact_sum
 
 __all__ = [
@@ -95,20 +94,28 @@ def assigned_logit_sum(model, X, n_threads) -> ExactSum:
     return exact_sum(L.max(axis=1)) if L.shape[0] else ExactSum()
 
 
+def _group_matrix(groups, n_groups: int) -> np.ndarray:
+    """(n_groups, n_rows) one-hot matrix: per-group sums become one GEMM each."""
+    G = np.zeros((n_groups, groups.shape[0]))
+    G[groups, np.arange(groups.shape[0])] = 1.0
+    return G
+
+
 def group_stats(result, by, n_clusters: int):
     """Per-group float64 sums of relevance, of |relevance| and of the logit,
-    and group sizes, of one explained block (``by``: None, "target" or "assigned")."""
-    relevance, logit, target, assigned = result[:4]
-    e = Explanation(np.asarray(relevance), np.asarray(logit), np.asarray(target), np.asarray(assigned), 1.0,
-                    n_clusters=n_clusters)
-    sums, counts = e._grouped_sums(by, False)
-    abs_sums, _ = e._grouped_sums(by, True)
+    and group sizes, of one explained block (``by``: None, "target" or "assigned").
+
+    Sums are one-hot GEMMs in float64 (``np.add.at`` would take ~10x the
+    explain time of the block)."""
+    relevance, logit = result[0], result[1]
+    R = np.asarray(relevance, dtype=np.float64)
     f = np.asarray(logit, dtype=np.float64)
     if by is None:
-        logit_sums = np.array([f.sum()])
+        G = np.ones((1, R.shape[0]))
     else:
-        logit_sums = np.bincount(e._groups(by), weights=f, minlength=n_clusters)
-    return {"sums": sums, "abs_sums": abs_sums, "logit_sums": logit_sums, "counts": counts.astype(np.int64)}
+        G = _group_matrix(np.asarray(result[2 if by == "target" else 3], dtype=np.int64), n_clusters)
+    return {"sums": G @ R, "abs_sums": G @ np.abs(R), "logit_sums": G @ f,
+            "counts": G.sum(axis=1).astype(np.int64)}
 
 
 def merge_group_stats(*parts):
