@@ -29,6 +29,7 @@ in-process explanation (bitwise: same beta, same kernels).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import statistics
@@ -43,9 +44,11 @@ def cpu_seconds() -> float:
 
 
 def cluster_cpu(client) -> float:
-    """CPU seconds used so far by the workers, the scheduler and this process."""
+    """CPU seconds used so far by the workers, the scheduler and this process
+    (a LocalCluster's scheduler and nannies run in this process: counted once)."""
     workers = client.run(cpu_seconds)
-    return sum(workers.values()) + client.run_on_scheduler(cpu_seconds) + cpu_seconds()
+    scheduler = 0.0 if client.run_on_scheduler(os.getpid) == os.getpid() else client.run_on_scheduler(cpu_seconds)
+    return sum(workers.values()) + scheduler + cpu_seconds()
 
 
 def timed(fn, repeats: int, cpu):
@@ -104,6 +107,11 @@ def main() -> None:
             def cpu():
                 return cluster_cpu(client)
 
+            c0 = cpu()
+            time.sleep(2.0)
+            idle = (cpu() - c0) / 2.0
+            print(f"# idle cluster (workers, scheduler, nannies, client): {idle:.3f} CPU s per wall s")
+
             held = {}
             runs = iter(range(1, 1 << 30))
 
@@ -131,7 +139,7 @@ def main() -> None:
 
             relevance = held["e"].relevance
             t0 = time.perf_counter()
-            R = relevance.compute()
+            R = relevance.compute()  # N x D float32 through the client
             gather = time.perf_counter() - t0
             print(f"{f'gather relevance, {n_workers}':<28} {gather:>8.3f} {'':>8} {'':>15} "
                   f"{gather / base[0]:>6.2f} {'':>10}  ({R.nbytes / gather / 1e6:.0f} MB/s)")

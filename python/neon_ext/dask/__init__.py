@@ -28,5 +28,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
 
 from ._explain import beta_heuristic, explain, logits, predict
 from ._explanation import DaskExplanation
+from .kmeans import KMeans
 
-__all__ = ["DaskExplanation", "beta_heuristic", "explain", "logits", "predict"]
+__all__ = ["DaskExplanation", "KMeans", "beta_heuristic", "explain", "logits", "predict"]

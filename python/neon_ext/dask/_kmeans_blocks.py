@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _core
 from ..kmeans_estimator import _check_sample_weight
+from ._blocks import group_sums, one_hot
 
 __all__ = ["assign_block", "lloyd_block", "merge_lloyd", "merge_moments", "moments_block", "sample_block"]
 
@@ -71,9 +72,8 @@ def lloyd_block(X, w, centers, origin, offset: int, threads: int):
     labels = np.full(n, -1, dtype=np.int64)
     dist = np.empty(n, dtype=np.float64)
     step = _core.lloyd_step(X, w, centers, None, labels, dist, False, threads)
-    onehot = np.zeros((n, K))
-    onehot[np.arange(n), labels] = w
-    sums = onehot.T @ (np.asarray(X, dtype=np.float64) - origin)
+    H = one_hot(labels, K, w)
+    sums = group_sums(np.asarray(X, dtype=np.float64) - origin, H)
     positive = w > 0
     counts = np.bincount(labels[positive], minlength=K).astype(np.float64)
     candidates = np.flatnonzero(positive & (dist > 0.0))
@@ -81,7 +81,7 @@ def lloyd_block(X, w, centers, origin, offset: int, threads: int):
         candidates = candidates[np.argsort(-dist[candidates], kind="stable")[:K]]
     far = {"dist": dist[candidates], "row": candidates + offset, "label": labels[candidates],
            "w": w[candidates], "x": np.asarray(X[candidates], dtype=np.float64)}
-    return {"sums": sums, "weight": onehot.sum(axis=0), "count": counts, "inertia": step["inertia"], "far": far}
+    return {"sums": sums, "weight": H.sum(axis=0), "count": counts, "inertia": step["inertia"], "far": far}
 
 
 def _farthest(far: dict, k: int) -> dict:
