@@ -8,8 +8,8 @@ import dask.dataframe as dd
 import numpy as np
 from dask.base import tokenize
 
-from .._neuralized import beta_from_mean_logit
 from .._validation import check_beta, feature_names_of
+from ..models._base import beta_from_mean_logit
 from . import _blocks
 from ._exact_sum import merge
 from ._explanation import DaskExplanation

@@ -14,7 +14,7 @@ import numpy as np
 from dask.base import tokenize
 
 from .._validation import check_n_threads, check_targets
-from ..neuralize import neuralize
+from ..models.neuralize import neuralize
 
 __all__ = ["as_model", "model_key", "rows_of", "split_target", "tree_reduce"]
 

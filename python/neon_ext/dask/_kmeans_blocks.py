@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ..kmeans_estimator import _check_sample_weight
+from ..cluster.kmeans import _check_sample_weight
 from ._blocks import group_sums, one_hot
 
 __all__ = ["assign_block", "lloyd_block", "merge_lloyd", "merge_moments", "moments_block", "sample_block"]

@@ -10,12 +10,13 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 
-from .._estimator import ClusteringEstimator, _check_random_state, _draw_seed
 from .._validation import _describe, check_n_threads
 from .._validation import check_int as _check_int
+from ..cluster._base import ClusteringEstimator, _check_random_state, _draw_seed
+from ..cluster.kmeans import KMeans as InMemoryKMeans
 from ..exceptions import ConvergenceWarning
-from ..kmeans import NeuralizedKMeans, beta_from_mean_logit
-from ..kmeans_estimator import KMeans as InMemoryKMeans
+from ..models._base import beta_from_mean_logit
+from ..models.kmeans import NeuralizedKMeans
 from . import _kmeans_blocks as blocks
 from ._explain import explain, predict
 from ._inputs import rows_of, tree_reduce
