@@ -209,6 +209,7 @@ def test_dask_summaries_equal_in_memory(client, data, by):
     np.testing.assert_allclose(e.mean_logit(by), ref.mean_logit(by), rtol=1e-12)
     if by is not None:
         np.testing.assert_array_equal(e.cluster_sizes(by), ref.cluster_sizes(by))
+        assert e.summary(2, by).to_string() == ref.summary(2, by).to_string()
     lazy = e.mean_relevance(by, compute=False)
     assert isinstance(lazy, Delayed)
     df_e = nxd.explain(m, _frame(X, 4), target=dd.from_pandas(pd.Series(t), npartitions=4), beta=e.beta)
@@ -296,3 +297,87 @@ def test_dask_worker_killed_during_explain_gives_same_result(client):
     result = future.result(timeout=120)
     np.testing.assert_array_equal(result, m.explain(X.compute(), beta=0.3).relevance)
     assert killed_while_running
+
+
+# -- the command line: neon-ext explain DATA --scheduler ADDRESS / --dask ----------------
+@pytest.fixture(scope="module")
+def model_file(data, tmp_path_factory):
+    _, m = data
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    stored = nx.NeuralizedKMeans(m.centroids, beta=0.4)
+    stored.save(path)
+    return str(path), stored
+
+
+def _cli(*argv):
+    from neon_ext.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def test_cli_dask_zarr_in_zarr_out(client, data, model_file, tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    X, _ = data
+    path, m = model_file
+    da.from_array(X, chunks=700).to_zarr(str(tmp_path / "X.zarr"))
+    status = _cli("explain", tmp_path / "X.zarr", "--model", path, "-o", tmp_path / "R.zarr",
+                  "--logits-out", tmp_path / "f.zarr", "--assigned-out", tmp_path / "a.parquet",
+                  "--scheduler", client.scheduler.address)
+    assert status == 0, capsys.readouterr().err
+    ref = m.explain(X)  # beta stored in the model file
+    np.testing.assert_array_equal(zarr.open(str(tmp_path / "R.zarr"), mode="r")[:], ref.relevance)
+    np.testing.assert_array_equal(zarr.open(str(tmp_path / "f.zarr"), mode="r")[:], ref.logit)
+    np.testing.assert_array_equal(pd.read_parquet(tmp_path / "a.parquet")["assigned"], ref.assigned)
+    out = capsys.readouterr().out
+    assert "beta = 0.4 (stored in the model file)" in out and ref.summary(3).to_string() in out
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_cli_dask_parquet_directory(client, data, model_file, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    X, _ = data
+    path, m = model_file
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(D)]).assign(id="row", label=1)
+    (tmp_path / "in").mkdir()
+    for i, part in enumerate(np.array_split(np.arange(N), 3)):
+        df.iloc[part].to_parquet(tmp_path / "in" / f"part{i}.parquet")
+    status = _cli("explain", tmp_path / "in", "--model", path, "-o", tmp_path / "R.parquet", "--drop", "label",
+                  "--target", 1, "--beta", "auto", "--scheduler", client.scheduler.address)
+    assert status == 0, capsys.readouterr().err
+    beta = nxd.beta_heuristic(m, da.from_array(X, chunks=1000))
+    back = pd.read_parquet(tmp_path / "R.parquet")
+    assert list(back.columns) == [f"f{i}" for i in range(D)]
+    np.testing.assert_array_equal(back.to_numpy(), m.explain(X, target=1, beta=beta).relevance)
+    out = capsys.readouterr().out
+    assert "ignored non-numeric columns" in out and "id" in out and f"beta = {beta:.6g}" in out
+
+
+def test_cli_dask_npy_directory_on_a_local_cluster(data, model_file, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    X, _ = data
+    path, m = model_file
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "a.npy", X[:1000].astype(np.float32))
+    np.save(tmp_path / "in" / "b.npy", X[1000:].astype(np.float32))
+    (tmp_path / "R.parquet").mkdir()  # an older result: replaced only when the new one is complete
+    status = _cli("explain", tmp_path / "in", "--model", path, "-o", tmp_path / "R.parquet", "--dask", 1, "-q")
+    assert status == 0, capsys.readouterr().err
+    back = pd.read_parquet(tmp_path / "R.parquet")
+    np.testing.assert_array_equal(back.to_numpy(), m.explain(X.astype(np.float32)).relevance)
+    assert list(back.columns) == [f"x{i}" for i in range(D)]
+
+
+def test_cli_dask_errors(data, model_file, tmp_path, capsys):
+    X, _ = data
+    path, _ = model_file
+    np.save(tmp_path / "X.npy", X[:, :5])
+    assert _cli("explain", tmp_path / "X.npy", "--model", path, "-o", tmp_path / "R.npy", "--dask") == 2
+    assert "outputs are a .zarr store or a .parquet directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        _cli("explain", tmp_path / "X.npy", "--model", path, "-o", tmp_path / "R.zarr", "--dask", "--scheduler", "x")
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert _cli("explain", tmp_path / "X.npy", "--model", path, "-o", tmp_path / "R.zarr", "--dask", 1) == 1
+    assert "has 5 numeric columns, but the model was fitted on 6" in capsys.readouterr().err
+    assert _cli("explain", tmp_path / "nothing", "--model", path, "-o", tmp_path / "R.zarr", "--dask") == 1
+    assert "no such file or directory" in capsys.readouterr().err
