@@ -71,7 +71,7 @@ def run_cluster(n_workers: int, m, beta: float, args) -> None:
 
     n, d, chunk = int(args.n), args.d, int(args.chunk)
     with distributed.LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+                                  host="127.0.0.1", dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         X = da.random.default_rng(1).standard_normal((n, d), chunks=(chunk, d), dtype=np.float32)
         X = X.persist()

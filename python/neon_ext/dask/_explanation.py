@@ -7,7 +7,7 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 
-from ..explanation import Explanation
+from ..explanation import ClusterSummary, Explanation, _check_k
 from . import _blocks
 from ._inputs import tree_reduce
 
@@ -36,6 +36,10 @@ def _logit_means(stats, by):
 
 def _sizes(stats):
     return stats["counts"].astype(np.int64)
+
+
+def _summary(stats, feature_names, k: int, by: str) -> ClusterSummary:
+    return ClusterSummary.from_group_sums(stats["sums"], stats["counts"], stats["logit_sums"], feature_names, k, by)
 
 
 class DaskExplanation:
@@ -169,3 +173,14 @@ class DaskExplanation:
     def mean_logit(self, by: str | None = None, *, compute: bool = True):
         """Mean explained logit, over all rows (a float) or per cluster."""
         return self._finish(dask.delayed(_logit_means, pure=True)(self._stats(by), by), compute)
+
+    def summary(self, k: int = 3, by: str = "target", *, compute: bool = True):
+        """Per-cluster sizes, mean logits and top-k features by mean relevance,
+        as :meth:`neon_ext.Explanation.summary` (a ``ClusterSummary``; print it)."""
+        n_features = self._meta["relevance"].shape[1]
+        k = _check_k(k, n_features)
+        if by is None:
+            raise ValueError("by must be 'target' or 'assigned' for a summary")
+        names = ([str(s) for s in self.feature_names] if self.feature_names is not None
+                 else [f"x{i}" for i in range(n_features)])
+        return self._finish(dask.delayed(_summary, pure=True)(self._stats(by), names, k, by), compute)
