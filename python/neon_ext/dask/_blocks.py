@@ -100,6 +100,12 @@ def assigned_logit_sum(model, X, n_threads) -> ExactSum:
     return exact_sum(np.ascontiguousarray(L.T).max(axis=0))
 
 
+# Rows per step of the grouped sums: float64 temporaries of a few MiB, which
+# malloc reuses; whole-block temporaries (hundreds of MiB) would be fresh
+# pages every time, and the page faults cost more than the arithmetic.
+_SUM_ROWS = 1 << 14
+
+
 def one_hot(groups, n_groups: int, weights=None) -> np.ndarray:
     """(n_rows, n_groups) matrix with the row's weight (default 1) in its group's column."""
     H = np.zeros((groups.shape[0], n_groups))
@@ -107,25 +113,38 @@ def one_hot(groups, n_groups: int, weights=None) -> np.ndarray:
     return H
 
 
-def group_sums(values: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """(n_groups, n_features) float64 sums of the rows of `values` per group of H.
+def group_sums(values, groups, n_groups: int, *, weights=None, origin=None, with_abs: bool = False):
+    """(n_groups, n_features) float64 sums of ``weights * (values - origin)``
+    per group of rows; with ``with_abs`` also the sums of ``|values|`` (same pass).
 
-    A scatter-add written as one GEMM. Spelled (values^T H)^T: with a long
-    inner dimension OpenBLAS runs this order several times faster than H^T values."""
-    return (values.T @ H).T
+    A scatter-add written as GEMMs over steps of rows, each spelled
+    (V^T H)^T: with a long inner dimension OpenBLAS runs this order several
+    times faster than H^T V."""
+    out = np.zeros((n_groups, values.shape[1]))
+    out_abs = np.zeros_like(out) if with_abs else None
+    for lo in range(0, values.shape[0], _SUM_ROWS):
+        hi = min(lo + _SUM_ROWS, values.shape[0])
+        V = np.array(values[lo:hi], dtype=np.float64)  # a copy, changed in place below
+        if origin is not None:
+            V -= origin
+        H = one_hot(groups[lo:hi], n_groups, None if weights is None else weights[lo:hi])
+        out += (V.T @ H).T
+        if with_abs:
+            out_abs += (np.abs(V, out=V).T @ H).T
+    return (out, out_abs) if with_abs else out
 
 
 def group_stats(result, by, n_clusters: int):
     """Per-group float64 sums of relevance, of |relevance| and of the logit,
     and group sizes, of one explained block (``by``: None, "target" or "assigned")."""
-    R = np.asarray(result[0], dtype=np.float64)
+    R = np.asarray(result[0])
     f = np.asarray(result[1], dtype=np.float64)
-    if by is None:
-        H = np.ones((R.shape[0], 1))
-    else:
-        H = one_hot(np.asarray(result[2 if by == "target" else 3], dtype=np.int64), n_clusters)
-    return {"sums": group_sums(R, H), "abs_sums": group_sums(np.abs(R), H), "logit_sums": f @ H,
-            "counts": H.sum(axis=0).astype(np.int64)}
+    n_groups = 1 if by is None else n_clusters
+    groups = (np.zeros(R.shape[0], dtype=np.int64) if by is None
+              else np.asarray(result[2 if by == "target" else 3], dtype=np.int64))
+    sums, abs_sums = group_sums(R, groups, n_groups, with_abs=True)
+    return {"sums": sums, "abs_sums": abs_sums, "logit_sums": np.bincount(groups, weights=f, minlength=n_groups),
+            "counts": np.bincount(groups, minlength=n_groups).astype(np.int64)}
 
 
 def merge_group_stats(*parts):

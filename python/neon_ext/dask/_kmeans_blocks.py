@@ -2,8 +2,8 @@
 
 Assignment runs in the compiled core (``_core.lloyd_step`` without centre
 update, the same pass the in-memory ``neon_ext.KMeans`` iterates). The
-per-cluster sums are accumulated here in numpy (one weighted one-hot GEMM on
-rows centred at ``origin``), because the compiled Lloyd pass returns the
+per-cluster sums are accumulated here in numpy (weighted one-hot GEMMs on
+rows centred at ``origin``, ``_blocks.group_sums``), because the compiled Lloyd pass returns the
 block's *means*, with empty clusters already relocated inside the block,
 which cannot be merged across blocks.
 """
@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _core
 from ..cluster.kmeans import _check_sample_weight
-from ._blocks import group_sums, one_hot
+from ._blocks import group_sums
 
 __all__ = ["assign_block", "lloyd_block", "merge_lloyd", "merge_moments", "moments_block", "sample_block"]
 
@@ -72,8 +72,7 @@ def lloyd_block(X, w, centers, origin, offset: int, threads: int):
     labels = np.full(n, -1, dtype=np.int64)
     dist = np.empty(n, dtype=np.float64)
     step = _core.lloyd_step(X, w, centers, None, labels, dist, False, threads)
-    H = one_hot(labels, K, w)
-    sums = group_sums(np.asarray(X, dtype=np.float64) - origin, H)
+    sums = group_sums(X, labels, K, weights=w, origin=origin)
     positive = w > 0
     counts = np.bincount(labels[positive], minlength=K).astype(np.float64)
     candidates = np.flatnonzero(positive & (dist > 0.0))
@@ -81,7 +80,7 @@ def lloyd_block(X, w, centers, origin, offset: int, threads: int):
         candidates = candidates[np.argsort(-dist[candidates], kind="stable")[:K]]
     far = {"dist": dist[candidates], "row": candidates + offset, "label": labels[candidates],
            "w": w[candidates], "x": np.asarray(X[candidates], dtype=np.float64)}
-    return {"sums": sums, "weight": H.sum(axis=0), "count": counts, "inertia": step["inertia"], "far": far}
+    return {"sums": sums, "weight": np.bincount(labels, weights=w, minlength=K), "count": counts, "inertia": step["inertia"], "far": far}
 
 
 def _farthest(far: dict, k: int) -> dict:
