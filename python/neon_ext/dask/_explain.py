@@ -38,6 +38,21 @@ def _empty_rows(X):
     return X._meta if isinstance(X, dd.DataFrame) else np.empty((0, X.shape[1]), dtype=X.dtype)
 
 
+def _row_outputs(model, X, n_threads, block_fn, frame_fn):
+    """block_fn on every block of an Array X (one output row per input row,
+    the columns of the block function's own empty output), or frame_fn on
+    every partition of a DataFrame X; lazily."""
+    model, X, threads = _prepare(model, X, n_threads)
+    mkey = model_key(model)
+    if isinstance(X, dd.DataFrame):
+        return _frame_output(X, frame_fn, mkey, threads, frame_fn(model, _empty_rows(X), threads))
+    meta = block_fn(model, _empty_rows(X), 1)
+    if meta.ndim == 1:
+        return da.blockwise(block_fn, "i", mkey, None, X, "ij", threads, None, concatenate=True, meta=meta)
+    return da.blockwise(block_fn, "ik", mkey, None, X, "ij", threads, None, concatenate=True,
+                        new_axes={"k": meta.shape[1]}, meta=meta)
+
+
 def predict(model, X, *, n_threads=None):
     """The assigned cluster of every row (int64), lazily: a dask Array
     (n_samples,) for an Array X, a dask Series for a DataFrame X.
@@ -45,26 +60,14 @@ def predict(model, X, *, n_threads=None):
     ``model`` is a neuralized model, one of this package's fitted estimators,
     or any fitted k-means with ``cluster_centers_`` (scikit-learn, dask-ml).
     """
-    model, X, threads = _prepare(model, X, n_threads)
-    mkey = model_key(model)
-    if isinstance(X, dd.DataFrame):
-        return _frame_output(X, _blocks.predict_frame, mkey, threads,
-                             _blocks.predict_frame(model, _empty_rows(X), threads))
-    return da.blockwise(_blocks.predict_block, "i", mkey, None, X, "ij", threads, None, concatenate=True,
-                        meta=np.empty((0,), dtype=np.int64))
+    return _row_outputs(model, X, n_threads, _blocks.predict_block, _blocks.predict_frame)
 
 
 def logits(model, X, *, n_threads=None):
     """f_c(x) for every row and cluster, lazily: a dask Array (n_samples,
     n_clusters) in X's float dtype, or a dask DataFrame with one column per
     cluster for a DataFrame X."""
-    model, X, threads = _prepare(model, X, n_threads)
-    mkey = model_key(model)
-    if isinstance(X, dd.DataFrame):
-        return _frame_output(X, _blocks.logits_frame, mkey, threads,
-                             _blocks.logits_frame(model, _empty_rows(X), threads))
-    return da.blockwise(_blocks.logits_block, "ik", mkey, None, X, "ij", threads, None, concatenate=True,
-                        new_axes={"k": model.n_clusters}, meta=_blocks.logits_block(model, _empty_rows(X), 1))
+    return _row_outputs(model, X, n_threads, _blocks.logits_block, _blocks.logits_frame)
 
 
 def _beta_of_sum(total, fallback_scale: float) -> float:
