@@ -100,13 +100,35 @@ def read_rows(path: str, drop):
         if X.ndim != 2:
             raise ValueError(f"{path}: expected a 2-D array (rows x features), got shape {X.shape}")
         if drop:
-            X = X[:, _select(None, range(X.shape[1]), drop, path)]
-        return X, None, []
+            X = X[:, _select(None, range(X.shape[1]), drop, path)[0]]
+        return _Rows(X, None, [])
     names = [str(c) for c in X.columns]
     numeric = [j for j, t in enumerate(X.dtypes) if getattr(t, "kind", "O") in "fiub"]
-    keep = _select(names, numeric, drop, path)
-    return X[[X.columns[j] for j in keep]], [names[j] for j in keep], [n for j, n in enumerate(names)
-                                                                       if j not in keep]
+    keep, excluded = _select(names, numeric, drop, path)
+    skipped = [n for j, n in enumerate(names) if j not in keep and j not in excluded]
+    return _Rows(X[[X.columns[j] for j in keep]], [names[j] for j in keep], skipped)
+
+
+class _Rows:
+    """Rows read for the workers, shaped like the in-memory command's table
+    (``X``, ``names``, ``skipped``) so that it matches columns to the model by
+    the same rule (``commands._align_columns``): ``X[:, columns]`` selects
+    columns of a dask Array or DataFrame alike."""
+
+    def __init__(self, X, names, skipped):
+        self.X, self.names, self.skipped = self, names, skipped
+        self.rows = X
+
+    @property
+    def shape(self):
+        cols = len(self.rows.columns) if hasattr(self.rows, "columns") else self.rows.shape[1]
+        return (np.nan, cols)
+
+    def __getitem__(self, key):
+        _, columns = key
+        if hasattr(self.rows, "columns"):
+            return _Rows(self.rows[[self.rows.columns[j] for j in columns]], None, [])
+        return _Rows(self.rows[:, list(columns)], None, [])
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -190,26 +212,22 @@ def run(args) -> int:
     except ImportError as exc:
         raise ImportError(f"--dask and --scheduler need the 'dask' extra: {exc}") from None
     from ..io.persistence import load
-    from .commands import UsageError, _say
+    from .commands import UsageError, _align_columns, _check_distinct, _say
 
     out_kind = output_kind(args.output, "the output")
-    extra = [(path, output_kind(path, flag), what)
+    extra = [(path, output_kind(path, flag), what, flag)
              for path, flag, what in ((args.logits_out, "--logits-out", "logit"),
                                       (args.assigned_out, "--assigned-out", "assigned")) if path is not None]
-    paths = [os.path.abspath(p.rstrip("/")) for p in [args.output, args.data, args.model] + [e[0] for e in extra]]
-    if len(set(paths)) < len(paths):
-        raise UsageError("the data, model and output paths must all be different")
+    _check_distinct([("the data", args.data), ("the model", args.model)],
+                    [("the output", args.output)] + [(flag, path) for path, _, _, flag in extra])
     model = load(args.model)
     if args.target is not None and args.target >= model.n_clusters:
         raise UsageError(f"--target {args.target} is out of range: the model has {model.n_clusters} clusters")
-    X, names, dropped = read_rows(args.data, args.drop)
-    if dropped:
-        _say(args, f"ignored non-numeric columns of {args.data}: {', '.join(dropped)}")
-    n_features = X.shape[1] if hasattr(X, "ndim") and not hasattr(X, "columns") else len(X.columns)
-    if n_features != model.n_features_in_:
-        raise ValueError(f"{args.data} has {n_features} numeric columns, but the model was fitted on "
-                         f"{model.n_features_in_} features; use --drop to leave columns out")
-    names = names or [f"x{j}" for j in range(n_features)]
+    table = read_rows(args.data, args.drop)
+    if table.skipped:
+        _say(args, f"ignored non-numeric columns of {args.data}: {', '.join(table.skipped)}")
+    rows, names = _align_columns(args, model, table)  # the in-memory command's rule, by name or by count
+    X, n_features = rows.rows, len(names)
 
     client, cluster = _client(args)
     outputs = _Directories()
@@ -223,7 +241,7 @@ def run(args) -> int:
         e = nxd.explain(model, X, args.target, beta=beta, n_threads=args.threads)
         by = "target" if args.target is None else "assigned"
         writes = [_writer(e.relevance, out_kind, outputs.temporary(args.output), names)]
-        writes += [_writer(getattr(e, what), kind, outputs.temporary(path), [what]) for path, kind, what in extra]
+        writes += [_writer(getattr(e, what), kind, outputs.temporary(path), [what]) for path, kind, what, _ in extra]
         summary = e.summary(min(args.top, n_features), by=by, compute=False)
         *_, table = dask.compute(*writes, summary)  # one pass: every block explained once
         outputs.commit()
@@ -240,5 +258,5 @@ def run(args) -> int:
          f"explained {int(table.sizes[-1])} rows x {n_features} features of {args.data} for {target} on {where}",
          f"beta = {beta:.6g} ({source})", "",
          f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:", table.to_string(), "",
-         f"wrote {args.output}" + "".join(f", {path}" for path, _, _ in extra))
+         f"wrote {args.output}" + "".join(f", {item[0]}" for item in extra))
     return 0
