@@ -70,9 +70,12 @@ def run_cluster(n_workers: int, m, beta: float, args) -> None:
     import neon_ext.dask as nxd
 
     n, d, chunk = int(args.n), args.d, int(args.chunk)
-    with distributed.LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1,
-                                  host="127.0.0.1", dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=n_workers, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         X = da.random.default_rng(1).standard_normal((n, d), chunks=(chunk, d), dtype=np.float32)
         X = X.persist()
         distributed.wait(X)
@@ -82,8 +85,10 @@ def run_cluster(n_workers: int, m, beta: float, args) -> None:
             return m.explain(X_local, beta=beta, n_threads=n_workers)
 
         base = timed(run_local, args.repeats, cpu_seconds)
-        print(f"{f'in-process, {n_workers} thread(s)':<28} {base[0]:>8.3f} {base[1]:>8.3f} "
-              f"{base[2]:>7.3f}-{base[3]:<7.3f} {1.0:>6.2f} {1e9 * base[1] / n:>10.1f}")
+        print(
+            f"{f'in-process, {n_workers} thread(s)':<28} {base[0]:>8.3f} {base[1]:>8.3f} "
+            f"{base[2]:>7.3f}-{base[3]:<7.3f} {1.0:>6.2f} {1e9 * base[1] / n:>10.1f}"
+        )
 
         def cpu():
             return cluster_cpu(client)
@@ -115,19 +120,24 @@ def run_cluster(n_workers: int, m, beta: float, args) -> None:
         rows = [("dask persist", run_persist), ("dask summary", run_summary), ("dask beta", run_beta)]
         for name, fn in rows:
             t = timed(fn, args.repeats, cpu)
-            print(f"{f'{name}, {n_workers} worker(s)':<28} {t[0]:>8.3f} {t[1]:>8.3f} "
-                  f"{t[2]:>7.3f}-{t[3]:<7.3f} {t[0] / base[0]:>6.2f} {1e9 * t[1] / n:>10.1f}")
+            print(
+                f"{f'{name}, {n_workers} worker(s)':<28} {t[0]:>8.3f} {t[1]:>8.3f} "
+                f"{t[2]:>7.3f}-{t[3]:<7.3f} {t[0] / base[0]:>6.2f} {1e9 * t[1] / n:>10.1f}"
+            )
 
         relevance = held["e"].relevance
         t0 = time.perf_counter()
         R = relevance.compute()  # N x D float32 through the client
         gather = time.perf_counter() - t0
-        print(f"{f'gather relevance, {n_workers}':<28} {gather:>8.3f} {'':>8} {'':>15} "
-              f"{gather / base[0]:>6.2f} {'':>10}  ({R.nbytes / gather / 1e6:.0f} MB/s)")
+        print(
+            f"{f'gather relevance, {n_workers}':<28} {gather:>8.3f} {'':>8} {'':>15} "
+            f"{gather / base[0]:>6.2f} {'':>10}  ({R.nbytes / gather / 1e6:.0f} MB/s)"
+        )
         ref = m.explain(X_local, beta=held["e"].beta, n_threads=n_workers)
         assert np.array_equal(R, ref.relevance), "dask and in-process relevance differ"
-        np.testing.assert_allclose(held["e"].mean_relevance(by="target"), ref.mean_relevance(by="target"),
-                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            held["e"].mean_relevance(by="target"), ref.mean_relevance(by="target"), rtol=1e-9, atol=1e-9
+        )
 
 
 def main() -> None:
@@ -146,8 +156,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     m = nx.NeuralizedKMeans(rng.uniform(-3, 3, size=(k, d)))
     beta = 0.05
-    print(f"# {platform.processor() or platform.machine()}, python {platform.python_version()}, "
-          f"numpy {np.__version__}, kernels {nx.build_info().get('kernel_isa', '?')}")
+    print(
+        f"# {platform.processor() or platform.machine()}, python {platform.python_version()}, "
+        f"numpy {np.__version__}, kernels {nx.build_info().get('kernel_isa', '?')}"
+    )
     print(f"# N={n:.3g} D={d} K={k} float32, {chunk:.3g} rows per block, beta={beta}, median of {args.repeats}")
     print(f"{'what':<28} {'wall s':>8} {'cpu s':>8} {'min-max wall':>15} {'ratio':>6} {'ns/row cpu':>10}")
 

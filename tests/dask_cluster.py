@@ -14,6 +14,10 @@ def local_cluster_client():
     # dashboard_address=":0": even without a dashboard the scheduler serves HTTP
     # (metrics), on port 8787 unless told otherwise; another cluster on this
     # machine may hold that port (then a warning and a leaked socket).
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c

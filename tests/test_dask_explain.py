@@ -56,8 +56,11 @@ def test_exact_sum_is_exact_and_order_free():
 
 # -- explain on arrays ------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("chunks", [(N, D), (700, D), ((100, 2000, 1, 899), (D,)), (500, (2, 4))],
-                         ids=["one", "even", "uneven", "split-features"])
+@pytest.mark.parametrize(
+    "chunks",
+    [(N, D), (700, D), ((100, 2000, 1, 899), (D,)), (500, (2, 4))],
+    ids=["one", "even", "uneven", "split-features"],
+)
 def test_dask_array_explain_equals_in_memory(client, data, dtype, chunks):
     X0, m = data
     X = X0.astype(dtype)
@@ -123,8 +126,9 @@ def test_dask_predict_logits(client, data):
 
 def test_dask_explain_kernel_kmeans(client, data):
     X, _ = data
-    kk = nx.NeuralizedKernelKMeans.from_labels(X[:400], nx.NeuralizedKMeans(data[1].centroids).predict(X[:400]),
-                                               gamma=0.1)
+    kk = nx.NeuralizedKernelKMeans.from_labels(
+        X[:400], nx.NeuralizedKMeans(data[1].centroids).predict(X[:400]), gamma=0.1
+    )
     X = X[:1000]
     e = nxd.explain(kk, da.from_array(X, chunks=300))
     ref = kk.explain(X, beta=e.beta)
@@ -142,8 +146,9 @@ def test_dask_explain_estimator_uses_its_beta(client, data):
 
 # -- DataFrames ---------------------------------------------------------------------------
 def _frame(X, npartitions, dtype=np.float64):
-    df = pd.DataFrame(X.astype(dtype), columns=[f"f{i}" for i in range(X.shape[1])],
-                      index=pd.RangeIndex(100, 100 + len(X)))
+    df = pd.DataFrame(
+        X.astype(dtype), columns=[f"f{i}" for i in range(X.shape[1])], index=pd.RangeIndex(100, 100 + len(X))
+    )
     return dd.from_pandas(df, npartitions=npartitions)
 
 
@@ -231,8 +236,9 @@ def test_dask_to_zarr_and_parquet(client, data, tmp_path):
     X, m = data
     e = nxd.explain(m, da.from_array(X, chunks=1000)).persist()
     e.relevance.to_zarr(str(tmp_path / "relevance.zarr"))
-    np.testing.assert_array_equal(zarr.open(str(tmp_path / "relevance.zarr"), mode="r")[:],
-                                  m.explain(X, beta=e.beta).relevance)
+    np.testing.assert_array_equal(
+        zarr.open(str(tmp_path / "relevance.zarr"), mode="r")[:], m.explain(X, beta=e.beta).relevance
+    )
     f = nxd.explain(m, _frame(X, 3), beta=e.beta)
     f.relevance.assign(cluster=f.assigned).to_parquet(str(tmp_path / "relevance.parquet"))
     back = pd.read_parquet(tmp_path / "relevance.parquet")
@@ -287,7 +293,10 @@ def test_dask_worker_killed_during_explain_gives_same_result(client):
     m = nx.NeuralizedKMeans(np.random.default_rng(5).normal(size=(8, 8)))
     e = nxd.explain(m, X, beta=0.3)
     future = client.compute(e.relevance)
-    in_memory = lambda dask_scheduler: sum(ts.state == "memory" for ts in dask_scheduler.tasks.values())
+
+    def in_memory(dask_scheduler):
+        return sum(ts.state == "memory" for ts in dask_scheduler.tasks.values())
+
     deadline = time.monotonic() + 60
     while client.run_on_scheduler(in_memory) < 10 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -320,9 +329,20 @@ def test_cli_dask_zarr_in_zarr_out(client, data, model_file, tmp_path, capsys):
     X, _ = data
     path, m = model_file
     da.from_array(X, chunks=700).to_zarr(str(tmp_path / "X.zarr"))
-    status = _cli("explain", tmp_path / "X.zarr", "--model", path, "-o", tmp_path / "R.zarr",
-                  "--logits-out", tmp_path / "f.zarr", "--assigned-out", tmp_path / "a.parquet",
-                  "--scheduler", client.scheduler.address)
+    status = _cli(
+        "explain",
+        tmp_path / "X.zarr",
+        "--model",
+        path,
+        "-o",
+        tmp_path / "R.zarr",
+        "--logits-out",
+        tmp_path / "f.zarr",
+        "--assigned-out",
+        tmp_path / "a.parquet",
+        "--scheduler",
+        client.scheduler.address,
+    )
     assert status == 0, capsys.readouterr().err
     ref = m.explain(X)  # beta stored in the model file
     np.testing.assert_array_equal(zarr.open(str(tmp_path / "R.zarr"), mode="r")[:], ref.relevance)
@@ -341,8 +361,22 @@ def test_cli_dask_parquet_directory(client, data, model_file, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     for i, part in enumerate(np.array_split(np.arange(N), 3)):
         df.iloc[part].to_parquet(tmp_path / "in" / f"part{i}.parquet")
-    status = _cli("explain", tmp_path / "in", "--model", path, "-o", tmp_path / "R.parquet", "--drop", "label",
-                  "--target", 1, "--beta", "auto", "--scheduler", client.scheduler.address)
+    status = _cli(
+        "explain",
+        tmp_path / "in",
+        "--model",
+        path,
+        "-o",
+        tmp_path / "R.parquet",
+        "--drop",
+        "label",
+        "--target",
+        1,
+        "--beta",
+        "auto",
+        "--scheduler",
+        client.scheduler.address,
+    )
     assert status == 0, capsys.readouterr().err
     beta = nxd.beta_heuristic(m, da.from_array(X, chunks=1000))
     back = pd.read_parquet(tmp_path / "R.parquet")

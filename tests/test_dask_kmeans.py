@@ -47,8 +47,9 @@ def test_dask_kmeans_lloyd_equals_in_memory_from_the_same_start(client):
     w[:1500] = 0.0  # whole blocks without weight
     init = X[[10, 2000, 4000, 5999]]
     ref = nx.KMeans(4, init=init, tol=0.0, max_iter=100).fit(X, sample_weight=w)
-    km = KMeans(4, init=init, tol=0.0, max_iter=100).fit(da.from_array(X, chunks=700),
-                                                        sample_weight=da.from_array(w, chunks=700))
+    km = KMeans(4, init=init, tol=0.0, max_iter=100).fit(
+        da.from_array(X, chunks=700), sample_weight=da.from_array(w, chunks=700)
+    )
     np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-12)
     assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-12)
     assert km.beta_ == pytest.approx(ref.beta_, rel=1e-12)

@@ -9,19 +9,27 @@ import sys
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
 
 
 def test_import_neon_ext_imports_no_dask():
-    out = _run("import sys, neon_ext\n"
-               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = _run(
+        "import sys, neon_ext\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
 def test_neon_ext_dask_without_dask_says_what_to_install():
-    out = _run("import sys\nsys.modules['dask'] = None\n"
-               "try:\n    import neon_ext.dask\nexcept ImportError as e:\n    print(e)\n")
+    out = _run(
+        "import sys\nsys.modules['dask'] = None\n"
+        "try:\n    import neon_ext.dask\nexcept ImportError as e:\n    print(e)\n"
+    )
     assert out.returncode == 0, out.stderr
     assert "pip install 'neon-ext[dask]'" in out.stdout

@@ -28,11 +28,22 @@ def add_arguments(parser) -> None:
     from .commands import _nonnegative_int
 
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                       help="run on the Dask scheduler at ADDRESS (e.g. tcp://host:8786); DATA and the "
-                            "outputs must be paths the workers can reach (needs the 'dask' extra)")
-    group.add_argument("--dask", metavar="N", nargs="?", type=_nonnegative_int, const=0, default=None,
-                       help="run on a local Dask cluster of N worker processes (default: one per core)")
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run on the Dask scheduler at ADDRESS (e.g. tcp://host:8786); DATA and the "
+        "outputs must be paths the workers can reach (needs the 'dask' extra)",
+    )
+    group.add_argument(
+        "--dask",
+        metavar="N",
+        nargs="?",
+        type=_nonnegative_int,
+        const=0,
+        default=None,
+        help="run on a local Dask cluster of N worker processes (default: one per core)",
+    )
 
 
 def wanted(args) -> bool:
@@ -42,7 +53,8 @@ def wanted(args) -> bool:
 # -- inputs ---------------------------------------------------------------------------------
 def _is_zarr(path: str) -> bool:
     return path.rstrip("/").endswith(".zarr") or any(
-        os.path.exists(os.path.join(path, m)) for m in (".zarray", "zarr.json"))
+        os.path.exists(os.path.join(path, m)) for m in (".zarray", "zarr.json")
+    )
 
 
 def _npy_rows(path: str, lo: int, hi: int) -> np.ndarray:
@@ -61,13 +73,17 @@ def _npy_stack(files):
         except ValueError as exc:
             raise ValueError(f"{f}: not a readable .npy array ({exc})") from None
         if a.ndim != 2 or (shape is not None and a.shape[1] != shape) or (dtype is not None and a.dtype != dtype):
-            raise ValueError(f"{f}: expected a 2-D array of {shape or 'n'} columns"
-                             f"{'' if dtype is None else ' of ' + str(dtype)}, got {a.dtype} {a.shape}")
+            raise ValueError(
+                f"{f}: expected a 2-D array of {shape or 'n'} columns"
+                f"{'' if dtype is None else ' of ' + str(dtype)}, got {a.dtype} {a.shape}"
+            )
         shape, dtype = a.shape[1], a.dtype
         step = max(1, _BLOCK_BYTES // max(1, a.shape[1] * a.itemsize))
         for lo in range(0, a.shape[0], step):
             hi = min(lo + step, a.shape[0])
-            blocks.append(da.from_delayed(dask.delayed(_npy_rows, pure=True)(f, lo, hi), (hi - lo, a.shape[1]), a.dtype))
+            blocks.append(
+                da.from_delayed(dask.delayed(_npy_rows, pure=True)(f, lo, hi), (hi - lo, a.shape[1]), a.dtype)
+            )
     return da.concatenate(blocks, axis=0)
 
 
@@ -86,16 +102,20 @@ def read_rows(path: str, drop):
         npy = sorted(glob.glob(os.path.join(path, "*.npy")))
         parquet = sorted(glob.glob(os.path.join(path, "*.parquet")) + glob.glob(os.path.join(path, "*.pq")))
         if bool(npy) == bool(parquet):
-            raise ValueError(f"{path}: expected a directory of .npy files or of .parquet files "
-                             f"(found {len(npy)} .npy and {len(parquet)} parquet)")
+            raise ValueError(
+                f"{path}: expected a directory of .npy files or of .parquet files "
+                f"(found {len(npy)} .npy and {len(parquet)} parquet)"
+            )
         X, kind = (_npy_stack(npy), "array") if npy else (dd.read_parquet(parquet), "frame")
     elif path.endswith(".npy"):
         X, kind = _npy_stack([path]), "array"
     elif path.endswith((".parquet", ".pq")):
         X, kind = dd.read_parquet(path), "frame"
     else:
-        raise ValueError(f"{path}: with --dask or --scheduler, DATA must be a .zarr store, a .npy or parquet "
-                         "file, or a directory of .npy or parquet files")
+        raise ValueError(
+            f"{path}: with --dask or --scheduler, DATA must be a .zarr store, a .npy or parquet "
+            "file, or a directory of .npy or parquet files"
+        )
     if kind == "array":
         if X.ndim != 2:
             raise ValueError(f"{path}: expected a 2-D array (rows x features), got shape {X.shape}")
@@ -139,8 +159,7 @@ def output_kind(path: str, what: str) -> str:
         return "zarr"
     if path.rstrip("/").endswith((".parquet", ".pq")):
         return "parquet"
-    raise UsageError(f"{what} {path!r}: with --dask or --scheduler, outputs are a .zarr store or a "
-                     ".parquet directory")
+    raise UsageError(f"{what} {path!r}: with --dask or --scheduler, outputs are a .zarr store or a .parquet directory")
 
 
 def _writer(values, kind: str, tmp: str, names):
@@ -198,8 +217,9 @@ def _client(args):
 
     if args.scheduler is not None:
         return distributed.Client(args.scheduler, timeout="30s"), None
-    cluster = distributed.LocalCluster(n_workers=args.dask or None, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0")
+    cluster = distributed.LocalCluster(
+        n_workers=args.dask or None, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
     return distributed.Client(cluster), cluster
 
 
@@ -215,11 +235,18 @@ def run(args) -> int:
     from .commands import UsageError, _align_columns, _check_distinct, _say
 
     out_kind = output_kind(args.output, "the output")
-    extra = [(path, output_kind(path, flag), what, flag)
-             for path, flag, what in ((args.logits_out, "--logits-out", "logit"),
-                                      (args.assigned_out, "--assigned-out", "assigned")) if path is not None]
-    _check_distinct([("the data", args.data), ("the model", args.model)],
-                    [("the output", args.output)] + [(flag, path) for path, _, _, flag in extra])
+    extra = [
+        (path, output_kind(path, flag), what, flag)
+        for path, flag, what in (
+            (args.logits_out, "--logits-out", "logit"),
+            (args.assigned_out, "--assigned-out", "assigned"),
+        )
+        if path is not None
+    ]
+    _check_distinct(
+        [("the data", args.data), ("the model", args.model)],
+        [("the output", args.output)] + [(flag, path) for path, _, _, flag in extra],
+    )
     model = load(args.model)
     if args.target is not None and args.target >= model.n_clusters:
         raise UsageError(f"--target {args.target} is out of range: the model has {model.n_clusters} clusters")
@@ -254,9 +281,14 @@ def run(args) -> int:
             cluster.close()
     target = "each row's own cluster" if args.target is None else f"cluster {args.target}"
     where = f"the Dask scheduler {args.scheduler}" if args.scheduler else "a local Dask cluster"
-    _say(args,
-         f"explained {int(table.sizes[-1])} rows x {n_features} features of {args.data} for {target} on {where}",
-         f"beta = {beta:.6g} ({source})", "",
-         f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:", table.to_string(), "",
-         f"wrote {args.output}" + "".join(f", {item[0]}" for item in extra))
+    _say(
+        args,
+        f"explained {int(table.sizes[-1])} rows x {n_features} features of {args.data} for {target} on {where}",
+        f"beta = {beta:.6g} ({source})",
+        "",
+        f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:",
+        table.to_string(),
+        "",
+        f"wrote {args.output}" + "".join(f", {item[0]}" for item in extra),
+    )
     return 0

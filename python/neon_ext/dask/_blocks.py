@@ -140,11 +140,18 @@ def group_stats(result, by, n_clusters: int):
     R = np.asarray(result[0])
     f = np.asarray(result[1], dtype=np.float64)
     n_groups = 1 if by is None else n_clusters
-    groups = (np.zeros(R.shape[0], dtype=np.int64) if by is None
-              else np.asarray(result[2 if by == "target" else 3], dtype=np.int64))
+    groups = (
+        np.zeros(R.shape[0], dtype=np.int64)
+        if by is None
+        else np.asarray(result[2 if by == "target" else 3], dtype=np.int64)
+    )
     sums, abs_sums = group_sums(R, groups, n_groups, with_abs=True)
-    return {"sums": sums, "abs_sums": abs_sums, "logit_sums": np.bincount(groups, weights=f, minlength=n_groups),
-            "counts": np.bincount(groups, minlength=n_groups).astype(np.int64)}
+    return {
+        "sums": sums,
+        "abs_sums": abs_sums,
+        "logit_sums": np.bincount(groups, weights=f, minlength=n_groups),
+        "counts": np.bincount(groups, minlength=n_groups).astype(np.int64),
+    }
 
 
 def merge_group_stats(*parts):

@@ -49,8 +49,9 @@ def _row_outputs(model, X, n_threads, block_fn, frame_fn):
     meta = block_fn(model, _empty_rows(X), 1)
     if meta.ndim == 1:
         return da.blockwise(block_fn, "i", mkey, None, X, "ij", threads, None, concatenate=True, meta=meta)
-    return da.blockwise(block_fn, "ik", mkey, None, X, "ij", threads, None, concatenate=True,
-                        new_axes={"k": meta.shape[1]}, meta=meta)
+    return da.blockwise(
+        block_fn, "ik", mkey, None, X, "ij", threads, None, concatenate=True, new_axes={"k": meta.shape[1]}, meta=meta
+    )
 
 
 def predict(model, X, *, n_threads=None):
@@ -134,8 +135,22 @@ def explain(model, X, target=None, *, beta=None, n_threads=None) -> DaskExplanat
         return _explain_frame(model, mkey, X, targets, beta, threads)
     name = "neon-explain-" + tokenize(mkey.key, X.name, targets, beta, threads)
     target_arg = (targets, "i") if isinstance(targets, da.Array) else (targets, None)
-    blocks = da.blockwise(_blocks.explain_block, "i", mkey, None, X, "ij", *target_arg, beta, None,
-                          threads, None, concatenate=True, name=name, meta=np.empty((0,), dtype=object))
+    blocks = da.blockwise(
+        _blocks.explain_block,
+        "i",
+        mkey,
+        None,
+        X,
+        "ij",
+        *target_arg,
+        beta,
+        None,
+        threads,
+        None,
+        concatenate=True,
+        name=name,
+        meta=np.empty((0,), dtype=object),
+    )
     empty = _blocks.explain_block(model, _empty_rows(X), None, beta, 1)
     meta = {n: empty[i] for n, i in _blocks.FIELDS.items()}
     return DaskExplanation(blocks, beta=beta, n_clusters=model.n_clusters, feature_names=None, meta=meta)
@@ -151,10 +166,17 @@ def _explain_frame(model, mkey, X, targets, beta, threads) -> DaskExplanation:
         per_part = _row_blocks(targets)
         if len(per_part) != len(parts):
             raise ValueError(f"target has {len(per_part)} blocks, but X has {len(parts)} partitions")
-    blocks = [dask.delayed(_blocks.explain_frame, pure=True)(mkey, p, t, beta, threads)
-              for p, t in zip(parts, per_part)]
+    blocks = [
+        dask.delayed(_blocks.explain_frame, pure=True)(mkey, p, t, beta, threads) for p, t in zip(parts, per_part)
+    ]
     empty = _blocks.explain_frame(model, _empty_rows(X), None, beta, 1)
     columns = X._meta.columns
     meta = {n: _blocks.frame_field(empty, n, columns if n == "relevance" else None) for n in _blocks.FIELDS}
-    return DaskExplanation(blocks, beta=beta, n_clusters=model.n_clusters, feature_names=feature_names_of(X._meta),
-                           meta=meta, divisions=X.divisions)
+    return DaskExplanation(
+        blocks,
+        beta=beta,
+        n_clusters=model.n_clusters,
+        feature_names=feature_names_of(X._meta),
+        meta=meta,
+        divisions=X.divisions,
+    )

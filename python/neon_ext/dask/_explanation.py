@@ -82,8 +82,14 @@ class DaskExplanation:
         self.feature_names = feature_names
 
     def _like(self, blocks) -> DaskExplanation:
-        return DaskExplanation(blocks, beta=self.beta, n_clusters=self.n_clusters,
-                               feature_names=self.feature_names, meta=self._meta, divisions=self._divisions)
+        return DaskExplanation(
+            blocks,
+            beta=self.beta,
+            n_clusters=self.n_clusters,
+            feature_names=self.feature_names,
+            meta=self._meta,
+            divisions=self._divisions,
+        )
 
     # -- the lazy outputs ------------------------------------------------------
     @property
@@ -109,8 +115,9 @@ class DaskExplanation:
             parts = [dask.delayed(_blocks.frame_field, pure=True)(p, name, columns) for p in self._blocks]
             return dd.from_delayed(parts, meta=meta, divisions=self._divisions, verify_meta=False)
         if name == "relevance":
-            return da.blockwise(_blocks.field, "ij", self._blocks, "i", name, None,
-                                new_axes={"j": meta.shape[1]}, meta=meta)
+            return da.blockwise(
+                _blocks.field, "ij", self._blocks, "i", name, None, new_axes={"j": meta.shape[1]}, meta=meta
+            )
         return da.blockwise(_blocks.field, "i", self._blocks, "i", name, None, meta=meta)
 
     def _parts(self) -> list:
@@ -125,10 +132,10 @@ class DaskExplanation:
         keyword arguments go to ``dask.compute``). Its ``data`` is None: the
         rows stay where they are."""
         (results,) = dask.compute(self._parts(), **kwargs)
-        relevance, logit, target, assigned = (np.concatenate([np.asarray(r[i]) for r in results])
-                                              for i in range(4))
-        return Explanation(relevance, logit, target, assigned, self.beta, self.feature_names,
-                           n_clusters=self.n_clusters)
+        relevance, logit, target, assigned = (np.concatenate([np.asarray(r[i]) for r in results]) for i in range(4))
+        return Explanation(
+            relevance, logit, target, assigned, self.beta, self.feature_names, n_clusters=self.n_clusters
+        )
 
     def persist(self, **kwargs) -> DaskExplanation:
         """The same explanation with every block computed and kept in (cluster) memory."""
@@ -163,8 +170,7 @@ class DaskExplanation:
         """Mean relevance of each feature over all rows ((n_features,)) or per
         cluster ((n_clusters, n_features), NaN rows for clusters without rows),
         as :meth:`neon_ext.Explanation.mean_relevance`; float64."""
-        return self._finish(dask.delayed(_relevance_means, pure=True)(self._stats(by), by, bool(absolute)),
-                            compute)
+        return self._finish(dask.delayed(_relevance_means, pure=True)(self._stats(by), by, bool(absolute)), compute)
 
     def mean_abs_relevance(self, by: str | None = None, *, compute: bool = True):
         """:meth:`mean_relevance` of ``|relevance|``."""
@@ -181,6 +187,9 @@ class DaskExplanation:
         k = _check_k(k, n_features)
         if by is None:
             raise ValueError("by must be 'target' or 'assigned' for a summary")
-        names = ([str(s) for s in self.feature_names] if self.feature_names is not None
-                 else [f"x{i}" for i in range(n_features)])
+        names = (
+            [str(s) for s in self.feature_names]
+            if self.feature_names is not None
+            else [f"x{i}" for i in range(n_features)]
+        )
         return self._finish(dask.delayed(_summary, pure=True)(self._stats(by), names, k, by), compute)

@@ -58,8 +58,10 @@ def rows_of(X, n_features: int):
             raise TypeError(f"X must hold real numbers; columns {bad} do not")
         return X
     if not isinstance(X, da.Array):
-        raise TypeError(f"X must be a dask Array or dask DataFrame, got {type(X).__name__}; "
-                        "use neon_ext's in-memory models for numpy data")
+        raise TypeError(
+            f"X must be a dask Array or dask DataFrame, got {type(X).__name__}; "
+            "use neon_ext's in-memory models for numpy data"
+        )
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got {X.ndim}-D with shape {X.shape}")
     if X.shape[1] != n_features:
@@ -102,8 +104,9 @@ def split_target(target, X, n_clusters: int):
     t = np.asarray(target)
     if isinstance(X, da.Array):
         if np.isnan(X.shape[0]):
-            raise ValueError("X has unknown chunk sizes: pass target as a dask array, "
-                             "or call X.compute_chunk_sizes() first")
+            raise ValueError(
+                "X has unknown chunk sizes: pass target as a dask array, or call X.compute_chunk_sizes() first"
+            )
         t, _ = check_targets(t, X.shape[0], n_clusters)
         return da.from_array(t, chunks=(X.chunks[0],))
     lengths = X.map_partitions(len).compute()
@@ -123,5 +126,5 @@ def tree_reduce(parts, merge):
     if not parts:
         raise ValueError("nothing to reduce: X has no blocks")
     while len(parts) > 1:
-        parts = [dask.delayed(merge, pure=True)(*parts[i:i + _FAN_IN]) for i in range(0, len(parts), _FAN_IN)]
+        parts = [dask.delayed(merge, pure=True)(*parts[i : i + _FAN_IN]) for i in range(0, len(parts), _FAN_IN)]
     return parts[0]

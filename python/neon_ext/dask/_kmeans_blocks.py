@@ -78,9 +78,20 @@ def lloyd_block(X, w, centers, origin, offset: int, threads: int):
     candidates = np.flatnonzero(positive & (dist > 0.0))
     if candidates.size > K:
         candidates = candidates[np.argsort(-dist[candidates], kind="stable")[:K]]
-    far = {"dist": dist[candidates], "row": candidates + offset, "label": labels[candidates],
-           "w": w[candidates], "x": np.asarray(X[candidates], dtype=np.float64)}
-    return {"sums": sums, "weight": np.bincount(labels, weights=w, minlength=K), "count": counts, "inertia": step["inertia"], "far": far}
+    far = {
+        "dist": dist[candidates],
+        "row": candidates + offset,
+        "label": labels[candidates],
+        "w": w[candidates],
+        "x": np.asarray(X[candidates], dtype=np.float64),
+    }
+    return {
+        "sums": sums,
+        "weight": np.bincount(labels, weights=w, minlength=K),
+        "count": counts,
+        "inertia": step["inertia"],
+        "far": far,
+    }
 
 
 def _farthest(far: dict, k: int) -> dict:

@@ -83,8 +83,19 @@ class KMeans(ClusteringEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init=1, max_iter=300, tol=1e-4,
-                 init_sample_size=None, random_state=None, n_threads=None, persist=True):
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init=1,
+        max_iter=300,
+        tol=1e-4,
+        init_sample_size=None,
+        random_state=None,
+        n_threads=None,
+        persist=True,
+    ):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -109,8 +120,11 @@ class KMeans(ClusteringEstimator):
             raise TypeError(f"tol must be a real number, got {_describe(self.tol)}")
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol={self.tol!r} must be a finite number >= 0")
-        sample_size = (max(10_000, 100 * K) if self.init_sample_size is None
-                       else _check_int(self.init_sample_size, "init_sample_size", K))
+        sample_size = (
+            max(10_000, 100 * K)
+            if self.init_sample_size is None
+            else _check_int(self.init_sample_size, "init_sample_size", K)
+        )
         threads = check_n_threads(self.n_threads)
         init = self.init
         if isinstance(init, str) and init not in _INITS:
@@ -139,15 +153,15 @@ class KMeans(ClusteringEstimator):
 
         n_iter = max_iter
         for it in range(1, max_iter + 1):
-            step = _fold(X, w, blocks.lloyd_block, blocks.merge_lloyd, centers, origin, threads,
-                         with_offset=True).compute()
+            step = _fold(
+                X, w, blocks.lloyd_block, blocks.merge_lloyd, centers, origin, threads, with_offset=True
+            ).compute()
             centers, shift = self._update(centers, origin, step)
             if shift <= tol:
                 n_iter = it
                 break
 
-        (inertia, logit_sum), counts = _fold(X, w, blocks.assign_block, blocks.merge_assign, centers,
-                                             threads).compute()
+        (inertia, logit_sum), counts = _fold(X, w, blocks.assign_block, blocks.merge_assign, centers, threads).compute()
         self.cluster_centers_ = centers
         self.inertia_ = float(inertia)
         self.n_iter_ = int(n_iter)
@@ -156,9 +170,12 @@ class KMeans(ClusteringEstimator):
         self.beta_ = beta_from_mean_logit(float(logit_sum) / W, self._neuralized._fallback_logit_scale())
         self.labels_ = predict(self._neuralized, X, n_threads=self.n_threads)
         if np.count_nonzero(counts) < K:
-            warnings.warn(f"Number of distinct clusters ({np.count_nonzero(counts)}) found smaller than "
-                          f"n_clusters ({K}). Possibly due to duplicate points in X.", ConvergenceWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"Number of distinct clusters ({np.count_nonzero(counts)}) found smaller than "
+                f"n_clusters ({K}). Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     @staticmethod
@@ -166,8 +183,9 @@ class KMeans(ClusteringEstimator):
         if isinstance(X, dd.DataFrame):
             X = X.to_dask_array(lengths=True)
         if not isinstance(X, da.Array):
-            raise TypeError(f"X must be a dask Array or DataFrame, got {type(X).__name__}; "
-                            "use neon_ext.KMeans for in-memory data")
+            raise TypeError(
+                f"X must be a dask Array or DataFrame, got {type(X).__name__}; use neon_ext.KMeans for in-memory data"
+            )
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features), got {X.ndim}-D with shape {X.shape}")
         if any(np.isnan(c) for c in X.chunks[0]):
@@ -192,13 +210,19 @@ class KMeans(ClusteringEstimator):
         p = min(1.0, sample_size / X.shape[0])
         xs = X.to_delayed().ravel().tolist()
         ws = [None] * len(xs) if w is None else w.to_delayed().ravel().tolist()
-        parts = dask.compute(*(dask.delayed(blocks.sample_block, pure=True)(xb, wb, seed, i, p)
-                               for i, (xb, wb) in enumerate(zip(xs, ws))))
+        parts = dask.compute(
+            *(
+                dask.delayed(blocks.sample_block, pure=True)(xb, wb, seed, i, p)
+                for i, (xb, wb) in enumerate(zip(xs, ws))
+            )
+        )
         S = np.concatenate([s for s, _ in parts])
         sw = np.concatenate([v for _, v in parts])
         if S.shape[0] < K:
-            raise ValueError(f"the initialization sample has {S.shape[0]} rows with positive weight, fewer than "
-                             f"n_clusters={K}: raise init_sample_size")
+            raise ValueError(
+                f"the initialization sample has {S.shape[0]} rows with positive weight, fewer than "
+                f"n_clusters={K}: raise init_sample_size"
+            )
         km = InMemoryKMeans(K, init=init, n_init=n_init, random_state=seed % (2**32), n_threads=threads or None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # judged on all rows, at the end
@@ -242,5 +266,10 @@ class KMeans(ClusteringEstimator):
     def explain(self, X, target=None, *, beta=None, n_threads=None):
         """:func:`neon_ext.dask.explain` with this model; ``beta`` defaults to ``beta_``."""
         self._check_fitted()
-        return explain(self._neuralized, X, target, beta=self.beta_ if beta is None else beta,
-                       n_threads=self.n_threads if n_threads is None else n_threads)
+        return explain(
+            self._neuralized,
+            X,
+            target,
+            beta=self.beta_ if beta is None else beta,
+            n_threads=self.n_threads if n_threads is None else n_threads,
+        )
