@@ -416,25 +416,30 @@ void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, d
 // from the raw row: exact-form distances (settle_distances), h, f, soft-min
 // shares, coefficients, and the midpoint rule in its midpoint form
 // (mu_c - mu_k)(2 x - mu_c - mu_k), which cancels nothing large.  O(K D).
-// The logit redistributed is the one already reported (`f`), so that explain
-// agrees bitwise with logits() and the relevance sums to what it reports:
-// its own float32 rounding (eps32 s / |f| relative, for a small gap f) stays
-// in the relevance.
+// The logit redistributed is the float64 one, f = min_k h_k: the ratios
+// f / h_k must come from the same distances (the float32 logit over float64
+// h_k put the logit's own rounding, eps32 s / |f| relative, on every
+// coefficient).  The reported logit stays the float32 one (explain agrees
+// bitwise with logits()), so such a row conserves it to that rounding.
 template <class T, class S>
-void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx row, Idx c, double f, double z_sq,
-                     const double* a32, Idx a32_stride, double s_scale, double* e, double* a, double* active,
-                     KMeansRowStatus& status) {
+void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx row, Idx c, double f32, double z_sq,
+                     const double* a32, const double* e32, Idx lane_stride, double s_scale, double* e, double* a,
+                     double* active, KMeansRowStatus& status) {
     const T* x = job.X + row * job.row_stride;
     const Idx K = m.K, D = m.D, cs = job.col_stride;
     // The competitors that matter: those whose float32 coefficient times the
     // scale of their contributions is above 2^-50 |f| (the others change no
-    // digit the row's float32 output keeps), and the target.  With a sharp
-    // soft-min (large beta, many clusters) these are few: O(K + n D) work.
-    const double floor = 0x1p-50 * (f < 0.0 ? -f : f);
+    // digit the row's float32 output keeps), the nearest competitor by the
+    // float32 distances (it gives f), and the target.  With a sharp soft-min
+    // (large beta, many clusters) these are few: O(K + n D) work.
+    const double floor = 0x1p-50 * (f32 < 0.0 ? -f32 : f32);
+    Idx nearest = c == 0 ? 1 : 0;
+    for (Idx k = 0; k < K; ++k)
+        if (k != c && e32[k * lane_stride] < e32[nearest * lane_stride]) nearest = k;
     Idx n = 0;
     for (Idx k = 0; k < K; ++k) {
-        const double ak = a32[k * a32_stride];
-        if (k == c || (ak < 0.0 ? -ak : ak) * s_scale > floor) active[n++] = static_cast<double>(k);
+        const double ak = a32[k * lane_stride];
+        if (k == c || k == nearest || (ak < 0.0 ? -ak : ak) * s_scale > floor) active[n++] = static_cast<double>(k);
     }
     // Exact-form float64 distances (as settle_distances: raw coordinates
     // near the centroids, centred far away), twins mapped to their
@@ -443,10 +448,12 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
     const double ec = settle_distance(m, x, cs, far, m.representative[c]);
     for (Idx t = 0; t < n; ++t) e[t] = settle_distance(m, x, cs, far, m.representative[static_cast<Idx>(active[t])]);
     constexpr double inf = std::numeric_limits<double>::infinity();
-    double h_min = inf;
+    double h_min = inf, f = inf;
     for (Idx t = 0; t < n; ++t) {
         const double h = e[t] - ec;
-        if (static_cast<Idx>(active[t]) != c && (h > m.eps || h < -m.eps) && h < h_min) h_min = h;
+        if (static_cast<Idx>(active[t]) == c) continue;
+        f = h < f ? h : f;
+        if ((h > m.eps || h < -m.eps) && h < h_min) h_min = h;
     }
     double total = 0.0;
     for (Idx t = 0; t < n; ++t) {
@@ -758,8 +765,8 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                     }
                     if (redo_l[j] > r_max)
                         explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
-                                        aT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row, s.a_row,
-                                        s.k_row, status);
+                                        aT + j, eT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row,
+                                        s.a_row, s.k_row, status);
                 }
             }
         }
