@@ -16,11 +16,17 @@ def neuralize(model, **kwargs):
     which gives a :class:`NeuralizedKernelKMeans`), or any fitted object
     with a ``cluster_centers_`` array — scikit-learn's KMeans,
     MiniBatchKMeans and BisectingKMeans among them, matched by duck typing
-    so that scikit-learn is never imported. Keyword arguments go to the
-    neuralized model's constructor.
+    so that scikit-learn is never imported. A fitted scikit-learn ``Pipeline``
+    of affine steps (scalers, PCA, TruncatedSVD) ending in such a model gives
+    a :class:`NeuralizedPipeline`, explained on the raw input columns.
+    Keyword arguments go to the neuralized model's constructor.
     """
     if isinstance(model, NeuralizedModel):
         return model
+    from .pipeline import NeuralizedPipeline, is_pipeline
+
+    if is_pipeline(model):
+        return NeuralizedPipeline.from_pipeline(model, **kwargs)
     method = getattr(model, "neuralize", None)
     if callable(method):
         return method(**kwargs)

@@ -1,0 +1,288 @@
+"""NEON through affine preprocessing: a clustering model fitted on z = A x + b
+(scikit-learn ``Pipeline`` of scalers and PCA ending in k-means), explained in
+terms of the raw input features x (NEON_SPEC.md section 6).
+
+scikit-learn is never imported: steps are recognised by class name and read
+through their fitted attributes, and each extracted map is checked against
+the step's own ``transform`` on a few probe rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._neuralized import NeuralizedModel
+from ._validation import feature_names_of
+
+__all__ = ["NeuralizedPipeline", "affine_steps", "is_pipeline"]
+
+#: The steps :func:`affine_steps` reads (scikit-learn class names).
+SUPPORTED_STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "PCA", "TruncatedSVD")
+
+
+def is_pipeline(obj) -> bool:
+    """A scikit-learn ``Pipeline`` (duck typed: a list of (name, step) pairs)."""
+    steps = getattr(obj, "steps", None)
+    return isinstance(steps, list) and all(isinstance(s, tuple) and len(s) == 2 for s in steps)
+
+
+# -- one step -> (A, b, B): z = A x + b, A B = I ---------------------------------------
+def _vector(value, n: int, default: float) -> np.ndarray:
+    if value is None:
+        return np.full(n, default)
+    v = np.asarray(value, dtype=np.float64)
+    return np.broadcast_to(v, (n,)).copy() if v.ndim == 0 else v.copy()
+
+
+def _diagonal(scale, offset):
+    """z = scale * x + offset (elementwise)."""
+    return np.diag(scale), np.asarray(offset, dtype=np.float64), np.diag(1.0 / scale)
+
+
+def _step_map(name: str, step):
+    """(A, b, B) of one fitted step, or raise TypeError naming it."""
+    kind = type(step).__name__
+    n = getattr(step, "n_features_in_", None)
+    if kind in SUPPORTED_STEPS and n is None:
+        raise TypeError(f"pipeline step {name!r} ({kind}) is not fitted")
+    if kind == "StandardScaler":
+        mean = _vector(step.mean_ if step.with_mean else None, n, 0.0)
+        scale = _vector(step.scale_ if step.with_std else None, n, 1.0)
+        return _diagonal(1.0 / scale, -mean / scale)
+    if kind == "RobustScaler":
+        center = _vector(step.center_ if step.with_centering else None, n, 0.0)
+        scale = _vector(step.scale_ if step.with_scaling else None, n, 1.0)
+        return _diagonal(1.0 / scale, -center / scale)
+    if kind == "MaxAbsScaler":
+        scale = _vector(step.scale_, n, 1.0)
+        return _diagonal(1.0 / scale, np.zeros(n))
+    if kind == "MinMaxScaler":
+        if getattr(step, "clip", False):
+            raise TypeError(f"pipeline step {name!r} (MinMaxScaler with clip=True) is not affine; use clip=False")
+        return _diagonal(_vector(step.scale_, n, 1.0), _vector(step.min_, n, 0.0))
+    if kind in ("PCA", "TruncatedSVD"):
+        V = np.asarray(step.components_, dtype=np.float64)
+        mean = _vector(getattr(step, "mean_", None) if kind == "PCA" else None, V.shape[1], 0.0)
+        A = V
+        if kind == "PCA" and step.whiten:
+            # As scikit-learn's transform: sqrt(explained variance), floored at eps.
+            scale = np.sqrt(np.asarray(step.explained_variance_, dtype=np.float64))
+            scale = np.maximum(scale, np.finfo(np.float64).eps)
+            A = V / scale[:, None]
+        # The step's own pseudo-inverse (its inverse_transform on differences).
+        B = np.linalg.pinv(A)
+        return A, -A @ mean, B
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return None
+    raise TypeError(
+        f"cannot neuralize pipeline step {name!r} ({kind}): NEON through a pipeline needs affine "
+        f"steps z = A x + b ({', '.join(SUPPORTED_STEPS)}); {kind} is not one of them"
+    )
+
+
+def _check_against_transform(name: str, step, A, b) -> None:
+    """The extracted map must reproduce the step's transform (catches options
+    or versions of scikit-learn whose transform differs)."""
+    if not callable(getattr(step, "transform", None)):
+        return
+    rng = np.random.default_rng(0)
+    probe = np.vstack([np.zeros(A.shape[1]), rng.standard_normal((3, A.shape[1]))])
+    names = getattr(step, "feature_names_in_", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pandas as pd  # a step fitted on a DataFrame expects one
+
+            given = pd.DataFrame(probe, columns=list(names)) if names is not None else probe
+        except ImportError:
+            given = probe
+        expected = np.asarray(step.transform(given), dtype=np.float64)
+    got = probe @ A.T + b
+    tol = 1e-9 * (np.abs(probe) @ np.abs(A).T + np.abs(b) + 1e-300)
+    if expected.shape != got.shape or not np.all(np.abs(expected - got) <= tol):
+        raise TypeError(f"pipeline step {name!r} ({type(step).__name__}) does not transform as the affine map "
+                        "read from its attributes (an unsupported option?)")
+
+
+def _flatten(steps, prefix=""):
+    for name, step in steps:
+        if is_pipeline(step):
+            yield from _flatten(step.steps, f"{prefix}{name}__")
+        else:
+            yield f"{prefix}{name}", step
+
+
+def affine_steps(steps):
+    """Compose (name, fitted step) pairs into one map: (A, b, B) with
+    z = A x + b and B the composition of the steps' pseudo-inverses (a right
+    inverse of A: A B = I). Nested pipelines are flattened; "passthrough"
+    and None steps are the identity. Raises TypeError for a step that is not
+    affine, ValueError for a step without a right inverse."""
+    A = b = B = None
+    for name, step in _flatten(steps):
+        m = _step_map(name, step)
+        if m is None:
+            continue
+        As, bs, Bs = m
+        _check_against_transform(name, step, As, bs)
+        err = np.abs(As @ Bs - np.eye(As.shape[0])).max() if As.size else 0.0
+        if not err <= 1e-8:
+            raise ValueError(f"pipeline step {name!r} ({type(step).__name__}) is rank-deficient: its map has no "
+                             f"right inverse (A B - I up to {err:.2g}), so relevance would not be conserved")
+        if A is None:
+            A, b, B = As, bs, Bs
+        else:
+            if As.shape[1] != A.shape[0]:
+                raise ValueError(f"pipeline step {name!r} expects {As.shape[1]} features, gets {A.shape[0]}")
+            A, b, B = As @ A, As @ b + bs, B @ Bs
+    return A, b, B
+
+
+# -- the model ---------------------------------------------------------------------
+class NeuralizedPipeline(NeuralizedModel):
+    """A neuralized clustering model behind an affine feature map z = A x + b,
+    explained on the input features x (NEON_SPEC.md section 6).
+
+    Usually built by :func:`neon_ext.neuralize` from a fitted scikit-learn
+    ``Pipeline`` (scalers, PCA, TruncatedSVD, then k-means). ``predict``,
+    ``logits`` and ``beta_heuristic`` are those of ``model`` on z; ``explain``
+    returns relevance on the columns of x, conserving the logit exactly.
+    Note: ``neuralize(pipeline[-1])`` gives the model on z, which expects
+    transformed rows (``pipeline[:-1].transform(X)``), not raw ones.
+
+    Parameters
+    ----------
+    model : NeuralizedKMeans or NeuralizedKernelKMeans
+        The clustering model on z.
+    A : array-like, shape (n_components, n_features)
+    b : array-like, shape (n_components,)
+    B : array-like, shape (n_features, n_components), optional
+        A right inverse of A (A B = I) that defines the root points
+        x - B (z - m); default the Moore-Penrose pseudo-inverse of A. From a
+        pipeline: the composition of the steps' own pseudo-inverses.
+    feature_names_in : sequence of str, optional
+        Names of the input columns (a pipeline fitted on a DataFrame has them).
+    """
+
+    def __init__(self, model, A, b, B=None, *, feature_names_in=None):
+        from .kernel_kmeans import NeuralizedKernelKMeans
+        from .kmeans import NeuralizedKMeans
+
+        A = _matrix(A, "A")
+        b = np.ascontiguousarray(b, dtype=np.float64)
+        B = np.linalg.pinv(A) if B is None else _matrix(B, "B")
+        if b.shape != (A.shape[0],) or B.shape != (A.shape[1], A.shape[0]):
+            raise ValueError(f"A {A.shape}, b {b.shape} and B {B.shape} must be (D_z, D_in), (D_z,), (D_in, D_z)")
+        if model.n_features_in_ != A.shape[0]:
+            raise ValueError(f"the model has {model.n_features_in_} features but A maps to {A.shape[0]}")
+        self.model, self.A, self.b, self.B = model, A, b, B
+        self.feature_names_in_ = (None if feature_names_in is None
+                                  else np.asarray([str(n) for n in feature_names_in], dtype=object))
+        if self.feature_names_in_ is not None and len(self.feature_names_in_) != A.shape[1]:
+            raise ValueError(f"feature_names_in has {len(self.feature_names_in_)} names for {A.shape[1]} features")
+        if isinstance(model, NeuralizedKMeans):
+            protos = model.centroids
+            labels = np.arange(model.n_clusters, dtype=np.int64)
+            self._core = _core.AffineKMeansCore(model._core, A, b, B, protos, labels)
+        elif isinstance(model, NeuralizedKernelKMeans):
+            self._core = _core.AffineKernelKMeansCore(model._core, A, b, B, model.support_vectors, model.labels)
+        else:
+            raise TypeError(f"NeuralizedPipeline needs a NeuralizedKMeans or NeuralizedKernelKMeans model, "
+                            f"got {type(model).__name__}")
+        self._beta = model.beta
+
+    @classmethod
+    def from_pipeline(cls, pipeline, **kwargs) -> NeuralizedPipeline:
+        """The neuralized form of a fitted ``Pipeline`` whose last step is a
+        clustering model :func:`neon_ext.neuralize` accepts and whose other
+        steps are affine. Keyword arguments go to that model's neuralization."""
+        from .neuralize import neuralize
+
+        steps = list(pipeline.steps)
+        if not steps:
+            raise ValueError("the pipeline has no steps")
+        model = neuralize(steps[-1][1], **kwargs)
+        A, b, B = affine_steps(steps[:-1])
+        if A is None:
+            D = model.n_features_in_
+            A, b, B = np.eye(D), np.zeros(D), np.eye(D)
+        return cls(model, A, b, B, feature_names_in=getattr(pipeline, "feature_names_in_", None))
+
+    # -- properties -----------------------------------------------------------
+    @property
+    def n_clusters(self) -> int:
+        return self.model.n_clusters
+
+    @property
+    def n_features_in_(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def eps(self) -> float:
+        return self.model.eps
+
+    @property
+    def epsilon(self) -> float:
+        return self.model.epsilon
+
+    def __repr__(self) -> str:
+        return f"NeuralizedPipeline(n_features={self.n_features_in_}, n_components={self.A.shape[0]}, {self.model!r})"
+
+    def transform(self, X) -> np.ndarray:
+        """z = A x + b in float64: the input the clustering model sees."""
+        return self._check_X(X) @ self.A.T + self.b
+
+    # -- pickling: the compiled cores are rebuilt ------------------------------
+    def __getstate__(self):
+        return {"model": self.model, "A": self.A, "b": self.b, "B": self.B,
+                "feature_names_in": self.feature_names_in_, "beta": self.beta}
+
+    def __setstate__(self, state):
+        self.__init__(state["model"], state["A"], state["b"], state["B"],
+                      feature_names_in=state["feature_names_in"])
+        self.beta = state["beta"]
+
+    # -- the shared model interface ---------------------------------------------
+    def explain(self, X, target=None, **kwargs):
+        e = super().explain(X, target, **kwargs)
+        if e.feature_names is None and self.feature_names_in_ is not None:
+            e.feature_names = self.feature_names_in_.copy()
+        return e
+    explain.__doc__ = NeuralizedModel.explain.__doc__
+
+    def explain_competitors(self, X, target=None, *, beta=None, n_threads=None):
+        raise NotImplementedError("explain_competitors is not available for pipelines; explain the model on "
+                                  "transformed rows (model.model, model.transform(X)) for a z-space breakdown")
+
+    def _check_X(self, X) -> np.ndarray:
+        names = feature_names_of(X)
+        if names is not None and self.feature_names_in_ is not None and list(names) != list(self.feature_names_in_):
+            raise ValueError(f"X has feature names {list(names)}, but the pipeline was fitted with "
+                             f"{list(self.feature_names_in_)}")
+        return super()._check_X(X)
+
+    def _block_rows(self, n_features: int) -> int:
+        return self._core.sub_rows
+
+    def _work_per_row(self, n_features: int) -> int:
+        Dz = self.A.shape[0]
+        return self.model._work_per_row(Dz) + 4 * Dz * n_features + 3 * n_features * _n_prototypes(self.model)
+
+    def _fallback_logit_scale(self) -> float:
+        return self.model._fallback_logit_scale()
+
+
+def _n_prototypes(model) -> int:
+    return getattr(model, "n_support", None) or model.n_clusters
+
+
+def _matrix(a, name: str) -> np.ndarray:
+    m = np.ascontiguousarray(a, dtype=np.float64)
+    if m.ndim != 2 or not m.size:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return m
