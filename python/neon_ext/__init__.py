@@ -25,6 +25,7 @@ from .kernel_kmeans_estimator import KernelKMeans
 from .kmeans import NeuralizedKMeans
 from .kmeans_estimator import KMeans
 from .neuralize import neuralize
+from .pipeline import NeuralizedPipeline
 from .persistence import load, save
 from . import plotting
 
@@ -35,6 +36,7 @@ __all__ = [
     "KernelKMeans",
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
+    "NeuralizedPipeline",
     "NotFittedError",
     "build_info",
     "load",

@@ -29,7 +29,10 @@ def is_pipeline(obj) -> bool:
     return isinstance(steps, list) and all(isinstance(s, tuple) and len(s) == 2 for s in steps)
 
 
-# -- one step -> (A, b, B): z = A x + b, A B = I ---------------------------------------
+# -- one step -> (A, c, o, B): z = A (x - c) + o, A B = I ----------------------------------
+# The centre c is the step's own mean (exact), kept apart from the offset:
+# folding it into b = o - A c rounds b at the scale of A c, which for raw data
+# with large offsets costs tens of ulps of z (section 6 of NEON_SPEC.md).
 def _vector(value, n: int, default: float) -> np.ndarray:
     if value is None:
         return np.full(n, default)
@@ -37,13 +40,15 @@ def _vector(value, n: int, default: float) -> np.ndarray:
     return np.broadcast_to(v, (n,)).copy() if v.ndim == 0 else v.copy()
 
 
-def _diagonal(scale, offset):
-    """z = scale * x + offset (elementwise)."""
-    return np.diag(scale), np.asarray(offset, dtype=np.float64), np.diag(1.0 / scale)
+def _diagonal(scale, center, offset):
+    """z = scale * (x - center) + offset (elementwise)."""
+    n = len(scale)
+    return (np.diag(scale), np.asarray(center, dtype=np.float64), np.broadcast_to(offset, (n,)).astype(np.float64),
+            np.diag(1.0 / scale))
 
 
 def _step_map(name: str, step):
-    """(A, b, B) of one fitted step, or raise TypeError naming it."""
+    """(A, c, o, B) of one fitted step, or raise TypeError naming it."""
     kind = type(step).__name__
     n = getattr(step, "n_features_in_", None)
     if kind in SUPPORTED_STEPS and n is None:
@@ -51,18 +56,17 @@ def _step_map(name: str, step):
     if kind == "StandardScaler":
         mean = _vector(step.mean_ if step.with_mean else None, n, 0.0)
         scale = _vector(step.scale_ if step.with_std else None, n, 1.0)
-        return _diagonal(1.0 / scale, -mean / scale)
+        return _diagonal(1.0 / scale, mean, 0.0)
     if kind == "RobustScaler":
         center = _vector(step.center_ if step.with_centering else None, n, 0.0)
         scale = _vector(step.scale_ if step.with_scaling else None, n, 1.0)
-        return _diagonal(1.0 / scale, -center / scale)
+        return _diagonal(1.0 / scale, center, 0.0)
     if kind == "MaxAbsScaler":
-        scale = _vector(step.scale_, n, 1.0)
-        return _diagonal(1.0 / scale, np.zeros(n))
+        return _diagonal(1.0 / _vector(step.scale_, n, 1.0), np.zeros(n), 0.0)
     if kind == "MinMaxScaler":
         if getattr(step, "clip", False):
             raise TypeError(f"pipeline step {name!r} (MinMaxScaler with clip=True) is not affine; use clip=False")
-        return _diagonal(_vector(step.scale_, n, 1.0), _vector(step.min_, n, 0.0))
+        return _diagonal(_vector(step.scale_, n, 1.0), np.zeros(n), _vector(step.min_, n, 0.0))
     if kind in ("PCA", "TruncatedSVD"):
         V = np.asarray(step.components_, dtype=np.float64)
         mean = _vector(getattr(step, "mean_", None) if kind == "PCA" else None, V.shape[1], 0.0)
@@ -73,8 +77,7 @@ def _step_map(name: str, step):
             scale = np.maximum(scale, np.finfo(np.float64).eps)
             A = V / scale[:, None]
         # The step's own pseudo-inverse (its inverse_transform on differences).
-        B = np.linalg.pinv(A)
-        return A, -A @ mean, B
+        return A, mean, np.zeros(A.shape[0]), np.linalg.pinv(A)
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return None
     raise TypeError(
@@ -83,7 +86,7 @@ def _step_map(name: str, step):
     )
 
 
-def _check_against_transform(name: str, step, A, b) -> None:
+def _check_against_transform(name: str, step, A, center, offset) -> None:
     """The extracted map must reproduce the step's transform (catches options
     or versions of scikit-learn whose transform differs)."""
     if not callable(getattr(step, "transform", None)):
@@ -100,8 +103,8 @@ def _check_against_transform(name: str, step, A, b) -> None:
         except ImportError:
             given = probe
         expected = np.asarray(step.transform(given), dtype=np.float64)
-    got = probe @ A.T + b
-    tol = 1e-9 * (np.abs(probe) @ np.abs(A).T + np.abs(b) + 1e-300)
+    got = (probe - center) @ A.T + offset
+    tol = 1e-9 * (np.abs(probe - center) @ np.abs(A).T + np.abs(offset) + 1e-300)
     if expected.shape != got.shape or not np.all(np.abs(expected - got) <= tol):
         raise TypeError(f"pipeline step {name!r} ({type(step).__name__}) does not transform as the affine map "
                         "read from its attributes (an unsupported option?)")
@@ -116,29 +119,30 @@ def _flatten(steps, prefix=""):
 
 
 def affine_steps(steps):
-    """Compose (name, fitted step) pairs into one map: (A, b, B) with
-    z = A x + b and B the composition of the steps' pseudo-inverses (a right
-    inverse of A: A B = I). Nested pipelines are flattened; "passthrough"
-    and None steps are the identity. Raises TypeError for a step that is not
-    affine, ValueError for a step without a right inverse."""
-    A = b = B = None
+    """Compose (name, fitted step) pairs into one map: (A, x_center, b, B)
+    with z = A (x - x_center) + b and B the composition of the steps'
+    pseudo-inverses (a right inverse of A: A B = I). Nested pipelines are
+    flattened; "passthrough" and None steps are the identity. All None for
+    no steps. Raises TypeError for a step that is not affine, ValueError for
+    a step without a right inverse."""
+    A = xc = b = B = None
     for name, step in _flatten(steps):
         m = _step_map(name, step)
         if m is None:
             continue
-        As, bs, Bs = m
-        _check_against_transform(name, step, As, bs)
+        As, cs, os_, Bs = m
+        _check_against_transform(name, step, As, cs, os_)
         err = np.abs(As @ Bs - np.eye(As.shape[0])).max() if As.size else 0.0
         if not err <= 1e-8:
             raise ValueError(f"pipeline step {name!r} ({type(step).__name__}) is rank-deficient: its map has no "
                              f"right inverse (A B - I up to {err:.2g}), so relevance would not be conserved")
         if A is None:
-            A, b, B = As, bs, Bs
+            A, xc, b, B = As, cs, os_, Bs
         else:
             if As.shape[1] != A.shape[0]:
                 raise ValueError(f"pipeline step {name!r} expects {As.shape[1]} features, gets {A.shape[0]}")
-            A, b, B = As @ A, As @ b + bs, B @ Bs
-    return A, b, B
+            A, b, B = As @ A, As @ (b - cs) + os_, B @ Bs
+    return A, xc, b, B
 
 
 # -- the model ---------------------------------------------------------------------
@@ -159,26 +163,33 @@ class NeuralizedPipeline(NeuralizedModel):
         The clustering model on z.
     A : array-like, shape (n_components, n_features)
     b : array-like, shape (n_components,)
+        The map is z = A (x - x_center) + b.
     B : array-like, shape (n_features, n_components), optional
         A right inverse of A (A B = I) that defines the root points
         x - B (z - m); default the Moore-Penrose pseudo-inverse of A. From a
         pipeline: the composition of the steps' own pseudo-inverses.
+    x_center : array-like, shape (n_features,), optional
+        Default 0. A pipeline's is its first step's mean: kept apart from b
+        (not folded into b - A x_center) so that raw data far from the origin
+        lose no precision.
     feature_names_in : sequence of str, optional
         Names of the input columns (a pipeline fitted on a DataFrame has them).
     """
 
-    def __init__(self, model, A, b, B=None, *, feature_names_in=None):
+    def __init__(self, model, A, b, B=None, *, x_center=None, feature_names_in=None):
         from .kernel_kmeans import NeuralizedKernelKMeans
         from .kmeans import NeuralizedKMeans
 
         A = _matrix(A, "A")
         b = np.ascontiguousarray(b, dtype=np.float64)
         B = np.linalg.pinv(A) if B is None else _matrix(B, "B")
-        if b.shape != (A.shape[0],) or B.shape != (A.shape[1], A.shape[0]):
-            raise ValueError(f"A {A.shape}, b {b.shape} and B {B.shape} must be (D_z, D_in), (D_z,), (D_in, D_z)")
+        xc = np.zeros(A.shape[1]) if x_center is None else np.ascontiguousarray(x_center, dtype=np.float64)
+        if b.shape != (A.shape[0],) or B.shape != (A.shape[1], A.shape[0]) or xc.shape != (A.shape[1],):
+            raise ValueError(f"A {A.shape}, b {b.shape}, B {B.shape} and x_center {xc.shape} must be (D_z, D_in), "
+                             "(D_z,), (D_in, D_z) and (D_in,)")
         if model.n_features_in_ != A.shape[0]:
             raise ValueError(f"the model has {model.n_features_in_} features but A maps to {A.shape[0]}")
-        self.model, self.A, self.b, self.B = model, A, b, B
+        self.model, self.A, self.b, self.B, self.x_center = model, A, b, B, xc
         self.feature_names_in_ = (None if feature_names_in is None
                                   else np.asarray([str(n) for n in feature_names_in], dtype=object))
         if self.feature_names_in_ is not None and len(self.feature_names_in_) != A.shape[1]:
@@ -186,9 +197,10 @@ class NeuralizedPipeline(NeuralizedModel):
         if isinstance(model, NeuralizedKMeans):
             protos = model.centroids
             labels = np.arange(model.n_clusters, dtype=np.int64)
-            self._core = _core.AffineKMeansCore(model._core, A, b, B, protos, labels)
+            self._core = _core.AffineKMeansCore(model._core, A, xc, b, B, protos, labels)
         elif isinstance(model, NeuralizedKernelKMeans):
-            self._core = _core.AffineKernelKMeansCore(model._core, A, b, B, model.support_vectors, model.labels)
+            self._core = _core.AffineKernelKMeansCore(model._core, A, xc, b, B, model.support_vectors,
+                                                      model.labels)
         else:
             raise TypeError(f"NeuralizedPipeline needs a NeuralizedKMeans or NeuralizedKernelKMeans model, "
                             f"got {type(model).__name__}")
@@ -205,11 +217,11 @@ class NeuralizedPipeline(NeuralizedModel):
         if not steps:
             raise ValueError("the pipeline has no steps")
         model = neuralize(steps[-1][1], **kwargs)
-        A, b, B = affine_steps(steps[:-1])
+        A, xc, b, B = affine_steps(steps[:-1])
         if A is None:
             D = model.n_features_in_
-            A, b, B = np.eye(D), np.zeros(D), np.eye(D)
-        return cls(model, A, b, B, feature_names_in=getattr(pipeline, "feature_names_in_", None))
+            A, xc, b, B = np.eye(D), np.zeros(D), np.zeros(D), np.eye(D)
+        return cls(model, A, b, B, x_center=xc, feature_names_in=getattr(pipeline, "feature_names_in_", None))
 
     # -- properties -----------------------------------------------------------
     @property
@@ -232,16 +244,16 @@ class NeuralizedPipeline(NeuralizedModel):
         return f"NeuralizedPipeline(n_features={self.n_features_in_}, n_components={self.A.shape[0]}, {self.model!r})"
 
     def transform(self, X) -> np.ndarray:
-        """z = A x + b in float64: the input the clustering model sees."""
-        return self._check_X(X) @ self.A.T + self.b
+        """z = A (x - x_center) + b in float64: the input the clustering model sees."""
+        return (self._check_X(X) - self.x_center) @ self.A.T + self.b
 
     # -- pickling: the compiled cores are rebuilt ------------------------------
     def __getstate__(self):
-        return {"model": self.model, "A": self.A, "b": self.b, "B": self.B,
+        return {"model": self.model, "A": self.A, "b": self.b, "B": self.B, "x_center": self.x_center,
                 "feature_names_in": self.feature_names_in_, "beta": self.beta}
 
     def __setstate__(self, state):
-        self.__init__(state["model"], state["A"], state["b"], state["B"],
+        self.__init__(state["model"], state["A"], state["b"], state["B"], x_center=state["x_center"],
                       feature_names_in=state["feature_names_in"])
         self.beta = state["beta"]
 
@@ -286,3 +298,43 @@ def _matrix(a, name: str) -> np.ndarray:
     if not np.isfinite(m).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return m
+
+
+# -- model files (persistence.py): the map, and the model on z under "model__" ----------
+def _to_arrays(m: NeuralizedPipeline) -> dict:
+    from .persistence import _KINDS, _resolve
+
+    kind, inner = _resolve(m.model)
+    arrays = {"A": m.A, "b": m.b, "B": m.B, "x_center": m.x_center, "model_kind": np.array(kind),
+              "model_eps": np.float64(inner.eps),
+              "model_beta": np.float64(np.nan if inner.beta is None else inner.beta)}
+    if m.feature_names_in_ is not None:
+        arrays["feature_names_in"] = np.asarray(m.feature_names_in_, dtype=str)
+    for name, value in _KINDS[kind][1](inner).items():
+        arrays["model__" + name] = value
+    return arrays
+
+
+def _from_arrays(a, eps, beta) -> NeuralizedPipeline:
+    from .persistence import _KINDS
+
+    kind = str(a["model_kind"])
+    if kind not in _KINDS or kind == "affine-pipeline":
+        raise ValueError(f"unknown model kind {kind!r} behind the pipeline")
+    inner_beta = float(a["model_beta"])
+    inner = _KINDS[kind][2]({k[len("model__"):]: v for k, v in a.items() if k.startswith("model__")},
+                            eps=float(a["model_eps"]), beta=None if np.isnan(inner_beta) else inner_beta)
+    names = a.get("feature_names_in")
+    model = NeuralizedPipeline(inner, a["A"], a["b"], a["B"], x_center=a["x_center"],
+                               feature_names_in=None if names is None else list(names))
+    model.beta = beta
+    return model
+
+
+def _register() -> None:
+    from .persistence import register_kind
+
+    register_kind("affine-pipeline", NeuralizedPipeline, _to_arrays, _from_arrays)
+
+
+_register()

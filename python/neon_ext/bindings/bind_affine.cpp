@@ -11,26 +11,26 @@ namespace {
 using Matrix = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using Labels = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
-neon::AffineFeatureMap feature_map(const Matrix& A, const Matrix& b, const Matrix& B) {
-    if (A.ndim() != 2 || b.ndim() != 1 || B.ndim() != 2 || b.shape(0) != A.shape(0) || B.shape(0) != A.shape(1) ||
-        B.shape(1) != A.shape(0))
-        throw std::invalid_argument("A must be (D_z, D_in), b (D_z,) and B (D_in, D_z)");
-    return neon::AffineFeatureMap(A.data(), b.data(), B.data(), A.shape(0), A.shape(1));
+neon::AffineFeatureMap feature_map(const Matrix& A, const Matrix& x_center, const Matrix& b, const Matrix& B) {
+    if (A.ndim() != 2 || x_center.ndim() != 1 || b.ndim() != 1 || B.ndim() != 2 || x_center.shape(0) != A.shape(1) ||
+        b.shape(0) != A.shape(0) || B.shape(0) != A.shape(1) || B.shape(1) != A.shape(0))
+        throw std::invalid_argument("A must be (D_z, D_in), x_center (D_in,), b (D_z,) and B (D_in, D_z)");
+    return neon::AffineFeatureMap(A.data(), x_center.data(), b.data(), B.data(), A.shape(0), A.shape(1));
 }
 
 template <class Core>
 void register_affine(py::module_& m, const char* name, const char* core_doc) {
     using Affine = neon::AffineCore<Core>;
     py::class_<Affine>(m, name, core_doc)
-        .def(py::init([](const Core& core, const Matrix& A, const Matrix& b, const Matrix& B, const Matrix& prototypes,
-                         const Labels& labels) {
+        .def(py::init([](const Core& core, const Matrix& A, const Matrix& x_center, const Matrix& b, const Matrix& B,
+                         const Matrix& prototypes, const Labels& labels) {
                  if (prototypes.ndim() != 2 || labels.ndim() != 1 || labels.shape(0) != prototypes.shape(0))
                      throw std::invalid_argument("prototypes must be 2-D with one label each");
                  if (prototypes.shape(1) != A.shape(0))
                      throw std::invalid_argument("prototypes must have D_z columns");
-                 return new Affine(core, feature_map(A, b, B), prototypes.data(), labels.data(), prototypes.shape(0));
+                 return new Affine(core, feature_map(A, x_center, b, B), prototypes.data(), labels.data(), prototypes.shape(0));
              }),
-             py::arg("core"), py::arg("A"), py::arg("b"), py::arg("B"), py::arg("prototypes"), py::arg("labels"),
+             py::arg("core"), py::arg("A"), py::arg("x_center"), py::arg("b"), py::arg("B"), py::arg("prototypes"), py::arg("labels"),
              py::keep_alive<1, 2>())
         .def_property_readonly("n_features", &Affine::n_features)
         .def_property_readonly("n_clusters", &Affine::n_clusters)
@@ -56,7 +56,7 @@ void register_affine(py::module_& m, const char* name, const char* core_doc) {
             py::arg("X"), py::arg("targets"), py::arg("fixed_target"), py::arg("beta"), py::arg("assigned"),
             py::arg("logit"), py::arg("logits_all"), py::arg("relevance"), py::arg("n_threads"),
             py::arg("first_row") = 0,
-            "As the model core's evaluate, for rows x of the input space: the model runs on z = A x + b and "
+            "As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b and "
             "the relevance is on the input features.");
 }
 
