@@ -10,14 +10,18 @@ comparison does not depend on how the cores stabilize.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.decomposition import PCA, TruncatedSVD  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import (  # noqa: E402
+import neon_ext as nx
+from neon_ext.models.pipeline import NeuralizedPipeline, affine_steps
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
     FunctionTransformer,
     MaxAbsScaler,
     MinMaxScaler,
@@ -27,9 +31,6 @@ from sklearn.preprocessing import (  # noqa: E402
     RobustScaler,
     StandardScaler,
 )
-
-import neon_ext as nx  # noqa: E402
-from neon_ext.pipeline import NeuralizedPipeline, affine_steps  # noqa: E402
 
 
 def _data(n=80, d=6, k=3, seed=0):
@@ -208,7 +209,7 @@ def test_feature_names_from_dataframe():
 
 def test_float32_close_to_float64_and_thread_invariant():
     X = np.tile(_data(n=100), (30, 1))  # several blocks of rows
-    prep, Z, km = _kmeans_pipeline("standard-pca", X)
+    prep, _Z, km = _kmeans_pipeline("standard-pca", X)
     model = nx.neuralize(make_pipeline(*prep.named_steps.values(), km))
     X32 = X.astype(np.float32)
     e32 = model.explain(X32, beta=0.5)
@@ -223,7 +224,7 @@ def test_float32_close_to_float64_and_thread_invariant():
 
 def test_out_and_progress():
     X = _data(n=50)
-    prep, Z, km = _kmeans_pipeline("pca", X)
+    prep, _Z, km = _kmeans_pipeline("pca", X)
     model = nx.neuralize(make_pipeline(*prep.named_steps.values(), km))
     out = np.empty_like(X)
     e = model.explain(X, out=out, beta=0.5, progress=True)
@@ -280,3 +281,5 @@ def test_save_load_roundtrip(tmp_path, kernel):
     back = nx.load(path)
     assert isinstance(back, NeuralizedPipeline) and back.beta == 0.25
     np.testing.assert_array_equal(back.explain(X).relevance, model.explain(X).relevance)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.explain(X).relevance, model.explain(X).relevance)

@@ -10,12 +10,14 @@ the step's own ``transform`` on a few probe rows.
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 
-from . import _core
-from ._neuralized import NeuralizedModel
-from ._validation import feature_names_of
+from .. import _core
+from .._validation import feature_names_of
+from ..io import persistence
+from ._base import NeuralizedModel
 
 __all__ = ["NeuralizedPipeline", "affine_steps", "is_pipeline"]
 
@@ -176,6 +178,10 @@ class NeuralizedPipeline(NeuralizedModel):
         Names of the input columns (a pipeline fitted on a DataFrame has them).
     """
 
+    kind = "affine-pipeline"
+    # The map; the model on z is stored beside it under "model__" (see _arrays).
+    _array_fields: ClassVar[dict] = {"A": np.float64, "b": np.float64, "B": np.float64, "x_center": np.float64}
+
     def __init__(self, model, A, b, B=None, *, x_center=None, feature_names_in=None):
         from .kernel_kmeans import NeuralizedKernelKMeans
         from .kmeans import NeuralizedKMeans
@@ -247,7 +253,34 @@ class NeuralizedPipeline(NeuralizedModel):
         """z = A (x - x_center) + b in float64: the input the clustering model sees."""
         return (self._check_X(X) - self.x_center) @ self.A.T + self.b
 
-    # -- pickling: the compiled cores are rebuilt ------------------------------
+    # -- model files: the map, the names, and the model on z under "model__" -------
+    def _arrays(self) -> dict:
+        kind, inner = persistence._resolve(self.model)
+        arrays = {name: np.asarray(getattr(self, name), dtype=dtype) for name, dtype in self._array_fields.items()}
+        arrays.update(model_kind=np.array(kind), model_eps=np.float64(inner.eps),
+                      model_beta=np.float64(np.nan if inner.beta is None else inner.beta))
+        if self.feature_names_in_ is not None:
+            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        for name, value in persistence._KINDS[kind][1](inner).items():
+            arrays["model__" + name] = value
+        return arrays
+
+    @classmethod
+    def _from_arrays(cls, arrays, *, eps, beta):
+        kind = str(arrays["model_kind"])
+        if kind not in persistence._KINDS or kind == cls.kind:
+            raise ValueError(f"unknown model kind {kind!r} behind the pipeline")
+        inner_beta = float(arrays["model_beta"])
+        inner = persistence._KINDS[kind][2]({k[len("model__"):]: v for k, v in arrays.items() if k.startswith("model__")},
+                                            eps=float(arrays["model_eps"]),
+                                            beta=None if np.isnan(inner_beta) else inner_beta)
+        names = arrays.get("feature_names_in")
+        model = cls(inner, arrays["A"], arrays["b"], arrays["B"], x_center=arrays["x_center"],
+                    feature_names_in=None if names is None else list(names))
+        model.beta = beta
+        return model
+
+    # -- pickling: the inner model pickles itself; the compiled core is rebuilt ----
     def __getstate__(self):
         return {"model": self.model, "A": self.A, "b": self.b, "B": self.B, "x_center": self.x_center,
                 "feature_names_in": self.feature_names_in_, "beta": self.beta}
@@ -279,16 +312,12 @@ class NeuralizedPipeline(NeuralizedModel):
     def _block_rows(self, n_features: int) -> int:
         return self._core.sub_rows
 
-    def _work_per_row(self, n_features: int) -> int:
-        Dz = self.A.shape[0]
-        return self.model._work_per_row(Dz) + 4 * Dz * n_features + 3 * n_features * _n_prototypes(self.model)
+    @property
+    def _n_prototypes(self) -> int:
+        return self.model._n_prototypes
 
     def _fallback_logit_scale(self) -> float:
         return self.model._fallback_logit_scale()
-
-
-def _n_prototypes(model) -> int:
-    return getattr(model, "n_support", None) or model.n_clusters
 
 
 def _matrix(a, name: str) -> np.ndarray:
@@ -299,42 +328,3 @@ def _matrix(a, name: str) -> np.ndarray:
         raise ValueError(f"{name} contains NaN or infinity")
     return m
 
-
-# -- model files (persistence.py): the map, and the model on z under "model__" ----------
-def _to_arrays(m: NeuralizedPipeline) -> dict:
-    from .persistence import _KINDS, _resolve
-
-    kind, inner = _resolve(m.model)
-    arrays = {"A": m.A, "b": m.b, "B": m.B, "x_center": m.x_center, "model_kind": np.array(kind),
-              "model_eps": np.float64(inner.eps),
-              "model_beta": np.float64(np.nan if inner.beta is None else inner.beta)}
-    if m.feature_names_in_ is not None:
-        arrays["feature_names_in"] = np.asarray(m.feature_names_in_, dtype=str)
-    for name, value in _KINDS[kind][1](inner).items():
-        arrays["model__" + name] = value
-    return arrays
-
-
-def _from_arrays(a, eps, beta) -> NeuralizedPipeline:
-    from .persistence import _KINDS
-
-    kind = str(a["model_kind"])
-    if kind not in _KINDS or kind == "affine-pipeline":
-        raise ValueError(f"unknown model kind {kind!r} behind the pipeline")
-    inner_beta = float(a["model_beta"])
-    inner = _KINDS[kind][2]({k[len("model__"):]: v for k, v in a.items() if k.startswith("model__")},
-                            eps=float(a["model_eps"]), beta=None if np.isnan(inner_beta) else inner_beta)
-    names = a.get("feature_names_in")
-    model = NeuralizedPipeline(inner, a["A"], a["b"], a["B"], x_center=a["x_center"],
-                               feature_names_in=None if names is None else list(names))
-    model.beta = beta
-    return model
-
-
-def _register() -> None:
-    from .persistence import register_kind
-
-    register_kind("affine-pipeline", NeuralizedPipeline, _to_arrays, _from_arrays)
-
-
-_register()
