@@ -283,3 +283,39 @@ def test_save_load_roundtrip(tmp_path, kernel):
     np.testing.assert_array_equal(back.explain(X).relevance, model.explain(X).relevance)
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.explain(X).relevance, model.explain(X).relevance)
+
+
+# -- command line: fit --standardize / --pca --------------------------------------------------------
+@pytest.mark.parametrize("flags", [["--standardize"], ["--pca", "3"], ["--standardize", "--pca", "3"]])
+def test_cli_fit_through_preprocessing(tmp_path, capsys, monkeypatch, flags):
+    from neon_ext.cli import main
+
+    X = _data(n=90)
+    names = [f"c{i}" for i in range(X.shape[1])]
+    (tmp_path / "data.csv").write_text(",".join(names) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in X) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "data.csv", "--model", "kmeans", "-k", "3", "-o", "m.npz", *flags]) == 0
+    assert "relevance will be reported on the raw columns" in capsys.readouterr().out
+    model = nx.load("m.npz")
+    assert isinstance(model, NeuralizedPipeline) and list(model.feature_names_in_) == names
+    # The stored map is what scikit-learn fits for the same steps.
+    steps = ([StandardScaler()] if "--standardize" in flags else []) + ([PCA(3)] if "--pca" in flags else [])
+    prep = make_pipeline(*steps).fit(X)
+    Zs, Zm = prep.transform(X), model.transform(X)
+    if "--pca" in flags:  # components are defined up to sign
+        Zm = Zm * np.sign(np.sum(Zm * Zs, axis=0))
+    np.testing.assert_allclose(Zm, Zs, atol=1e-9 * np.abs(Zs).max())
+    assert main(["explain", "data.csv", "--model", "m.npz", "-o", "r.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "affine features of the raw columns" in out and "(+" in out.split("mean relevance per")[1]
+    R = np.loadtxt("r.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(R, model.explain(X, beta=model.beta).relevance, rtol=1e-12, atol=1e-12)
+
+
+def test_cli_pca_out_of_range(tmp_path, capsys, monkeypatch):
+    from neon_ext.cli import main
+
+    np.save(tmp_path / "d.npy", _data(n=30))
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "d.npy", "--model", "kmeans", "-k", "2", "-o", "m.npz", "--pca", "9"]) != 0
+    assert "--pca 9" in capsys.readouterr().err
