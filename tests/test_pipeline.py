@@ -319,3 +319,11 @@ def test_cli_pca_out_of_range(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["fit", "d.npy", "--model", "kmeans", "-k", "2", "-o", "m.npz", "--pca", "9"]) != 0
     assert "--pca 9" in capsys.readouterr().err
+
+
+def test_explain_competitors_points_to_the_model_on_z():
+    X = _data(n=30)
+    prep, _Z, km = _kmeans_pipeline("pca", X)
+    model = nx.neuralize(make_pipeline(*prep.named_steps.values(), km))
+    with pytest.raises(NotImplementedError, match="transform"):
+        model.explain_competitors(X[:3])

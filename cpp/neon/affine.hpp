@@ -127,13 +127,15 @@ public:
         for (const auto& m : members_) pooled = pooled || m.size() > 1;
         pair_level_ = pooled && !map_.rows_parallel_to_columns();
         block_ = block_rows_of(core);
-        // Sub-chunks of about 2^21 float64 scratch values, whole blocks.
+        // Sub-chunks of about 2^17 float64 scratch values (1 MiB), whole
+        // blocks: memory-mapped data stream through in small pieces.
         const Index per_row = Dz + K + (pair_level_ ? 3 : 1) * M + 4;
-        sub_ = block_ * std::max<Index>(1, (Index{1} << 21) / (per_row * block_));
+        sub_ = block_ * std::max<Index>(1, (Index{1} << 17) / (per_row * block_));
     }
 
     Index n_features() const { return map_.dim_in(); }
     Index n_clusters() const { return core_->n_clusters(); }
+    double epsilon() const { return core_->epsilon(); }
     // Rows per sub-chunk: a multiple of the core's block rows; chunks of
     // calls that are multiples of it keep every block boundary fixed.
     Index sub_rows() const { return sub_; }
