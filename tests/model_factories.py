@@ -359,8 +359,15 @@ def _signed_permutation_pipeline(inner, perm, signs):
 
 
 def _pipeline_make(rng, n_clusters, n_features):
-    return _signed_permutation_pipeline(_kmeans_make(rng, n_clusters, n_features), rng.permutation(n_features),
-                                        rng.choice([-1.0, 1.0], n_features))
+    """Standardize-then-project, as StandardScaler -> PCA: z = V S (x - m),
+    onto min(n_features, 8) orthonormal directions (the map is stored dense:
+    a square one would be n_features^2)."""
+    Dz = min(n_features, 8)
+    V = np.linalg.qr(rng.normal(size=(n_features, Dz)))[0].T
+    s = np.exp(rng.uniform(-1.0, 1.0, n_features))
+    A = V * s
+    inner = _kmeans_make(rng, n_clusters, Dz)
+    return nx.NeuralizedPipeline(inner, A, np.zeros(Dz), V.T / s[:, None], x_center=rng.normal(size=n_features))
 
 
 def _pipeline_draw(draw, n_features, scale, offset, integer):
