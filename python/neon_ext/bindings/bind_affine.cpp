@@ -35,7 +35,7 @@ void register_affine(py::module_& m, const char* name, const char* core_doc) {
         .def_property_readonly("n_features", &Affine::n_features)
         .def_property_readonly("n_clusters", &Affine::n_clusters)
         .def_property_readonly("epsilon", &Affine::epsilon, "The model core's absolute stabilizer.")
-        .def_property_readonly("sub_rows", &Affine::sub_rows, "Rows per sub-chunk (a multiple of the core's blocks).")
+        .def_property_readonly("block_rows", &Affine::block_rows, "Rows per block (the model core's).")
         .def_property_readonly("pair_level", &Affine::pair_level,
                                "Whether relevance needs the per-row pair accumulator (kernel k-means through a "
                                "map whose cross term does not vanish, e.g. whitened PCA).")

@@ -310,7 +310,7 @@ class NeuralizedPipeline(NeuralizedModel):
         return super()._check_X(X)
 
     def _block_rows(self, n_features: int) -> int:
-        return self._core.sub_rows
+        return self._core.block_rows
 
     @property
     def _n_prototypes(self) -> int:
