@@ -7,11 +7,18 @@
 #include "neon/isa.hpp"
 #include "neon/parallel.hpp"
 
+// The package version from pyproject.toml, passed in by CMake (CMakeLists.txt).
+#ifndef NEON_EXT_VERSION
+#error "NEON_EXT_VERSION must be defined by the build (CMakeLists.txt reads pyproject.toml)"
+#endif
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Compiled NEON kernels (private; use the neon_ext package).";
+    m.attr("__version__") = NEON_EXT_VERSION;
 
     m.def("build_info", [] {
         py::dict info;
+        info["version"] = std::string(NEON_EXT_VERSION);
         info["openmp"] = neon::built_with_openmp();
         info["openmp_default_threads"] = neon::default_thread_count();
         info["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
@@ -30,7 +37,7 @@ PYBIND11_MODULE(_core, m) {
         info["kernel_isas"] = kernel_isas;
         info["kernel_isa"] = std::string(neon::isa_name(neon::best_isa()));
         return info;
-    }, "How the compiled core was built: OpenMP, Eigen version and SIMD set, compiler, and the "
+    }, "How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the "
        "instruction sets of the row kernels usable on this CPU (kernel_isas) and chosen (kernel_isa).");
 
     m.def("default_thread_count", &neon::default_thread_count,

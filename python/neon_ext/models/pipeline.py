@@ -15,7 +15,6 @@ from typing import ClassVar
 import numpy as np
 
 from .. import _core
-from .._validation import feature_names_of
 from ..io import persistence
 from ._base import NeuralizedModel
 
@@ -196,10 +195,7 @@ class NeuralizedPipeline(NeuralizedModel):
         if model.n_features_in_ != A.shape[0]:
             raise ValueError(f"the model has {model.n_features_in_} features but A maps to {A.shape[0]}")
         self.model, self.A, self.b, self.B, self.x_center = model, A, b, B, xc
-        self.feature_names_in_ = (None if feature_names_in is None
-                                  else np.asarray([str(n) for n in feature_names_in], dtype=object))
-        if self.feature_names_in_ is not None and len(self.feature_names_in_) != A.shape[1]:
-            raise ValueError(f"feature_names_in has {len(self.feature_names_in_)} names for {A.shape[1]} features")
+        self.feature_names_in_ = feature_names_in  # validated by the shared property
         if isinstance(model, NeuralizedKMeans):
             protos = model.centroids
             labels = np.arange(model.n_clusters, dtype=np.int64)
@@ -259,8 +255,6 @@ class NeuralizedPipeline(NeuralizedModel):
         arrays = {name: np.asarray(getattr(self, name), dtype=dtype) for name, dtype in self._array_fields.items()}
         arrays.update(model_kind=np.array(kind), model_eps=np.float64(inner.eps),
                       model_beta=np.float64(np.nan if inner.beta is None else inner.beta))
-        if self.feature_names_in_ is not None:
-            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
         for name, value in persistence._KINDS[kind][1](inner).items():
             arrays["model__" + name] = value
         return arrays
@@ -274,9 +268,7 @@ class NeuralizedPipeline(NeuralizedModel):
         inner = persistence._KINDS[kind][2]({k[len("model__"):]: v for k, v in arrays.items() if k.startswith("model__")},
                                             eps=float(arrays["model_eps"]),
                                             beta=None if np.isnan(inner_beta) else inner_beta)
-        names = arrays.get("feature_names_in")
-        model = cls(inner, arrays["A"], arrays["b"], arrays["B"], x_center=arrays["x_center"],
-                    feature_names_in=None if names is None else list(names))
+        model = cls(inner, arrays["A"], arrays["b"], arrays["B"], x_center=arrays["x_center"])
         model.beta = beta
         return model
 
@@ -291,23 +283,9 @@ class NeuralizedPipeline(NeuralizedModel):
         self.beta = state["beta"]
 
     # -- the shared model interface ---------------------------------------------
-    def explain(self, X, target=None, **kwargs):
-        e = super().explain(X, target, **kwargs)
-        if e.feature_names is None and self.feature_names_in_ is not None:
-            e.feature_names = self.feature_names_in_.copy()
-        return e
-    explain.__doc__ = NeuralizedModel.explain.__doc__
-
     def explain_competitors(self, X, target=None, *, beta=None, n_threads=None):
         raise NotImplementedError("explain_competitors is not available for pipelines; explain the model on "
                                   "transformed rows (model.model, model.transform(X)) for a z-space breakdown")
-
-    def _check_X(self, X) -> np.ndarray:
-        names = feature_names_of(X)
-        if names is not None and self.feature_names_in_ is not None and list(names) != list(self.feature_names_in_):
-            raise ValueError(f"X has feature names {list(names)}, but the pipeline was fitted with "
-                             f"{list(self.feature_names_in_)}")
-        return super()._check_X(X)
 
     def _block_rows(self, n_features: int) -> int:
         return self._core.block_rows
