@@ -202,7 +202,10 @@ def test_feature_names_from_dataframe():
     pipe = make_pipeline(StandardScaler(), PCA(3), KMeans(3, n_init=2, random_state=0)).fit(df)
     model = nx.neuralize(pipe)
     assert list(model.explain(df, beta=1.0).feature_names) == cols
-    assert list(model.explain(X, beta=1.0).feature_names) == cols  # an ndarray: the pipeline's names
+    with pytest.warns(UserWarning, match="feature names"):  # an ndarray: taken in the fitted order
+        assert list(model.explain(X, beta=1.0).feature_names) == cols
+    reordered = model.explain(df[cols[::-1]], beta=1.0)  # columns matched by name
+    np.testing.assert_array_equal(reordered.relevance, model.explain(df, beta=1.0).relevance)
     with pytest.raises(ValueError, match="feature names"):
         model.explain(df.rename(columns={"m0": "other"}), beta=1.0)
 
@@ -298,6 +301,7 @@ def test_cli_fit_through_preprocessing(tmp_path, capsys, monkeypatch, flags):
     assert "relevance will be reported on the raw columns" in capsys.readouterr().out
     model = nx.load("m.npz")
     assert isinstance(model, NeuralizedPipeline) and list(model.feature_names_in_) == names
+    model.feature_names_in_ = None  # below: plain arrays, no name checks
     # The stored map is what scikit-learn fits for the same steps.
     steps = ([StandardScaler()] if "--standardize" in flags else []) + ([PCA(3)] if "--pca" in flags else [])
     prep = make_pipeline(*steps).fit(X)
