@@ -66,8 +66,9 @@ def main(argv=None):
             km = nx.KMeans(args.k, random_state=0).fit(prep.transform(X[:20000]))
             model = nx.neuralize(make_pipeline(*prep.named_steps.values(), km))
             inner = model.model
-        print(f"\n{name}: N = {n}, D_in = {args.d}, D_z = {args.dz}, {inner!r}, "
-              f"pair-level path: {model._core.pair_level}")
+        print(
+            f"\n{name}: N = {n}, D_in = {args.d}, D_z = {args.dz}, {inner!r}, pair-level path: {model._core.pair_level}"
+        )
         for dtype in args.dtype.split(","):
             Xt = X.astype(dtype)
             Z = prep.transform(Xt).astype(dtype)
@@ -89,8 +90,7 @@ def main(argv=None):
                 for m, values in res.items():
                     wall = float(np.median([w for w, _ in values]))
                     cpu = float(np.median([c for _, c in values]))
-                    print(f"    {m:26s} wall {wall * 1e3:8.1f} ms  cpu {cpu * 1e3:8.1f} ms  "
-                          f"ratio {wall / base:5.2f}")
+                    print(f"    {m:26s} wall {wall * 1e3:8.1f} ms  cpu {cpu * 1e3:8.1f} ms  ratio {wall / base:5.2f}")
                 e = model.explain(Xt[:20000], beta=beta, n_threads=threads)
                 rel = np.abs(e.relevance.sum(1, dtype=np.float64) - e.logit) / np.abs(e.relevance).sum(1)
                 print(f"    conservation (first 20000 rows): max |sum R - logit| / sum |R| = {rel.max():.1e}")

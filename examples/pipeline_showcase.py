@@ -61,10 +61,13 @@ def main(argv=None):
     print(e.summary(4).to_string())
 
     fig, (ax_heat, ax_mix) = plt.subplots(
-        1, 2, figsize=(19, 1.6 + 0.75 * args.clusters + 2.2), gridspec_kw={"width_ratios": [12, 1.4]})
+        1, 2, figsize=(19, 1.6 + 0.75 * args.clusters + 2.2), gridspec_kw={"width_ratios": [12, 1.4]}
+    )
     nx.plotting.plot_cluster_heatmap(e, by="target", annotate=False, ax=ax_heat)
-    ax_heat.set_title("breast cancer, StandardScaler -> PCA(8) -> KMeans: mean NEON relevance of each raw "
-                      "measurement per cluster", fontsize=10)
+    ax_heat.set_title(
+        "breast cancer, StandardScaler -> PCA(8) -> KMeans: mean NEON relevance of each raw measurement per cluster",
+        fontsize=10,
+    )
     sizes = np.bincount(e.assigned, minlength=args.clusters)
     malignant = np.bincount(e.assigned, weights=(diagnosis == 0), minlength=args.clusters)
     rows = np.arange(args.clusters)

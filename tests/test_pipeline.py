@@ -60,7 +60,7 @@ STEPS = {
 def _probe_linear(f, dim):
     """Matrix M and offset o of an affine function f(v) = M v + o of row vectors."""
     o = np.asarray(f(np.zeros((1, dim))), dtype=np.float64)[0]
-    cols = [np.asarray(f(np.eye(dim)[i:i + 1] * 1.0), dtype=np.float64)[0] - o for i in range(dim)]
+    cols = [np.asarray(f(np.eye(dim)[i : i + 1] * 1.0), dtype=np.float64)[0] - o for i in range(dim)]
     return np.array(cols).T, o
 
 
@@ -91,8 +91,9 @@ def reference_explain(X, Z, A, B, U, labels, targets, beta, gamma=None):
         if gamma is None:
             S = np.array([d[m[0]] for m in members])
         else:
-            S = np.array([np.min(d[m]) - np.log(np.mean(np.exp(-gamma * (d[m] - np.min(d[m]))))) / gamma
-                          for m in members])
+            S = np.array(
+                [np.min(d[m]) - np.log(np.mean(np.exp(-gamma * (d[m] - np.min(d[m]))))) / gamma for m in members]
+            )
         comps = [k for k in range(K) if k != c]
         h = np.array([S[k] - S[c] for k in comps])
         f = h.min()
@@ -165,8 +166,10 @@ def test_scaler_only_pipeline_equals_neon_on_scaled_data():
 
 
 # -- kernel k-means --------------------------------------------------------------------------
-@pytest.mark.parametrize("name,pair_level", [("standard", False), ("pca", False), ("standard-pca", False),
-                                             ("pca-whiten", True), ("standard-pca-whiten", True)])
+@pytest.mark.parametrize(
+    "name,pair_level",
+    [("standard", False), ("pca", False), ("standard-pca", False), ("pca-whiten", True), ("standard-pca-whiten", True)],
+)
 @pytest.mark.parametrize("arbitrary_targets", [False, True])
 def test_kernel_kmeans_pipeline_matches_reference(name, pair_level, arbitrary_targets):
     X = _data(n=40)
@@ -236,12 +239,15 @@ def test_out_and_progress():
 
 
 # -- refusals ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("step,match", [
-    (Normalizer(), "'normalizer' \\(Normalizer\\)"),
-    (PolynomialFeatures(2), "PolynomialFeatures"),
-    (FunctionTransformer(np.log1p), "FunctionTransformer"),
-    (MinMaxScaler(clip=True), "clip=True"),
-])
+@pytest.mark.parametrize(
+    "step,match",
+    [
+        (Normalizer(), "'normalizer' \\(Normalizer\\)"),
+        (PolynomialFeatures(2), "PolynomialFeatures"),
+        (FunctionTransformer(np.log1p), "FunctionTransformer"),
+        (MinMaxScaler(clip=True), "clip=True"),
+    ],
+)
 def test_non_affine_steps_are_refused(step, match):
     X = np.abs(_data(n=40))
     pipe = make_pipeline(step, KMeans(2, n_init=2, random_state=0)).fit(X)
@@ -295,7 +301,9 @@ def test_cli_fit_through_preprocessing(tmp_path, capsys, monkeypatch, flags):
 
     X = _data(n=90)
     names = [f"c{i}" for i in range(X.shape[1])]
-    (tmp_path / "data.csv").write_text(",".join(names) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in X) + "\n")
+    (tmp_path / "data.csv").write_text(
+        ",".join(names) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in X) + "\n"
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["fit", "data.csv", "--model", "kmeans", "-k", "3", "-o", "m.npz", *flags]) == 0
     assert "relevance will be reported on the raw columns" in capsys.readouterr().out

@@ -44,16 +44,21 @@ def _vector(value, n: int, default: float) -> np.ndarray:
 def _diagonal(scale, center, offset):
     """z = scale * (x - center) + offset (elementwise)."""
     n = len(scale)
-    return (np.diag(scale), np.asarray(center, dtype=np.float64), np.broadcast_to(offset, (n,)).astype(np.float64),
-            np.diag(1.0 / scale))
+    return (
+        np.diag(scale),
+        np.asarray(center, dtype=np.float64),
+        np.broadcast_to(offset, (n,)).astype(np.float64),
+        np.diag(1.0 / scale),
+    )
 
 
 def _step_map(name: str, step):
     """(A, c, o, B) of one fitted step, or raise TypeError naming it."""
     kind = type(step).__name__
-    n = getattr(step, "n_features_in_", None)
-    if kind in SUPPORTED_STEPS and n is None:
+    fitted = getattr(step, "n_features_in_", None)
+    if kind in SUPPORTED_STEPS and fitted is None:
         raise TypeError(f"pipeline step {name!r} ({kind}) is not fitted")
+    n = int(fitted or 0)
     if kind == "StandardScaler":
         mean = _vector(step.mean_ if step.with_mean else None, n, 0.0)
         scale = _vector(step.scale_ if step.with_std else None, n, 1.0)
@@ -107,8 +112,10 @@ def _check_against_transform(name: str, step, A, center, offset) -> None:
     got = (probe - center) @ A.T + offset
     tol = 1e-9 * (np.abs(probe - center) @ np.abs(A).T + np.abs(offset) + 1e-300)
     if expected.shape != got.shape or not np.all(np.abs(expected - got) <= tol):
-        raise TypeError(f"pipeline step {name!r} ({type(step).__name__}) does not transform as the affine map "
-                        "read from its attributes (an unsupported option?)")
+        raise TypeError(
+            f"pipeline step {name!r} ({type(step).__name__}) does not transform as the affine map "
+            "read from its attributes (an unsupported option?)"
+        )
 
 
 def _flatten(steps, prefix=""):
@@ -135,8 +142,10 @@ def affine_steps(steps):
         _check_against_transform(name, step, As, cs, os_)
         err = np.abs(As @ Bs - np.eye(As.shape[0])).max() if As.size else 0.0
         if not err <= 1e-8:
-            raise ValueError(f"pipeline step {name!r} ({type(step).__name__}) is rank-deficient: its map has no "
-                             f"right inverse (A B - I up to {err:.2g}), so relevance would not be conserved")
+            raise ValueError(
+                f"pipeline step {name!r} ({type(step).__name__}) is rank-deficient: its map has no "
+                f"right inverse (A B - I up to {err:.2g}), so relevance would not be conserved"
+            )
         if A is None:
             A, xc, b, B = As, cs, os_, Bs
         else:
@@ -190,22 +199,26 @@ class NeuralizedPipeline(NeuralizedModel):
         B = np.linalg.pinv(A) if B is None else _matrix(B, "B")
         xc = np.zeros(A.shape[1]) if x_center is None else np.ascontiguousarray(x_center, dtype=np.float64)
         if b.shape != (A.shape[0],) or B.shape != (A.shape[1], A.shape[0]) or xc.shape != (A.shape[1],):
-            raise ValueError(f"A {A.shape}, b {b.shape}, B {B.shape} and x_center {xc.shape} must be (D_z, D_in), "
-                             "(D_z,), (D_in, D_z) and (D_in,)")
+            raise ValueError(
+                f"A {A.shape}, b {b.shape}, B {B.shape} and x_center {xc.shape} must be (D_z, D_in), "
+                "(D_z,), (D_in, D_z) and (D_in,)"
+            )
         if model.n_features_in_ != A.shape[0]:
             raise ValueError(f"the model has {model.n_features_in_} features but A maps to {A.shape[0]}")
         self.model, self.A, self.b, self.B, self.x_center = model, A, b, B, xc
+        self.eps = model.eps  # the model's stabilizer (files keep it with the model)
         self.feature_names_in_ = feature_names_in  # validated by the shared property
         if isinstance(model, NeuralizedKMeans):
             protos = model.centroids
             labels = np.arange(model.n_clusters, dtype=np.int64)
             self._core = _core.AffineKMeansCore(model._core, A, xc, b, B, protos, labels)
         elif isinstance(model, NeuralizedKernelKMeans):
-            self._core = _core.AffineKernelKMeansCore(model._core, A, xc, b, B, model.support_vectors,
-                                                      model.labels)
+            self._core = _core.AffineKernelKMeansCore(model._core, A, xc, b, B, model.support_vectors, model.labels)
         else:
-            raise TypeError(f"NeuralizedPipeline needs a NeuralizedKMeans or NeuralizedKernelKMeans model, "
-                            f"got {type(model).__name__}")
+            raise TypeError(
+                f"NeuralizedPipeline needs a NeuralizedKMeans or NeuralizedKernelKMeans model, "
+                f"got {type(model).__name__}"
+            )
         self._beta = model.beta
 
     @classmethod
@@ -235,10 +248,6 @@ class NeuralizedPipeline(NeuralizedModel):
         return self.A.shape[1]
 
     @property
-    def eps(self) -> float:
-        return self.model.eps
-
-    @property
     def epsilon(self) -> float:
         return self.model.epsilon
 
@@ -253,8 +262,11 @@ class NeuralizedPipeline(NeuralizedModel):
     def _arrays(self) -> dict:
         kind, inner = persistence._resolve(self.model)
         arrays = {name: np.asarray(getattr(self, name), dtype=dtype) for name, dtype in self._array_fields.items()}
-        arrays.update(model_kind=np.array(kind), model_eps=np.float64(inner.eps),
-                      model_beta=np.float64(np.nan if inner.beta is None else inner.beta))
+        arrays.update(
+            model_kind=np.array(kind),
+            model_eps=np.float64(inner.eps),
+            model_beta=np.float64(np.nan if inner.beta is None else inner.beta),
+        )
         for name, value in persistence._KINDS[kind][1](inner).items():
             arrays["model__" + name] = value
         return arrays
@@ -265,27 +277,44 @@ class NeuralizedPipeline(NeuralizedModel):
         if kind not in persistence._KINDS or kind == cls.kind:
             raise ValueError(f"unknown model kind {kind!r} behind the pipeline")
         inner_beta = float(arrays["model_beta"])
-        inner = persistence._KINDS[kind][2]({k[len("model__"):]: v for k, v in arrays.items() if k.startswith("model__")},
-                                            eps=float(arrays["model_eps"]),
-                                            beta=None if np.isnan(inner_beta) else inner_beta)
+        inner = persistence._KINDS[kind][2](
+            {k[len("model__") :]: v for k, v in arrays.items() if k.startswith("model__")},
+            eps=float(arrays["model_eps"]),
+            beta=None if np.isnan(inner_beta) else inner_beta,
+        )
         model = cls(inner, arrays["A"], arrays["b"], arrays["B"], x_center=arrays["x_center"])
         model.beta = beta
         return model
 
     # -- pickling: the inner model pickles itself; the compiled core is rebuilt ----
     def __getstate__(self):
-        return {"model": self.model, "A": self.A, "b": self.b, "B": self.B, "x_center": self.x_center,
-                "feature_names_in": self.feature_names_in_, "beta": self.beta}
+        return {
+            "model": self.model,
+            "A": self.A,
+            "b": self.b,
+            "B": self.B,
+            "x_center": self.x_center,
+            "feature_names_in": self.feature_names_in_,
+            "beta": self.beta,
+        }
 
     def __setstate__(self, state):
-        self.__init__(state["model"], state["A"], state["b"], state["B"], x_center=state["x_center"],
-                      feature_names_in=state["feature_names_in"])
+        self.__init__(
+            state["model"],
+            state["A"],
+            state["b"],
+            state["B"],
+            x_center=state["x_center"],
+            feature_names_in=state["feature_names_in"],
+        )
         self.beta = state["beta"]
 
     # -- the shared model interface ---------------------------------------------
     def explain_competitors(self, X, target=None, *, beta=None, n_threads=None):
-        raise NotImplementedError("explain_competitors is not available for pipelines; explain the model on "
-                                  "transformed rows (model.model, model.transform(X)) for a z-space breakdown")
+        raise NotImplementedError(
+            "explain_competitors is not available for pipelines; explain the model on "
+            "transformed rows (model.model, model.transform(X)) for a z-space breakdown"
+        )
 
     def _block_rows(self, n_features: int) -> int:
         return self._core.block_rows
@@ -305,4 +334,3 @@ def _matrix(a, name: str) -> np.ndarray:
     if not np.isfinite(m).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return m
-
