@@ -185,9 +185,16 @@ def test_kernel_kmeans_pipeline_matches_reference(name, pair_level, arbitrary_ta
     _check_against_reference(model, X, Z, prep, Z[::2], labels[::2], targets, gamma=gamma)
 
 
-def test_package_estimators_as_last_step():
+def test_other_estimators_as_last_step():
+    from sklearn.cluster import MiniBatchKMeans
+
     X = _data(n=60)
-    for last in (nx.KMeans(3, random_state=0), nx.KernelKMeans(3, random_state=0)):
+    lasts = (
+        nx.KMeans(3, random_state=0),
+        nx.KernelKMeans(3, random_state=0),
+        MiniBatchKMeans(3, n_init=3, random_state=0),
+    )
+    for last in lasts:
         pipe = make_pipeline(StandardScaler(), PCA(3), last).fit(X)
         model = nx.neuralize(pipe)
         np.testing.assert_array_equal(model.predict(X), pipe.predict(X))
