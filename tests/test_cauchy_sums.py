@@ -87,15 +87,13 @@ def test_tree_code_at_fifty_thousand_support_vectors():
     R = np.exp(-0.05 * (t - t.min()))
     rho_t, sigma_t = sums(s, q, t, R, 1e-9, True)
     rho_d, sigma_d = sums(s, q, t, R, 1e-9, False)
-    # The absolute sums, by blocks (25,000 x 25,000 at once would be 5 GB).
-    scale_rho = np.zeros(t.size)
-    scale_sigma = np.zeros(s.size)
-    for lo in range(0, s.size, 250):
-        H = np.abs(t[None, :] - s[lo : lo + 250, None])
-        scale_rho += (q[lo : lo + 250, None] / H).sum(0)
-        scale_sigma[lo : lo + 250] = (np.abs(R)[None, :] / H).sum(1)
-    assert (np.abs(rho_t - rho_d) <= 1e-12 * scale_rho).all()
-    assert (np.abs(sigma_t - sigma_d) <= 1e-12 * scale_sigma).all()
+    # The absolute sums on a sample of 1000 j and 1000 i (all 25,000 x 25,000 would be 5 GB).
+    js = rng.choice(t.size, 1000, replace=False)
+    i_s = rng.choice(s.size, 1000, replace=False)
+    scale_rho = (q[:, None] / np.abs(t[None, js] - s[:, None])).sum(0)
+    scale_sigma = (np.abs(R)[None, :] / np.abs(t[None, :] - s[i_s, None])).sum(1)
+    assert (np.abs(rho_t - rho_d)[js] <= 1e-12 * scale_rho).all()
+    assert (np.abs(sigma_t - sigma_d)[i_s] <= 1e-12 * scale_sigma).all()
 
 
 def test_bad_arguments_are_value_errors():
