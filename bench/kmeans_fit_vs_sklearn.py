@@ -70,7 +70,6 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import neon_ext as nx
-    from neon_ext import _core
     from sklearn import __version__ as sk_version
     from sklearn.cluster import KMeans as SKKMeans
     from threadpoolctl import threadpool_limits
@@ -78,7 +77,7 @@ def main(argv=None):
     info = nx.build_info()
     print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sk_version}, "
           f"neon_ext {info['version']} ({info['compiler']}, Eigen SIMD {info['eigen_simd']}, "
-          f"fit kernels {_core._fit_simd()}, openmp {info['openmp']}), {os.cpu_count()} CPUs, "
+          f"fit kernels {info['kernel_families']['kmeans_fit']}, openmp {info['openmp']}), {os.cpu_count()} CPUs, "
           f"threads={args.threads or 'default'}")
     print(f"D={args.features} K={args.clusters} n_init={args.n_init} float32 blobs; "
           f"median of {args.repeats} after a warm-up")
