@@ -41,24 +41,35 @@ def cluster_order(assigned, digits, n_clusters):
 
 
 def showcase(model, X, digits, title, path, prototypes=None):
+    e = model.explain(X)
+    draw_clusters(X, e.relevance, e.logit, e.assigned, digits, model.n_clusters, title, path,
+                  prototypes=prototypes)
+    return e
+
+
+def draw_clusters(images, relevance, logit, assigned, digits, n_clusters, title, path, *, prototypes=None,
+                  ink=16.0):
+    """One column per cluster (sorted by majority digit): its centroid (or mean
+    image), its mean relevance, a typical member (median logit) and that
+    member's relevance. ``images`` and ``relevance`` are (N, 64); pixel
+    intensities run from 0 to ``ink``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    e = model.explain(X)
-    K = model.n_clusters
-    order, majority = cluster_order(e.assigned, digits, K)
+    K = n_clusters
+    order, majority = cluster_order(assigned, digits, K)
     fig, axes = plt.subplots(4, K, figsize=(1.05 * K, 4.9))
     rows = ["centroid" if prototypes is not None else "cluster mean", "mean relevance",
             "typical member", "its relevance"]
     for j, c in enumerate(order):
-        members = np.flatnonzero(e.assigned == c)
-        proto = prototypes[c] if prototypes is not None else X[members].mean(0)
-        mean_rel = e.relevance[members].mean(0)
-        typical = members[np.argsort(e.logit[members])[len(members) // 2]]
-        panels = [(proto, "gray_r", 0, 16), (mean_rel, "bwr", None, None),
-                  (X[typical], "gray_r", 0, 16), (e.relevance[typical], "bwr", None, None)]
+        members = np.flatnonzero(assigned == c)
+        proto = prototypes[c] if prototypes is not None else images[members].mean(0)
+        mean_rel = relevance[members].mean(0)
+        typical = members[np.argsort(logit[members])[len(members) // 2]]
+        panels = [(proto, "gray_r", 0, ink), (mean_rel, "bwr", None, None),
+                  (images[typical], "gray_r", 0, ink), (relevance[typical], "bwr", None, None)]
         for i, (img, cmap, lo, hi) in enumerate(panels):
             ax = axes[i, j]
             if lo is None:
@@ -71,12 +82,11 @@ def showcase(model, X, digits, title, path, prototypes=None):
                 ax.set_ylabel(rows[i], fontsize=7.5)
         digit, share = majority[c]
         axes[0, j].set_title(f"cluster {c}\n{share:.0%} '{digit}'s, n={members.size}", fontsize=7.5)
-        axes[3, j].set_xlabel(f"logit {e.logit[typical]:.0f}", fontsize=7)
+        axes[3, j].set_xlabel(f"logit {logit[typical]:.0f}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=0.3, w_pad=0.2)
     fig.savefig(path, dpi=80)
     plt.close(fig)
-    return e
 
 
 def main(argv=None):

@@ -1,8 +1,9 @@
 """Ctrl-C (SIGINT) during a long computation returns control promptly with
 KeyboardInterrupt, and the model stays usable.
 
-The kernels run in short compiled calls (python/neon_ext/_chunks.py bounds the
-multiply-adds per call); Python sees the signal between two calls. Each test
+The compiled cores ask Python for pending signals between their row blocks
+(run_interruptible in the bindings); python/neon_ext/_chunks.py keeps each
+compiled call short, so that poll never waits long for other threads. Each test
 runs a child process that starts a computation lasting many seconds, sends it
 SIGINT, and checks what the child reports.
 """

@@ -9,8 +9,8 @@ import pytest
 import neon_ext as nx
 from conftest import blobs
 from neon_ext import persistence
-from neon_ext._atomic import AtomicFiles
-from neon_ext._datafiles import read_table, write_columns
+from neon_ext.io._atomic import AtomicFiles
+from neon_ext.io._datafiles import read_table, write_columns
 
 
 @pytest.fixture

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import logging
 
-from . import _core
-from . import baselines, evaluate
+from . import _core, _moved, plotting
+from .cluster import KernelKMeans, KMeans
 from .datasets import load_wine
+from .evaluation import baselines
+from .evaluation import removal as evaluate
 from .exceptions import ConvergenceWarning, NotFittedError
 from .explanation import Explanation
-from .kernel_kmeans import NeuralizedKernelKMeans
-from .kernel_kmeans_estimator import KernelKMeans
-from .kmeans import NeuralizedKMeans
-from .kmeans_estimator import KMeans
-from .neuralize import neuralize
-from .persistence import load, save
-from . import plotting
+from .io import load, save
+from .models import NeuralizedKernelKMeans, NeuralizedKMeans, neuralize
+
+_moved.install(__name__)
 
 __all__ = [
     "ConvergenceWarning",
@@ -62,3 +61,8 @@ def build_info() -> dict:
     info = dict(_core.build_info())
     info["version"] = __version__
     return info
+
+
+def __getattr__(name: str):
+    # The module paths from before the subpackages (neon_ext.kmeans, ...): see _moved.py.
+    return _moved.attribute(__name__, name)

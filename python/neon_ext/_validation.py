@@ -41,13 +41,28 @@ def _native(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def feature_names_of(X):
-    """String column names of a DataFrame-like input, else None."""
+def feature_names_of(X, *, strict: bool = False):
+    """String column names of a DataFrame-like input, else None.
+
+    Columns whose names are not all strings give None, except that with
+    ``strict`` (the estimators, as scikit-learn) a mix of string and other
+    names is a TypeError.
+    """
     columns = getattr(X, "columns", None)
     if columns is None or isinstance(X, np.ndarray):
         return None
-    names = [str(c) for c in columns] if all(isinstance(c, str) for c in columns) else None
-    return np.asarray(names, dtype=object) if names else None
+    columns = list(columns)
+    is_str = [isinstance(c, str) for c in columns]
+    if columns and all(is_str):
+        return np.asarray([str(c) for c in columns], dtype=object)
+    if strict and any(is_str):
+        kinds = {type(c).__name__ for c in columns}
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"the input has {sorted(kinds)} as feature name / column name types. Convert them "
+            "all to str (e.g. X.columns = X.columns.astype(str)) or drop them."
+        )
+    return None
 
 
 def as_data_matrix(X, name: str = "X", n_features: int | None = None) -> np.ndarray:

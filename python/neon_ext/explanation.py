@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from ._chunks import row_chunks, rows_per_chunk
+
 __all__ = ["ClusterSummary", "Explanation"]
 
 _SUMMARY_CHUNK = 1 << 20  # relevance entries per step of the streaming summaries
@@ -286,9 +288,7 @@ class Explanation:
 
     # -- internals ------------------------------------------------------------
     def _chunks(self):
-        step = max(1, _SUMMARY_CHUNK // max(1, self.relevance.shape[1]))
-        for lo in range(0, len(self), step):
-            yield lo, min(lo + step, len(self))
+        return row_chunks(len(self), rows_per_chunk(_SUMMARY_CHUNK, self.relevance.shape[1]))
 
     def _groups(self, by: str) -> np.ndarray:
         if by == "target":

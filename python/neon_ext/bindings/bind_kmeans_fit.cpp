@@ -1,6 +1,6 @@
 // Binding of the k-means fitting passes (neon/fit_*.hpp).  The loops over
 // seeding steps and Lloyd iterations live in Python
-// (neon_ext/kmeans_estimator.py): each call here is one pass over X with
+// (neon_ext/cluster/kmeans.py): each call here is one pass over X with
 // the GIL released, and Ctrl-C is honoured between passes.  The private
 // `isa` argument picks the kernels' instruction set ("auto": the one
 // build_info reports; tests run every one).

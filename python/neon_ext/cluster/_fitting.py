@@ -8,8 +8,8 @@ returning a fitted *neuralized* model, through the package's estimators
 
 from __future__ import annotations
 
-from .kernel_kmeans_estimator import KernelKMeans
-from .kmeans_estimator import KMeans
+from .kernel_kmeans import KernelKMeans
+from .kmeans import KMeans
 
 __all__ = ["fit_kernel_kmeans", "fit_kmeans", "fitters"]
 

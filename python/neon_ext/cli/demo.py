@@ -14,8 +14,8 @@ import sys
 
 import numpy as np
 
-from ._fitting import fit_kmeans
-from .datasets import load_wine
+from ..cluster._fitting import fit_kmeans
+from ..datasets import load_wine
 
 __all__ = ["run_demo"]
 
@@ -23,8 +23,8 @@ __all__ = ["run_demo"]
 def _figure(e, raw, row, path) -> None:
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, works headless
 
-    from ._atomic import AtomicFiles
-    from .plotting import plot_cluster_heatmap, plot_relevance
+    from ..io._atomic import AtomicFiles
+    from ..plotting import plot_cluster_heatmap, plot_relevance
 
     fig = Figure(figsize=(15.5, 6.0), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.55, 1.0])

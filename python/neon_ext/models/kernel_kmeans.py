@@ -3,12 +3,12 @@ support vectors, and explaining any given clustering with it."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from . import _core
-from ._chunks import chunk_rows
-from ._neuralized import NeuralizedModel
-from ._validation import (
+from .. import _core
+from .._validation import (
     allocate,
     as_data_matrix,
     as_prototypes,
@@ -16,7 +16,7 @@ from ._validation import (
     check_int,
     check_positive_float,
 )
-from .kmeans import DEFAULT_EPS
+from ._base import DEFAULT_EPS, NeuralizedModel
 
 __all__ = ["NeuralizedKernelKMeans", "median_heuristic_gamma"]
 
@@ -176,6 +176,10 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     relevance they would carry is below float64 resolution of the pool's.
     """
 
+    kind = "kernel-kmeans"
+    _array_fields: ClassVar[dict] = {"support_vectors": np.float64, "labels": np.int64, "gamma": np.float64,
+                                     "pool_stiffness": np.float64}
+
     def __init__(self, support_vectors, labels, gamma, pool_stiffness=None, *, eps: float = DEFAULT_EPS):
         self.eps = check_eps(eps)
         U = as_prototypes(support_vectors, "support_vectors", min_rows=2)
@@ -281,19 +285,6 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         return (f"NeuralizedKernelKMeans(n_clusters={self.n_clusters}, n_support={self.n_support}, "
                 f"n_features={self.n_features_in_}, gamma={self.gamma:.6g}, pool_stiffness={self.pool_stiffness:.6g})")
 
-    # -- pickling: the compiled core is rebuilt from the support vectors -------
-    def __getstate__(self):
-        state = {k: v for k, v in self.__dict__.items() if k != "_core"}
-        state["support_vectors"] = np.array(self.support_vectors)
-        state["labels"] = np.array(self.labels)
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        self.__init__(state.pop("support_vectors"), state.pop("labels"), state.pop("gamma"),
-                      state.pop("pool_stiffness"), eps=state.pop("eps"))
-        self.__dict__.update(state)  # from_labels / estimator attributes
-
     # -- model outputs beyond the shared ones -------------------------------------
     def soft_min_distances(self, X, *, out=None, n_threads=None) -> np.ndarray:
         """S_k(x) for every row and cluster, shape (n_samples, n_clusters), X's dtype."""
@@ -313,18 +304,9 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     def _block_rows(self, n_features: int) -> int:
         return _core.KernelKMeansCore.block_rows(n_features, self.n_support)
 
-    def _chunk_step(self, n_features: int, n_threads: int = 1) -> int:
-        # Input elements per call counted with the row's N x M scratch.
-        return chunk_rows(self._block_rows(n_features), n_features + self.n_support,
-                          self._work_per_row(n_features), n_threads)
-
-    def _work_per_row(self, n_features: int) -> int:
-        # A row costs the distance and relevance GEMMs (3 M D), M exponentials
-        # and the pair loop over the target's members times all members
-        # (divisions: ~8 multiply-adds each).
-        M = self.n_support
-        largest = int(np.bincount(self.labels).max())
-        return 3 * M * n_features + 8 * largest * M + 30 * M + 500
+    @property
+    def _n_prototypes(self) -> int:
+        return self.n_support
 
     def _fallback_logit_scale(self) -> float:
         # Mean over pairs of clusters (a, b) of the mean squared distance

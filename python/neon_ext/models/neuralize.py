@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._neuralized import NeuralizedModel
+from ._base import NeuralizedModel
 from .kmeans import NeuralizedKMeans
 
 __all__ = ["neuralize"]

@@ -29,7 +29,11 @@ ones with a message naming both versions. Every array is validated on load by
 the model's own constructor, so a damaged file gives a ValueError, never a
 model that computes nonsense.
 
-New model kinds register a pair of functions with :func:`register_kind`.
+Model classes register themselves: a subclass of
+:class:`neon_ext.models.NeuralizedModel` that declares ``kind`` and its
+``_array_fields`` is saved and loaded with those arrays (the same ones its
+pickles keep). Other classes can register a pair of functions with
+:func:`register_kind`. This module imports no model.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def _resolve(model):
         for kind, (cls, _, _) in _KINDS.items():
             if type(candidate) is cls:
                 return kind, candidate
-    known = ", ".join(cls.__name__ for cls, _, _ in _KINDS.values())
+    known = ", ".join(sorted(cls.__name__ for cls, _, _ in _KINDS.values()))
     raise TypeError(f"cannot save {type(model).__name__} objects; models that can be saved: {known} "
                     "(or estimators whose neuralize() returns one)")
 
@@ -81,7 +85,7 @@ def save(model, path) -> None:
     then renamed, so an interrupted save never leaves a partial file. No
     ``.npz`` suffix is added to `path`.
     """
-    from . import __version__
+    from .. import __version__
 
     kind, model = _resolve(model)
     _, to_arrays, _ = _KINDS[kind]
@@ -177,33 +181,3 @@ def _integer(arrays, name, path) -> int:
 def _real(arrays, name, path) -> float:
     return float(_scalar(arrays, name, path, "fiu"))
 
-
-# -- the model kinds of this package -----------------------------------------------
-def _kernel_kmeans_from_arrays(a, eps, beta):
-    from .kernel_kmeans import NeuralizedKernelKMeans
-
-    model = NeuralizedKernelKMeans(a["support_vectors"], a["labels"], float(a["gamma"]),
-                                   float(a["pool_stiffness"]), eps=eps)
-    model.beta = beta
-    return model
-
-
-def _register_builtin_kinds() -> None:
-    from .kernel_kmeans import NeuralizedKernelKMeans
-    from .kmeans import NeuralizedKMeans
-
-    register_kind(
-        "kmeans", NeuralizedKMeans,
-        lambda m: {"centroids": np.asarray(m.centroids, dtype=np.float64)},
-        lambda a, eps, beta: NeuralizedKMeans(a["centroids"], eps=eps, beta=beta),
-    )
-    register_kind(
-        "kernel-kmeans", NeuralizedKernelKMeans,
-        lambda m: {"support_vectors": np.asarray(m.support_vectors, dtype=np.float64),
-                   "labels": np.asarray(m.labels, dtype=np.int64),
-                   "gamma": np.float64(m.gamma), "pool_stiffness": np.float64(m.pool_stiffness)},
-        _kernel_kmeans_from_arrays,
-    )
-
-
-_register_builtin_kinds()

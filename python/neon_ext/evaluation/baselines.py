@@ -28,7 +28,7 @@ shape (n_samples, n_features) in float64:
 Gradients are exact, not finite differences: f_c = min_{k != c} h_k, so on
 the region where competitor k* attains the min the gradient is that of h_{k*}
 (for k-means 2 (mu_c - mu_{k*}); for kernel k-means 2 (ubar_c(x) - ubar_{k*}(x))
-with the LME pools' softmin-weighted means ubar; see ``_model_ops``). On a
+with the LME pools' softmin-weighted means ubar; see ``models._ops``). On a
 tie between competitors the lowest-index competitor's gradient is used.
 
 The reference (``reference=``) of occlusion, Shapley sampling and the
@@ -48,8 +48,9 @@ import warnings
 
 import numpy as np
 
-from ._model_ops import ModelOps, model_ops
-from ._validation import as_data_matrix
+from .._chunks import row_chunks, rows_per_chunk
+from .._validation import as_data_matrix, check_int
+from ..models._ops import ModelOps, model_ops
 
 __all__ = [
     "METHODS",
@@ -70,9 +71,7 @@ _BLOCK_ELEMENTS = 1 << 21
 
 def _row_blocks(n_rows: int, cost_per_row: int):
     """(start, stop) ranges with about _BLOCK_ELEMENTS / cost_per_row rows each."""
-    step = max(1, _BLOCK_ELEMENTS // max(1, cost_per_row))
-    for lo in range(0, n_rows, step):
-        yield lo, min(lo + step, n_rows)
+    return row_chunks(n_rows, rows_per_chunk(_BLOCK_ELEMENTS, cost_per_row))
 
 
 def _prepare(model, X, target):
@@ -80,14 +79,6 @@ def _prepare(model, X, target):
     X = as_data_matrix(X, "X", ops.n_features)
     targets = ops.resolve_targets(X, target)
     return ops, X, targets
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return int(value)
 
 
 def _check_seed(seed):
@@ -242,7 +233,7 @@ def shapley_sampling(model, X, target=None, *, reference="mean", n_permutations=
         results do not depend on how rows are blocked. None: not reproducible.
     """
     ops, X, targets = _prepare(model, X, target)
-    n_perm = _check_int(n_permutations, "n_permutations", 1)
+    n_perm = check_int(n_permutations, "n_permutations", 1)
     if antithetic and n_perm % 2:
         raise ValueError(f"n_permutations={n_perm} must be even with antithetic=True")
     seed = _check_seed(seed)
@@ -291,7 +282,7 @@ def kernel_shap(model, X, target=None, *, reference="mean", nsamples=512, seed=0
     caller's global random state is left as it was.
     """
     ops, X, targets = _prepare(model, X, target)
-    nsamples = _check_int(nsamples, "nsamples", 1)
+    nsamples = check_int(nsamples, "nsamples", 1)
     seed = _check_seed(seed)
     with warnings.catch_warnings():
         # shap's import emits deprecation warnings from its plotting dependencies

@@ -36,11 +36,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._model_ops import ModelOps, model_ops
-from ._validation import as_data_matrix
+from .._validation import as_data_matrix, check_int
+from ..models._ops import ModelOps, model_ops
 from .baselines import (
     METHODS,
-    _check_int,
     _check_seed,
     _point_rng,
     _reference,
@@ -113,7 +112,7 @@ def _curves(ops, X, targets, ref, relevance, order, n_repeats=1, seed=0):
         raise ValueError(f"order={order!r} must be one of {ORDERS}")
     n, d = X.shape
     if order == "random":
-        n_rep = _check_int(n_repeats, "n_repeats", 1)
+        n_rep = check_int(n_repeats, "n_repeats", 1)
         seed = _check_seed(seed)
     else:
         if relevance is None:
@@ -329,7 +328,7 @@ def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean",
     else:
         reference_name = "array"
     if n_samples is not None:
-        n_samples = _check_int(n_samples, "n_samples", 1)
+        n_samples = check_int(n_samples, "n_samples", 1)
         if n_samples < X.shape[0]:
             keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], n_samples, replace=False))
             X = np.ascontiguousarray(X[keep])
@@ -344,7 +343,7 @@ def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean",
         raise ValueError("X has no rows to evaluate")
 
     specs = _method_specs(methods)
-    repeat = _check_int(repeat, "repeat", 1)
+    repeat = check_int(repeat, "repeat", 1)
     options = {
         "neon": {"beta": beta},
         "occlusion": {"reference": ref},

@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from ._validation import _describe, as_data_matrix, check_beta
-from .exceptions import NotFittedError
+from .._validation import _describe, as_data_matrix, check_beta, feature_names_of
+from ..exceptions import NotFittedError
 
 __all__ = ["ClusteringEstimator"]
 
@@ -37,25 +37,6 @@ def _draw_seed(rng) -> int:
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, 2**63 - 1, dtype=np.int64))
     return int(rng.randint(0, 2**63 - 1, dtype=np.int64))
-
-
-def _feature_names(X):
-    """String column names of a DataFrame-like X; None without; TypeError if mixed."""
-    columns = getattr(X, "columns", None)
-    if columns is None or isinstance(X, np.ndarray):
-        return None
-    columns = list(columns)
-    kinds = {type(c).__name__ for c in columns}
-    is_str = [isinstance(c, str) for c in columns]
-    if columns and all(is_str):
-        return np.asarray(columns, dtype=object)
-    if any(is_str):
-        raise TypeError(
-            "Feature names are only supported if all input features have string names, but "
-            f"the input has {sorted(kinds)} as feature name / column name types. Convert them "
-            "all to str (e.g. X.columns = X.columns.astype(str)) or drop them."
-        )
-    return None
 
 
 def _as_matrix(X, name: str = "X") -> np.ndarray:
@@ -161,7 +142,7 @@ class ClusteringEstimator:
     def _check_X(self, X) -> np.ndarray:
         """Fitted-model input check: feature count and (DataFrame) feature names as in fit."""
         self._check_fitted()
-        names = _feature_names(X)
+        names = feature_names_of(X, strict=True)
         fitted = getattr(self, "feature_names_in_", None)
         cls = type(self).__name__
         if names is not None and fitted is None:

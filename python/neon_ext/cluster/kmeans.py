@@ -13,12 +13,17 @@ import warnings
 
 import numpy as np
 
-from . import _core
-from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
-from ._validation import _describe, check_n_threads
-from ._validation import check_int as _check_int
-from .exceptions import ConvergenceWarning
-from .kmeans import NeuralizedKMeans, beta_from_mean_logit
+from .. import _core
+from .._validation import _describe, check_n_threads, feature_names_of
+from .._validation import check_int as _check_int
+from ..exceptions import ConvergenceWarning
+from ..models.kmeans import NeuralizedKMeans, beta_from_mean_logit
+from ._base import (
+    ClusteringEstimator,
+    _as_matrix,
+    _check_random_state,
+    _draw_seed,
+)
 
 __all__ = ["KMeans"]
 
@@ -177,7 +182,7 @@ class KMeans(ClusteringEstimator):
         else:
             n_init = _check_int(self.n_init, "n_init", 1)
 
-        names = _feature_names(X)
+        names = feature_names_of(X, strict=True)
         X = _as_matrix(X)
         n_samples, n_features = X.shape
         if n_samples < n_clusters:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_targets
+from .._validation import check_targets
 from .kernel_kmeans import NeuralizedKernelKMeans
 from .kmeans import NeuralizedKMeans
 

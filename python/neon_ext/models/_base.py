@@ -5,12 +5,14 @@ core with a common ``evaluate`` signature.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from . import _core
-from ._chunks import chunk_rows, row_chunks
-from ._progress import progress_bar
-from ._validation import (
+from .. import _core
+from .._chunks import chunk_rows, row_chunks
+from .._progress import progress_bar
+from .._validation import (
     allocate,
     as_data_matrix,
     check_beta,
@@ -19,9 +21,12 @@ from ._validation import (
     check_targets,
     feature_names_of,
 )
-from .explanation import Explanation
+from ..explanation import Explanation
+from ..io import persistence
 
-__all__ = ["NeuralizedModel", "beta_from_mean_logit"]
+__all__ = ["DEFAULT_EPS", "NeuralizedModel", "beta_from_mean_logit"]
+
+DEFAULT_EPS = 1e-12  # the midpoint rule's stabilizer, relative to the prototypes' spread
 
 
 def beta_from_mean_logit(mean_logit: float, fallback_scale: float) -> float:
@@ -56,14 +61,28 @@ class NeuralizedModel:
     :class:`NeuralizedKernelKMeans`).
 
     A subclass sets ``self._core`` (a compiled core with ``evaluate``) and
-    defines ``n_clusters``, ``n_features_in_``, ``_block_rows(n_features)``,
-    ``_work_per_row(n_features)`` and ``_fallback_logit_scale()``; it may
-    override ``_chunk_step``.
+    defines ``n_clusters``, ``n_features_in_``, ``_n_prototypes`` (centroids
+    or support vectors), ``_block_rows(n_features)`` and
+    ``_fallback_logit_scale()``.
+
+    It also declares what defines it, for model files and pickles alike:
+    ``kind`` (its name in a model file) and ``_array_fields`` (attribute ->
+    dtype of the arrays that, with ``eps`` and ``beta``, rebuild it; each is
+    also a constructor parameter of the same name). Declaring ``kind``
+    registers the class with :mod:`neon_ext.io.persistence`.
     """
 
     n_clusters: int
     n_features_in_: int
+    eps: float
+    kind: ClassVar[str]
+    _array_fields: ClassVar[dict]
     _beta = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            persistence.register_kind(cls.kind, cls, cls._arrays, cls._from_arrays)
 
     @property
     def beta(self):
@@ -86,9 +105,40 @@ class NeuralizedModel:
 
     def save(self, path) -> None:
         """Write the model to a ``.npz`` file; read it back with :func:`neon_ext.load`."""
-        from .persistence import save
+        persistence.save(self, path)
 
-        save(self, path)
+    # -- what defines the model: one set of arrays for files and pickles ------------
+    def _arrays(self) -> dict:
+        """The model's own arrays (``_array_fields``), as a model file stores them."""
+        return {name: np.asarray(getattr(self, name), dtype=dtype) for name, dtype in self._array_fields.items()}
+
+    @classmethod
+    def _from_arrays(cls, arrays, *, eps, beta):
+        """The model from the arrays of :meth:`_arrays` (validated by the
+        constructor); a missing one raises KeyError with its name."""
+        fields = {}
+        for name in cls._array_fields:
+            a = arrays[name]
+            fields[name] = a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a  # 0-d: the number
+        model = cls(**fields, eps=eps)
+        model.beta = beta
+        return model
+
+    def __getstate__(self):
+        # The compiled core is not pickled; it is rebuilt from the arrays.
+        # Attributes set after construction (from_labels' fidelity_, ...) travel along.
+        own = {*self._array_fields, "eps", "_beta", "_core"}
+        state = {k: v for k, v in vars(self).items() if k not in own}
+        state.update(self._arrays(), eps=self.eps, beta=self.beta)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        model = self._from_arrays(state, eps=state.pop("eps"), beta=state.pop("beta", None))
+        for name in self._array_fields:
+            del state[name]
+        self.__dict__.update(vars(model))
+        self.__dict__.update(state)
 
     # -- model outputs ----------------------------------------------------------
     def predict(self, X, *, n_threads=None) -> np.ndarray:
@@ -240,14 +290,16 @@ class NeuralizedModel:
         """Rows per block of the compiled kernel."""
         raise NotImplementedError
 
-    def _work_per_row(self, n_features: int) -> int:
-        """Multiply-adds (or equivalent) the kernel spends on one row."""
+    @property
+    def _n_prototypes(self) -> int:
+        """Centroids or support vectors: the points every row is compared with."""
         raise NotImplementedError
 
     def _chunk_step(self, n_features: int, n_threads: int = 1) -> int:
-        """Rows per compiled call (a multiple of the block size), bounded by
-        input elements and by work, so that each call is short (Ctrl-C)."""
-        return chunk_rows(self._block_rows(n_features), n_features, self._work_per_row(n_features), n_threads)
+        """Rows per compiled call, by the one rule of :mod:`neon_ext._chunks`:
+        a row's work is counted as the products of its distances to every
+        prototype (n_features x prototypes), for every model alike."""
+        return chunk_rows(self._block_rows(n_features), n_features, n_features * self._n_prototypes, n_threads)
 
     def _fallback_logit_scale(self) -> float:
         raise NotImplementedError

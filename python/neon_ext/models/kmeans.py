@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import ClassVar
 
 import numpy as np
 
-from . import _core
-from ._neuralized import NeuralizedModel, beta_from_mean_logit
-from ._validation import as_prototypes, check_eps
+from .. import _core
+from .._validation import as_prototypes, check_eps
+from ._base import DEFAULT_EPS, NeuralizedModel, beta_from_mean_logit
 
-__all__ = ["NeuralizedKMeans", "beta_from_mean_logit"]
+__all__ = ["DEFAULT_EPS", "NeuralizedKMeans", "beta_from_mean_logit"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_EPS = 1e-12
 
 
 class NeuralizedKMeans(NeuralizedModel):
@@ -43,6 +42,9 @@ class NeuralizedKMeans(NeuralizedModel):
         None: the heuristic on the data being explained.
     """
 
+    kind = "kmeans"
+    _array_fields: ClassVar[dict] = {"centroids": np.float64}
+
     def __init__(self, centroids, *, eps: float = DEFAULT_EPS, beta=None):
         self.eps = check_eps(eps)
         C = as_prototypes(centroids, "centroids", min_rows=2)
@@ -63,13 +65,6 @@ class NeuralizedKMeans(NeuralizedModel):
         beta = "" if self.beta is None else f", beta={self.beta:.6g}"
         return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_}{beta})"
 
-    # -- pickling: the compiled core is rebuilt from the centroids ------------
-    def __getstate__(self):
-        return {"centroids": np.array(self.centroids), "eps": self.eps, "beta": self.beta}
-
-    def __setstate__(self, state):
-        self.__init__(state["centroids"], eps=state["eps"], beta=state.get("beta"))
-
     # -- what the shared model interface needs ---------------------------------
     def _fallback_logit_scale(self) -> float:
         C = self.centroids
@@ -81,8 +76,6 @@ class NeuralizedKMeans(NeuralizedModel):
     def _block_rows(self, n_features: int) -> int:
         return _core.KMeansCore.block_rows(n_features)
 
-    def _work_per_row(self, n_features: int) -> int:
-        # The distance GEMM (K D), the relevance GEMM (2 K D) and the
-        # per-cluster scalar work (exp, soft-min) of one row.
-        K = self.n_clusters
-        return 3 * K * n_features + 50 * K + 500
+    @property
+    def _n_prototypes(self) -> int:
+        return self.n_clusters

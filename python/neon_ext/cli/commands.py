@@ -74,8 +74,8 @@ def _column_list(text: str) -> list:
 
 # -- the parser -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from ._fitting import fitters
+    from .. import __version__
+    from ..cluster._fitting import fitters
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
@@ -168,7 +168,7 @@ def _show_progress(args) -> bool:
 
 
 def _check_output_suffix(path, what: str) -> str:
-    from ._datafiles import OUTPUT_SUFFIXES, suffix_of
+    from ..io._datafiles import OUTPUT_SUFFIXES, suffix_of
 
     fmt = suffix_of(path)
     if fmt not in OUTPUT_SUFFIXES:
@@ -177,8 +177,8 @@ def _check_output_suffix(path, what: str) -> str:
 
 
 def _read(args):
-    from ._datafiles import read_table
-    from ._validation import as_data_matrix
+    from .._validation import as_data_matrix
+    from ..io._datafiles import read_table
 
     table = read_table(args.data, drop=args.drop, delimiter=args.delimiter)
     table.X = as_data_matrix(table.X, "data")
@@ -216,8 +216,8 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_fit(args) -> int:
-    from ._fitting import fitters
-    from .persistence import save
+    from ..cluster._fitting import fitters
+    from ..io.persistence import save
 
     kernel_only = {"gamma": args.gamma, "max_support": args.max_support, "pool_stiffness": args.pool_stiffness}
     options = {name: value for name, value in kernel_only.items() if value is not None}
@@ -248,9 +248,9 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    from ._atomic import AtomicFiles
-    from ._datafiles import write_columns
-    from .persistence import load
+    from ..io._atomic import AtomicFiles
+    from ..io._datafiles import write_columns
+    from ..io.persistence import load
 
     out_fmt = _check_output_suffix(args.output, "the output")
     extra = [(path, _check_output_suffix(path, flag), values)
@@ -313,7 +313,7 @@ def _cmd_explain(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from .persistence import load
+    from ..io.persistence import load
 
     model = load(args.model)
     with np.load(args.model, allow_pickle=False) as npz:

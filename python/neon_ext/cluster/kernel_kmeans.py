@@ -7,18 +7,22 @@ import warnings
 
 import numpy as np
 
-from ._estimator import ClusteringEstimator, _as_matrix, _check_random_state, _draw_seed, _feature_names
-from ._neuralized import beta_from_mean_logit
-from ._validation import check_eps, check_int, check_n_threads, check_positive_float
-from .exceptions import ConvergenceWarning
-from .kernel_kmeans import (
+from .._validation import check_eps, check_int, check_n_threads, check_positive_float, feature_names_of
+from ..exceptions import ConvergenceWarning
+from ..models._base import DEFAULT_EPS, beta_from_mean_logit
+from ..models.kernel_kmeans import (
     NeuralizedKernelKMeans,
     check_gamma,
     check_max_support,
     stratified_support,
 )
-from .kmeans import DEFAULT_EPS
-from .kmeans_estimator import KMeans
+from ._base import (
+    ClusteringEstimator,
+    _as_matrix,
+    _check_random_state,
+    _draw_seed,
+)
+from .kmeans import KMeans
 
 __all__ = ["KernelKMeans"]
 
@@ -157,7 +161,7 @@ class KernelKMeans(ClusteringEstimator):
             check_positive_float(self.pool_stiffness, "pool_stiffness")
         check_n_threads(self.n_threads)
         rng = np.random.default_rng(_draw_seed(_check_random_state(self.random_state)))
-        names = _feature_names(X)
+        names = feature_names_of(X, strict=True)
         X = _as_matrix(X)
         n = X.shape[0]
         if k > n:
