@@ -6,6 +6,8 @@
 // build_info reports; tests run every one).
 #include "binding.hpp"
 
+#include <utility>
+
 #include "neon/fit_labels.hpp"
 #include "neon/fit_lloyd.hpp"
 #include "neon/fit_moments.hpp"
@@ -36,6 +38,20 @@ auto dispatch(const py::array& X, F&& f) {
     if (holds<float>(X)) return f(py::reinterpret_borrow<py::array_t<float, 0>>(X));
     if (holds<double>(X)) return f(py::reinterpret_borrow<py::array_t<double, 0>>(X));
     throw py::type_error("X must be a float32 or float64 array");
+}
+
+// The centres of a pass over X (K x D, C-contiguous float64): K and their data.
+std::pair<py::ssize_t, const double*> centers_in(const DoubleArray& centers, py::ssize_t D) {
+    if (centers.ndim() != 2 || centers.shape(1) != D)
+        throw std::invalid_argument("centers must be n_clusters x n_features");
+    return {centers.shape(0), contiguous_in(centers, centers.shape(0) * D, "centers")};
+}
+
+// The labels output of a pass (int64, N, required).
+std::int64_t* labels_out(const py::object& labels, py::array_t<std::int64_t, 0>& arr, py::ssize_t N) {
+    if (labels.is_none()) throw std::invalid_argument("labels is required");
+    arr = optional_array<std::int64_t>(labels, "labels");
+    return flat_out(arr, N, "labels");
 }
 
 py::dict lloyd_result(const neon::LloydResult& r) {
@@ -138,19 +154,17 @@ void register_kmeans_fit(py::module_& m) {
                 using T = typename std::decay_t<decltype(X)>::value_type;
                 const neon::RowsView<T> rows = rows_view(X, "X");
                 const py::ssize_t N = rows.n_rows, D = rows.n_cols;
-                if (centers.ndim() != 2 || centers.shape(1) != D)
-                    throw std::invalid_argument("centers must be n_clusters x n_features");
-                const py::ssize_t K = centers.shape(0);
+                const auto given = centers_in(centers, D);
+                const py::ssize_t K = given.first;
+                const double* cp = given.second;
                 const double* wp = contiguous_in(w, N, "sample_weight");
-                const double* cp = contiguous_in(centers, K * D, "centers");
                 auto new_arr = optional_array<double>(new_centers, "new_centers");
                 auto dist_arr = optional_array<double>(dist, "dist");
-                auto label_arr = optional_array<std::int64_t>(labels, "labels");
-                if (labels.is_none()) throw std::invalid_argument("labels is required");
+                py::array_t<std::int64_t, 0> label_arr;
+                std::int64_t* lp = labels_out(labels, label_arr, N);
                 double* np_out = new_centers.is_none() ? nullptr : flat_out(new_arr, K * D, "new_centers");
                 if (np_out && np_out == cp) throw std::invalid_argument("new_centers must not be centers");
                 double* dp = dist.is_none() ? nullptr : flat_out(dist_arr, N, "dist");
-                std::int64_t* lp = flat_out(label_arr, N, "labels");
                 // Every array is referenced by this frame; nothing Python is touched below.
                 const neon::LloydResult r = run_interruptible(
                     [&] { return neon::lloyd_step(rows, wp, cp, K, np_out, lp, dp, n_threads, which); });
@@ -173,14 +187,12 @@ void register_kmeans_fit(py::module_& m) {
                 using T = typename std::decay_t<decltype(X)>::value_type;
                 const neon::RowsView<T> rows = rows_view(X, "X");
                 const py::ssize_t N = rows.n_rows, D = rows.n_cols;
-                if (centers.ndim() != 2 || centers.shape(1) != D)
-                    throw std::invalid_argument("centers must be n_clusters x n_features");
-                const py::ssize_t K = centers.shape(0);
+                const auto given = centers_in(centers, D);
+                const py::ssize_t K = given.first;
+                const double* cp = given.second;
                 const double* wp = contiguous_in(w, N, "sample_weight");
-                const double* cp = contiguous_in(centers, K * D, "centers");
-                auto label_arr = optional_array<std::int64_t>(labels, "labels");
-                if (labels.is_none()) throw std::invalid_argument("labels is required");
-                std::int64_t* lp = flat_out(label_arr, N, "labels");
+                py::array_t<std::int64_t, 0> label_arr;
+                std::int64_t* lp = labels_out(labels, label_arr, N);
                 const neon::LabelResult r =
                     run_interruptible([&] { return neon::label_rows(rows, wp, cp, K, lp, n_threads, which); });
                 py::dict d;
