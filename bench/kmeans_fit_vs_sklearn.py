@@ -86,7 +86,8 @@ def main(argv=None):
     info = nx.build_info()
     print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sk_version}, "
           f"neon_ext {info['version']} ({info['compiler']}, Eigen SIMD {info['eigen_simd']}, "
-          f"fit kernels {info['kernel_families']['kmeans_fit']}, openmp {info['openmp']}), {os.cpu_count()} CPUs, "
+          f"fit kernels {info.get('kernel_families', {}).get('kmeans_fit', 'n/a')}, "
+          f"openmp {info['openmp']}), {os.cpu_count()} CPUs, "
           f"threads={args.threads or 'default'}, {args.clock} clock")
     print(f"D={args.features} K={args.clusters} n_init={args.n_init} float32 blobs; "
           f"median of {args.repeats} after a warm-up")
