@@ -102,10 +102,12 @@ def main(argv=None):
         ours_t, sk_t, ours_inertia, sk_inertia, iters = [], [], [], [], []
         with threadpool_limits(limits=args.threads):
             for seed in range(0 if X is None else args.seeds):
-                ours = lambda s=seed: nx.KMeans(args.clusters, n_init=args.n_init, random_state=s,  # noqa: E731
-                                                n_threads=args.threads).fit(X)
-                theirs = lambda s=seed: SKKMeans(args.clusters, n_init=args.n_init, random_state=s,  # noqa: E731
-                                                 algorithm="lloyd").fit(X)
+                def ours(s=seed, X=X):
+                    return nx.KMeans(args.clusters, n_init=args.n_init, random_state=s, n_threads=args.threads).fit(X)
+
+                def theirs(s=seed, X=X):
+                    return SKKMeans(args.clusters, n_init=args.n_init, random_state=s, algorithm="lloyd").fit(X)
+
                 t_ours, t_sk, m_ours, m_sk = timed_pair(ours, theirs, args.repeats)
                 ours_t.append(t_ours)
                 sk_t.append(t_sk)

@@ -142,7 +142,6 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
     m = float(np.sqrt((P_eff**2).sum(1)).max())
     Z = Xl - center
     z_norm_ld = np.sqrt((Z**2).sum(1))
-    z_norm = z_norm_ld.astype(np.float64)
     h_error = (16.0 * (d + 4) * u * (z_norm_ld * LD(m) + LD(m) * m)).astype(np.float64)
     eps_abs = LD(model._core.epsilon)
     tgt = assigned if targets is None else np.asarray(targets, dtype=np.int64)

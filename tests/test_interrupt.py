@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from model_factories import MODEL_CASES, MODEL_IDS
+from model_factories import MODEL_IDS
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

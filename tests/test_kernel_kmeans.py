@@ -67,7 +67,7 @@ def ref_relevance(x, U, L, gamma, pool, c, beta, eps):
     Cc = np.flatnonzero(L == c)
     top = {k: np.exp(-beta * (h - f)) for k, h in h3.items()}
     R = np.zeros(len(x))
-    for k, hk in h3.items():
+    for k in h3:
         Rk = f * top[k] / sum(top.values())
         Ck = np.flatnonzero(L == k)
         lo = min(h2[j] for j in Ck)

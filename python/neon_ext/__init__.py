@@ -46,7 +46,17 @@ __all__ = [
     "evaluate",
 ]
 
-__version__ = "0.1.0"
+# Written once, in pyproject.toml; the build compiles it into _core
+# (CMakeLists.txt). The Python files and _core always come from one build, so
+# this is the installed wheel's version -- and, in a source tree, that of the
+# core built there, even if another copy of neon-ext is installed.
+try:
+    __version__: str = _core.__version__
+except AttributeError:
+    raise ImportError(
+        f"{_core.__file__} has no __version__: it was built from older sources than "
+        "this package; rebuild it (docs/development.md)"
+    ) from None
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -56,11 +66,9 @@ def build_info() -> dict:
 
     Keys: ``openmp`` (False means every kernel runs on one thread),
     ``openmp_default_threads``, ``eigen_version``, ``eigen_simd``, ``compiler``,
-    ``version``.
+    ``version`` (the package version), ``kernel_isas``, ``kernel_isa``.
     """
-    info = dict(_core.build_info())
-    info["version"] = __version__
-    return info
+    return dict(_core.build_info())
 
 
 def __getattr__(name: str):

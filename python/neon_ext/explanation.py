@@ -16,9 +16,10 @@ _SUMMARY_CHUNK = 1 << 20  # relevance entries per step of the streaming summarie
 def _check_k(k, n_features: int) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an int, got {k!r}")
-    if not 1 <= k <= n_features:
+    value = int(k)
+    if not 1 <= value <= n_features:
         raise ValueError(f"k={k} must be between 1 and the number of features ({n_features})")
-    return int(k)
+    return value
 
 
 def _top_k_in_logit_direction(R: np.ndarray, f: np.ndarray, k: int):
@@ -68,6 +69,9 @@ class Explanation:
     n_clusters : int
         Number of clusters of the model (inferred from the labels when not
         given).
+    index : pandas Index or None
+        The row index of a DataFrame input; :meth:`to_pandas` keeps it, so
+        results join back to the input.
 
     Notes
     -----
@@ -76,10 +80,11 @@ class Explanation:
     Indexing (``e[rows]``) gives the explanation of a subset of the rows.
     """
 
-    __slots__ = ("relevance", "logit", "target", "assigned", "beta", "feature_names", "data", "n_clusters")
+    __slots__ = ("relevance", "logit", "target", "assigned", "beta", "feature_names", "data", "n_clusters",
+                 "index")
 
     def __init__(self, relevance, logit, target, assigned, beta, feature_names=None, *, data=None,
-                 n_clusters=None):
+                 n_clusters=None, index=None):
         self.relevance = relevance
         self.logit = logit
         self.target = target
@@ -91,6 +96,7 @@ class Explanation:
             n = len(relevance)
             n_clusters = int(max(np.max(target), np.max(assigned))) + 1 if n else 0
         self.n_clusters = int(n_clusters)
+        self.index = index
 
     def __len__(self) -> int:
         return self.relevance.shape[0]
@@ -105,10 +111,10 @@ class Explanation:
     def __getitem__(self, rows) -> Explanation:
         """The explanation of a subset of rows (int, slice, index or boolean array)."""
         if isinstance(rows, numbers.Integral) and not isinstance(rows, (bool, np.bool_)):
-            n = len(self)
-            if not -n <= rows < n:
+            n, i = len(self), int(rows)
+            if not -n <= i < n:
                 raise IndexError(f"row {rows} is out of range for {n} rows")
-            rows = slice(int(rows) % n, int(rows) % n + 1)
+            rows = slice(i % n, i % n + 1)
         elif not isinstance(rows, slice):
             rows = np.asarray(rows)
             if rows.ndim != 1 or rows.dtype.kind not in "iub":
@@ -116,7 +122,7 @@ class Explanation:
         return Explanation(
             self.relevance[rows], self.logit[rows], self.target[rows], self.assigned[rows], self.beta,
             self.feature_names, data=None if self.data is None else self.data[rows],
-            n_clusters=self.n_clusters,
+            n_clusters=self.n_clusters, index=None if self.index is None else self.index[rows],
         )
 
     # -- per row ------------------------------------------------------------
@@ -276,7 +282,7 @@ class Explanation:
         """
         import pandas as pd
 
-        df = pd.DataFrame(np.asarray(self.relevance), columns=self.feature_labels)
+        df = pd.DataFrame(np.asarray(self.relevance), columns=self.feature_labels, index=self.index)
         if outputs:
             for name in ("logit", "target", "assigned"):
                 if name in df.columns:

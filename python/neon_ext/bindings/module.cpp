@@ -8,11 +8,18 @@
 #include "neon/isa.hpp"
 #include "neon/parallel.hpp"
 
+// The package version from pyproject.toml, passed in by CMake (CMakeLists.txt).
+#ifndef NEON_EXT_VERSION
+#error "NEON_EXT_VERSION must be defined by the build (CMakeLists.txt reads pyproject.toml)"
+#endif
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Compiled NEON kernels (private; use the neon_ext package).";
+    m.attr("__version__") = NEON_EXT_VERSION;
 
     m.def("build_info", [] {
         py::dict info;
+        info["version"] = std::string(NEON_EXT_VERSION);
         info["openmp"] = neon::built_with_openmp();
         info["openmp_default_threads"] = neon::default_thread_count();
         info["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
@@ -36,7 +43,7 @@ PYBIND11_MODULE(_core, m) {
         families["kmeans_fit"] = std::string(neon::fit_kernels_for(neon::Isa::automatic).isa);
         info["kernel_families"] = families;
         return info;
-    }, "How the compiled core was built: OpenMP, Eigen version and SIMD set, compiler, and the "
+    }, "How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the "
        "instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel "
        "(kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).");
 

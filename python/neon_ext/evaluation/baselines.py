@@ -98,7 +98,8 @@ def _point_rng(seed, index: int, stream: str) -> np.random.Generator:
     if seed is None:
         return np.random.default_rng()
     entropy = seed.entropy if isinstance(seed, np.random.SeedSequence) else seed
-    return np.random.default_rng([_STREAMS[stream], index, entropy])
+    # numpy's stubs type SeedSequence.entropy as possibly None; a constructed one never is.
+    return np.random.default_rng([_STREAMS[stream], index, entropy])  # type: ignore[arg-type]
 
 
 # -- gradients ------------------------------------------------------------------

@@ -351,7 +351,10 @@ def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean",
                     "seed": seed},
         "kernel_shap": {"reference": ref, "nsamples": kernel_shap_samples, "seed": seed},
     }
-    curves, kept, times, attributions = {}, {}, {}, {}
+    curves: dict[str, dict[str, np.ndarray]] = {}  # method -> removal order -> mean curve
+    kept: dict[str, dict[str, np.ndarray]] = {}
+    times: dict[str, float] = {}
+    attributions: dict[str, np.ndarray] = {}
     for label, spec in specs.items():
         times[label] = np.inf
         for _ in range(repeat if isinstance(spec, str) or callable(spec) else 1):

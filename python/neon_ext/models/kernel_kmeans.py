@@ -92,6 +92,12 @@ def check_cluster_labels(labels, n: int, what: str, *, allow_noise: bool = False
         bad = int(np.flatnonzero(a < lowest)[0])
         hint = " (-1 marks noise only in from_labels)" if not allow_noise and a[bad] == -1 else ""
         raise ValueError(f"labels[{bad}]={int(a[bad])} is not a cluster index >= {lowest}{hint}")
+    # Every cluster index needs a member, so indices are < n: checked before bincount
+    # allocates by value (labels like 2**40 would ask for terabytes).
+    if n and a.max() >= n:
+        bad = int(np.flatnonzero(a >= n)[0])
+        raise ValueError(f"labels[{bad}]={int(a[bad])} is not a cluster index: with {n} {what} and every "
+                         f"cluster non-empty, indices are below {n}")
     clustered = a[a >= 0]
     counts = np.bincount(clustered) if clustered.size else np.zeros(0, dtype=np.int64)
     if counts.size < 2:
@@ -177,6 +183,11 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     """
 
     kind = "kernel-kmeans"
+    # Set only on models made by from_labels (documented there).
+    support_indices_: np.ndarray
+    n_noise_: int
+    fidelity_: float
+    loo_fidelity_: float
     _array_fields: ClassVar[dict] = {"support_vectors": np.float64, "labels": np.int64, "gamma": np.float64,
                                      "pool_stiffness": np.float64}
 
@@ -193,7 +204,7 @@ class NeuralizedKernelKMeans(NeuralizedModel):
 
     @classmethod
     def from_labels(cls, X, labels, gamma="auto", pool_stiffness=None, *, max_support_per_cluster=None,
-                    random_state=0, eps: float = DEFAULT_EPS, n_threads=None) -> "NeuralizedKernelKMeans":
+                    random_state=0, eps: float = DEFAULT_EPS, n_threads=None) -> NeuralizedKernelKMeans:
         """A kernel k-means model that reproduces a given clustering, to explain it.
 
         Works for any clustering of X, e.g. scikit-learn's DBSCAN,
