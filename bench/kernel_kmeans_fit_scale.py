@@ -72,13 +72,17 @@ def main(argv=None):
     from sklearn.metrics import adjusted_rand_score
 
     info = nx.build_info()
-    print(f"neon_ext {info['version']} ({info['compiler']}, kernels {info['kernel_families']}), "
-          f"threads={args.threads}")
+    print(f"neon_ext {info['version']} ({info['compiler']}, kernels {info['kernel_families']}), threads={args.threads}")
     k = args.clusters
     if args.n:
         X = blobs(args.n, args.features, k, args.spread)
-        est = nx.KernelKMeans(k, max_samples=args.max_samples, max_support_per_cluster=args.max_support,
-                              random_state=0, n_threads=args.threads)
+        est = nx.KernelKMeans(
+            k,
+            max_samples=args.max_samples,
+            max_support_per_cluster=args.max_support,
+            random_state=0,
+            n_threads=args.threads,
+        )
         t, c = time.perf_counter(), cpu()
         est.fit(X)
         wall, cpu_s = time.perf_counter() - t, cpu() - c
@@ -86,10 +90,12 @@ def main(argv=None):
         again = est.predict(X)
         label_wall, label_cpu = time.perf_counter() - t, cpu() - c
         assert np.array_equal(np.delete(again, est.sample_indices_), np.delete(est.labels_, est.sample_indices_))
-        print(f"fit N={args.n} D={args.features} K={k} max_samples={args.max_samples} "
-              f"max_support_per_cluster={args.max_support}: {wall:.1f} s wall, {cpu_s:.1f} s CPU "
-              f"(of which labelling all rows ~ {label_wall:.1f} s wall, {label_cpu:.1f} s CPU, "
-              f"timed again as predict); sweeps {est.n_iter_}, fidelity {est.fidelity_:.4f}")
+        print(
+            f"fit N={args.n} D={args.features} K={k} max_samples={args.max_samples} "
+            f"max_support_per_cluster={args.max_support}: {wall:.1f} s wall, {cpu_s:.1f} s CPU "
+            f"(of which labelling all rows ~ {label_wall:.1f} s wall, {label_cpu:.1f} s CPU, "
+            f"timed again as predict); sweeps {est.n_iter_}, fidelity {est.fidelity_:.4f}"
+        )
         del X
     if args.compare_n:
         X = blobs(args.compare_n, args.features, k, args.spread, seed=1)
@@ -103,10 +109,12 @@ def main(argv=None):
         t_sub = time.perf_counter() - t
         o_full = objective(nx, X, full.labels_, gamma, args.threads)
         o_sub = objective(nx, X, sub.labels_, gamma, args.threads)
-        print(f"quality at N={args.compare_n}: all rows {t_full:.1f} s, max_samples={sub_n} {t_sub:.1f} s; "
-              f"labels agree {agreement(full.labels_, sub.labels_, k):.4f}, "
-              f"ARI {adjusted_rand_score(full.labels_, sub.labels_):.4f}; objective all {o_full:.6g}, "
-              f"subsample {o_sub:.6g} (ratio {o_sub / o_full:.5f})")
+        print(
+            f"quality at N={args.compare_n}: all rows {t_full:.1f} s, max_samples={sub_n} {t_sub:.1f} s; "
+            f"labels agree {agreement(full.labels_, sub.labels_, k):.4f}, "
+            f"ARI {adjusted_rand_score(full.labels_, sub.labels_):.4f}; objective all {o_full:.6g}, "
+            f"subsample {o_sub:.6g} (ratio {o_sub / o_full:.5f})"
+        )
     return 0
 
 

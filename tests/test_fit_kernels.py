@@ -73,8 +73,9 @@ def test_lloyd_pass_matches_reference(isa, n, d, k, dtype):
         for j in range(k):
             m = labels == j
             if w[m].sum() > 0:
-                np.testing.assert_allclose(new[j], np.average(X[m].astype(float), axis=0, weights=w[m]),
-                                           rtol=1e-12, atol=1e-10)
+                np.testing.assert_allclose(
+                    new[j], np.average(X[m].astype(float), axis=0, weights=w[m]), rtol=1e-12, atol=1e-10
+                )
             else:
                 np.testing.assert_array_equal(new[j], C[j])
     # A second pass from the same centres changes no label.
@@ -208,8 +209,13 @@ def test_environment_variable_reaches_the_fit_kernels(isa, tmp_path):
     np.save(tmp_path / "C.npy", C)
     env = dict(os.environ, NEON_EXT_ISA=isa)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(nx.__file__).parents[1]), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "X.npy"), str(tmp_path / "C.npy"),
-                           str(tmp_path / "d.npy")], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "X.npy"), str(tmp_path / "C.npy"), str(tmp_path / "d.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["isa"] == isa

@@ -16,6 +16,7 @@ __all__: list[str] = [
     "build_info",
     "center_distances",
     "default_thread_count",
+    "kmeans_labels",
     "kmeans_moments",
     "kmeans_random_rows",
     "lloyd_step",
@@ -51,6 +52,11 @@ class KMeansCore:
     ) -> None:
         """
         Assignment, logits and NEON relevance of the rows of X, written into the given outputs (None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that cluster for all rows; otherwise the assigned cluster. first_row: index of X's first row in the caller's array, for error messages. isa: which compiled kernels run ('auto': the best this CPU supports; 'portable', 'avx2', 'avx512'), for tests and benchmarks.
+        """
+    @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        The centroids (float64, K x D), a read-only view of the core's copy.
         """
     @property
     def epsilon(self) -> float:
@@ -127,6 +133,7 @@ class KMeansPlusPlus:
         n_clusters: typing.SupportsInt | typing.SupportsIndex,
         n_local_trials: typing.SupportsInt | typing.SupportsIndex,
         seed: typing.SupportsInt | typing.SupportsIndex,
+        isa: str = "auto",
     ) -> None: ...
     def step(
         self,
@@ -152,14 +159,9 @@ class KMeansPlusPlus:
     @property
     def n_chosen(self) -> int: ...
 
-def _fit_simd(enable: typing.Any = None) -> str:
-    """
-    The instruction set of the fit kernels: 'avx2' (AVX2 + FMA, chosen at run time where the CPU has it) or 'portable'. enable=False/True switches the AVX2 kernels off/on for the whole process (for tests).
-    """
-
 def build_info() -> dict:
     """
-    How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the instruction sets of the row kernels usable on this CPU (kernel_isas) and chosen (kernel_isa).
+    How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel (kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).
     """
 
 def center_distances(
@@ -178,10 +180,23 @@ def default_thread_count() -> int:
     Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).
     """
 
+def kmeans_labels(
+    X: numpy.ndarray,
+    sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    centers: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    labels: typing.Any,
+    n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
+) -> dict:
+    """
+    The final labelling pass: labels (int64, written) = the nearest of the K >= 2 centres exactly as NeuralizedKMeans.predict assigns them (near ties settled in float64); returns a dict with the float64 inertia and logit_sum (sum of w * the assigned cluster's logit).
+    """
+
 def kmeans_moments(
     X: numpy.ndarray,
     sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
     n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
 ) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
     """
     Weighted mean and variance of each feature, (mean, var); also checks that X is finite.
@@ -203,11 +218,11 @@ def lloyd_step(
     new_centers: typing.Any,
     labels: typing.Any,
     dist: typing.Any,
-    precise: bool,
     n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
 ) -> dict:
     """
-    One Lloyd iteration: labels (int64, updated in place, changes counted), optional per-row squared distances, and with new_centers the weighted cluster means (empty clusters relocated). Returns a dict with inertia, logit_sum, center_shift, n_changed, n_relocated, n_empty. precise=False lets float32 X use float32 distance products; precise=True gives exactly KMeansCore's assignment.
+    One Lloyd iteration in X's precision: labels (int64, updated in place, changes counted), optional per-row squared distances (and with them the inertia), and with new_centers the weighted cluster means (empty clusters relocated). Returns a dict with inertia (0 without dist), center_shift, n_changed, n_relocated, n_empty.
     """
 
 __version__: str
