@@ -6,8 +6,6 @@
 // build_info reports; tests run every one).
 #include "binding.hpp"
 
-#include <utility>
-
 #include "neon/fit_labels.hpp"
 #include "neon/fit_lloyd.hpp"
 #include "neon/fit_moments.hpp"
@@ -40,18 +38,34 @@ auto dispatch(const py::array& X, F&& f) {
     throw py::type_error("X must be a float32 or float64 array");
 }
 
-// The centres of a pass over X (K x D, C-contiguous float64): K and their data.
-std::pair<py::ssize_t, const double*> centers_in(const DoubleArray& centers, py::ssize_t D) {
-    if (centers.ndim() != 2 || centers.shape(1) != D)
-        throw std::invalid_argument("centers must be n_clusters x n_features");
-    return {centers.shape(0), contiguous_in(centers, centers.shape(0) * D, "centers")};
-}
+// What every pass under given centres reads and writes: X, its weights,
+// the centres (K x D, C-contiguous float64) and the labels output (int64, N).
+template <class T>
+struct PassArgs {
+    neon::RowsView<T> rows;
+    py::ssize_t N = 0, D = 0, K = 0;
+    const double* w = nullptr;
+    const double* centers = nullptr;
+    py::array_t<std::int64_t, 0> label_arr;  // keeps the labels buffer referenced
+    std::int64_t* labels = nullptr;
+};
 
-// The labels output of a pass (int64, N, required).
-std::int64_t* labels_out(const py::object& labels, py::array_t<std::int64_t, 0>& arr, py::ssize_t N) {
+template <class T>
+PassArgs<T> pass_args(const py::array_t<T, 0>& X, const DoubleArray& w, const DoubleArray& centers,
+                      const py::object& labels) {
+    PassArgs<T> a;
+    a.rows = rows_view(X, "X");
+    a.N = a.rows.n_rows;
+    a.D = a.rows.n_cols;
+    if (centers.ndim() != 2 || centers.shape(1) != a.D)
+        throw std::invalid_argument("centers must be n_clusters x n_features");
+    a.K = centers.shape(0);
+    a.centers = contiguous_in(centers, a.K * a.D, "centers");
+    a.w = contiguous_in(w, a.N, "sample_weight");
     if (labels.is_none()) throw std::invalid_argument("labels is required");
-    arr = optional_array<std::int64_t>(labels, "labels");
-    return flat_out(arr, N, "labels");
+    a.label_arr = optional_array<std::int64_t>(labels, "labels");
+    a.labels = flat_out(a.label_arr, a.N, "labels");
+    return a;
 }
 
 py::dict lloyd_result(const neon::LloydResult& r) {
@@ -151,23 +165,16 @@ void register_kmeans_fit(py::module_& m) {
            const py::object& labels, const py::object& dist, int n_threads, const std::string& isa) {
             const neon::Isa which = neon::parse_isa(isa);
             return dispatch(X_any, [&](const auto& X) {
-                using T = typename std::decay_t<decltype(X)>::value_type;
-                const neon::RowsView<T> rows = rows_view(X, "X");
-                const py::ssize_t N = rows.n_rows, D = rows.n_cols;
-                const auto given = centers_in(centers, D);
-                const py::ssize_t K = given.first;
-                const double* cp = given.second;
-                const double* wp = contiguous_in(w, N, "sample_weight");
+                const auto a = pass_args(X, w, centers, labels);
                 auto new_arr = optional_array<double>(new_centers, "new_centers");
                 auto dist_arr = optional_array<double>(dist, "dist");
-                py::array_t<std::int64_t, 0> label_arr;
-                std::int64_t* lp = labels_out(labels, label_arr, N);
-                double* np_out = new_centers.is_none() ? nullptr : flat_out(new_arr, K * D, "new_centers");
-                if (np_out && np_out == cp) throw std::invalid_argument("new_centers must not be centers");
-                double* dp = dist.is_none() ? nullptr : flat_out(dist_arr, N, "dist");
+                double* np_out = new_centers.is_none() ? nullptr : flat_out(new_arr, a.K * a.D, "new_centers");
+                if (np_out && np_out == a.centers) throw std::invalid_argument("new_centers must not be centers");
+                double* dp = dist.is_none() ? nullptr : flat_out(dist_arr, a.N, "dist");
                 // Every array is referenced by this frame; nothing Python is touched below.
-                const neon::LloydResult r = run_interruptible(
-                    [&] { return neon::lloyd_step(rows, wp, cp, K, np_out, lp, dp, n_threads, which); });
+                const neon::LloydResult r = run_interruptible([&] {
+                    return neon::lloyd_step(a.rows, a.w, a.centers, a.K, np_out, a.labels, dp, n_threads, which);
+                });
                 return lloyd_result(r);
             });
         },
@@ -184,17 +191,9 @@ void register_kmeans_fit(py::module_& m) {
            int n_threads, const std::string& isa) {
             const neon::Isa which = neon::parse_isa(isa);
             return dispatch(X_any, [&](const auto& X) {
-                using T = typename std::decay_t<decltype(X)>::value_type;
-                const neon::RowsView<T> rows = rows_view(X, "X");
-                const py::ssize_t N = rows.n_rows, D = rows.n_cols;
-                const auto given = centers_in(centers, D);
-                const py::ssize_t K = given.first;
-                const double* cp = given.second;
-                const double* wp = contiguous_in(w, N, "sample_weight");
-                py::array_t<std::int64_t, 0> label_arr;
-                std::int64_t* lp = labels_out(labels, label_arr, N);
-                const neon::LabelResult r =
-                    run_interruptible([&] { return neon::label_rows(rows, wp, cp, K, lp, n_threads, which); });
+                const auto a = pass_args(X, w, centers, labels);
+                const neon::LabelResult r = run_interruptible(
+                    [&] { return neon::label_rows(a.rows, a.w, a.centers, a.K, a.labels, n_threads, which); });
                 py::dict d;
                 d["inertia"] = r.inertia;
                 d["logit_sum"] = r.logit_sum;
