@@ -30,6 +30,10 @@
 //      `const FKernelTable& F_kernels_for(Isa)`: the table for a requested
 //      instruction set (automatic: best_isa()), built on first use; only a
 //      supported set's getter is ever called.
+//   5. python/neon_ext/bindings/module.cpp: report the table's isa in
+//      build_info()["kernel_families"].
+// (The k-means explanation family still picks its table in kmeans.hpp,
+// through the same resolve_isa; step 4 there would replace that chooser.)
 #pragma once
 
 #include <cstdlib>
