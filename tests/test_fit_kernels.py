@@ -241,3 +241,21 @@ def test_relocation_without_distances(isa, dtype):
     np.testing.assert_array_equal(new, ref_new)
     far = int(np.argmax(np.where(w > 0, dist, -1)))
     np.testing.assert_allclose(new[2], X[far], rtol=1e-6)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_center_distances_match_reference(isa, dtype):
+    # KMeans.transform: float64 products for either input precision.
+    X, C, _ = data(300, 19, 9, 12, dtype)
+    out = np.empty((len(X), 9), dtype)
+    _core.center_distances(X, C, out, True, 2, isa)
+    D2 = sq_distances(X, C)
+    np.testing.assert_allclose(out, D2, rtol=1e-6 if dtype == np.float32 else 1e-10, atol=1e-8)
+    _core.center_distances(X, C, out, False, 1, isa)
+    np.testing.assert_allclose(out, np.sqrt(D2), rtol=1e-6 if dtype == np.float32 else 1e-10, atol=1e-8)
+    bad = X.copy()
+    bad[123, 4] = np.inf
+    bad[200, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity \\(first at row 123\\)"):
+        _core.center_distances(bad, C, out, True, 2, isa)

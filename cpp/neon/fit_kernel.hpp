@@ -416,6 +416,7 @@ NEON_ISA_KERNEL_TABLE_GETTER(FitKernelTable) fit_kernels() {
     table.lloyd_f64 = &fit::lloyd_rows<double, double>;
     table.distances_f32 = &fit::distance_rows<float, float>;
     table.distances_f64 = &fit::distance_rows<double, double>;
+    table.distances_f32_in_f64 = &fit::distance_rows<float, double>;
     table.moments_f32 = &fit::moment_rows<float>;
     table.moments_f64 = &fit::moment_rows<double>;
     table.inertia_f32 = &fit::inertia_rows<float>;

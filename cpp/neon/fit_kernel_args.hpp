@@ -62,7 +62,8 @@ struct LloydPartials {
 //  - lloyd: for rows [r0, r1), the nearest prototype (lowest index among
 //    equals) in X's precision, booked into LloydJob / LloydPartials;
 //  - distances: out[j * ld + r - r0] = squared distance of row r to
-//    prototype j (float64, from products in X's precision), j < K;
+//    prototype j (float64, from products in X's precision, or in float64
+//    for float32 X: f32_in_f64), j < K;
 //  - moments: sums[i] += w z_i, sums[D + i] += w z_i^2, sums[2D] += w for
 //    z = x - origin (float64); returns the first row that is not finite, or -1;
 //  - inertia: sum of w ||x - centers[label]||^2 in float64, term by term.
@@ -76,6 +77,8 @@ struct FitKernelTable {
                           const FitScratchView<float>&, double*, std::ptrdiff_t) = nullptr;
     void (*distances_f64)(const FitPrototypesView<double>&, const FitRows<double>&, std::ptrdiff_t, std::ptrdiff_t,
                           const FitScratchView<double>&, double*, std::ptrdiff_t) = nullptr;
+    void (*distances_f32_in_f64)(const FitPrototypesView<double>&, const FitRows<float>&, std::ptrdiff_t,
+                                 std::ptrdiff_t, const FitScratchView<double>&, double*, std::ptrdiff_t) = nullptr;
     std::ptrdiff_t (*moments_f32)(const FitRows<float>&, const double*, std::ptrdiff_t, std::ptrdiff_t,
                                   double*) = nullptr;
     std::ptrdiff_t (*moments_f64)(const FitRows<double>&, const double*, std::ptrdiff_t, std::ptrdiff_t,

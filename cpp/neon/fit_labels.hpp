@@ -51,26 +51,37 @@ LabelResult label_rows(const RowsView<T>& X, const double* w, const double* cent
     return result;
 }
 
-// Euclidean (or squared) distance of every row to every centre, N x K.
+// Euclidean (or squared) distance of every row to every centre, N x K:
+// products in float64 (also for float32 X) on the dispatched distance
+// kernel, in coordinates centred on the centres, written in X's precision.
 template <class T>
 void center_distances(const RowsView<T>& X, const double* centers, Index K, bool squared, const RowsOut<T>& out,
-                      int n_threads) {
+                      int n_threads, Isa isa = Isa::automatic) {
     const Index N = X.n_rows, D = X.n_cols;
+    const auto kernel =
+        for_precision<T>(fit_kernels_for(isa).distances_f32_in_f64, fit_kernels_for(isa).distances_f64);
     const CenteredPrototypes protos(centers, K, D, "centroids");
+    const FitPacked<double> packed(protos);
+    const FitPrototypesView<double> view = packed.view();
+    const FitRows<T> rows = fit_rows(X, static_cast<const double*>(nullptr));
     const Index B = KMeansCore::block_rows(D);
     const Index n_blocks = block_count(N, B);
     const int threads = fit_thread_count(n_threads, n_blocks, double(N) * double(D) * double(K));
-    std::vector<RowMatrix> Z(threads, RowMatrix(B, D)), E(threads, RowMatrix(B, K));
+    std::vector<FitScratch<double>> scratch;
+    std::vector<RowMatrix> dist(static_cast<std::size_t>(threads), RowMatrix(K, B));
+    for (int t = 0; t < threads; ++t) scratch.emplace_back(packed.padded_dim());
     FirstBadRow bad(N);
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
-        const Index r0 = b * B, rows = std::min(B, N - r0);
-        if (!load_centered_block(X, r0, rows, protos.center(), Z[tid], bad)) return;
-        distance_offsets(protos, Z[tid], rows, E[tid]);
-        for (Index r = 0; r < rows; ++r) {
-            const double zsq = Z[tid].row(r).squaredNorm();
+        const Index r0 = b * B, n = std::min(B, N - r0);
+        RowMatrix& Dk = dist[tid];
+        kernel(view, rows, r0, r0 + n, scratch[tid].view(), Dk.data(), B);
+        for (Index r = 0; r < n; ++r) {
             T* dst = out.row(r0 + r);
             for (Index k = 0; k < K; ++k) {
-                const double d = std::max(E[tid](r, k) + zsq, 0.0);
+                const double d = Dk(k, r);
+                // NaN or inf: a row that is not finite is bad input; a finite
+                // row that far from the centres has an infinite distance.
+                if (!(d - d == 0.0) && !row_is_finite(X.row(r0 + r), D, X.col_stride)) bad.report(r0 + r);
                 dst[k] = static_cast<T>(squared ? d : std::sqrt(d));
             }
         }

@@ -170,6 +170,7 @@ def center_distances(
     out: typing.Any,
     squared: bool,
     n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
 ) -> None:
     """
     Euclidean (or squared) distance of every row of X to every centre, written into out (N x K).

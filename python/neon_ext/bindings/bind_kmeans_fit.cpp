@@ -209,7 +209,8 @@ void register_kmeans_fit(py::module_& m) {
     m.def(
         "center_distances",
         [](const py::array& X_any, const DoubleArray& centers, const py::object& out_any, bool squared,
-           int n_threads) {
+           int n_threads, const std::string& isa) {
+            const neon::Isa which = neon::parse_isa(isa);
             dispatch(X_any, [&](const auto& X) {
                 using T = typename std::decay_t<decltype(X)>::value_type;
                 const neon::RowsView<T> rows = rows_view(X, "X");
@@ -220,11 +221,12 @@ void register_kmeans_fit(py::module_& m) {
                 auto out = optional_array<T>(out_any, "out");
                 if (out_any.is_none()) throw std::invalid_argument("out is required");
                 const neon::RowsOut<T> o = rows_out(out, rows.n_rows, K, "out");
-                run_interruptible([&] { neon::center_distances(rows, cp, K, squared, o, n_threads); });
+                run_interruptible([&] { neon::center_distances(rows, cp, K, squared, o, n_threads, which); });
                 return 0;
             });
         },
         py::arg("X"), py::arg("centers"), py::arg("out"), py::arg("squared"), py::arg("n_threads"),
+        py::arg("isa") = "auto",
         "Euclidean (or squared) distance of every row of X to every centre, written into out (N x K).");
 }
 
