@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from . import dask_explain
+
 __all__ = ["main"]
 
 PROG = "neon-ext"
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the assigned cluster of each row (.npy, .csv, ...)")
     p.add_argument("--top", type=_positive_int, default=3, metavar="K",
                    help="features per cluster in the printed summary (default: %(default)s)")
+    dask_explain.add_arguments(p)
     p.set_defaults(func=_cmd_explain, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="describe a model file",
@@ -325,6 +328,8 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_explain(args) -> int:
+    if dask_explain.wanted(args):  # the same job on Dask workers (cli/dask_explain.py)
+        return dask_explain.run(args)
     from ..io.persistence import load
 
     out_fmt = _check_output_suffix(args.output, "the output")
