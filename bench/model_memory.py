@@ -50,8 +50,10 @@ def main() -> None:
         gc.collect()
         loaded = rss_mib()
         del loaded_model
-    print(f"after load +{loaded - before:.0f} MiB = {(loaded - before) / mib:.1f}x; "
-          f"process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"after load +{loaded - before:.0f} MiB = {(loaded - before) / mib:.1f}x; "
+        f"process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":
