@@ -41,28 +41,10 @@
 
 namespace neon {
 
-#if defined(NEON_X86_KERNELS)
-namespace avx2 {
-PairSumsKernelTable pair_sums_kernels();
-}
-namespace avx512 {
-PairSumsKernelTable pair_sums_kernels();
-}
-#endif
+// The direct pair loop per instruction set (isa.hpp's kernel families).
+NEON_DECLARE_KERNEL_FAMILY(PairSumsKernelTable, pair_sums_kernels)
 
-// The direct pair loop compiled for the instruction set this CPU runs best
-// (or NEON_EXT_ISA; isa.hpp), chosen once.
-inline const PairSumsKernelTable& pair_sums_table() {
-    static const PairSumsKernelTable table = [] {
-#if defined(NEON_X86_KERNELS)
-        const Isa isa = resolve_isa(Isa::automatic);
-        if (isa == Isa::avx512) return avx512::pair_sums_kernels();
-        if (isa == Isa::avx2) return avx2::pair_sums_kernels();
-#endif
-        return portable::pair_sums_kernels();
-    }();
-    return table;
-}
+inline const PairSumsKernelTable& pair_sums_table() { return pair_sums_kernels_for(Isa::automatic); }
 
 // The direct sums, pair by pair (the reference for the tree, and the method
 // for small clusters): rho[j] = sum_i q_i / (t_j - s_i) and

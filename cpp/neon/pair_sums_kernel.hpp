@@ -2,8 +2,8 @@
 // instruction set like the k-means row kernel (kmeans_kernel.hpp): the
 // portable build includes it through cauchy_sums.hpp (namespace
 // neon::portable), the x86 builds compile cpp/neon/isa/pair_sums_<isa>.cpp
-// with -mavx2 -mfma or -mavx512f, and cauchy_sums.hpp picks one at run time
-// (isa.hpp; NEON_EXT_ISA governs it as it does the k-means kernels).
+// with -mavx2 -mfma or -mavx512f: a kernel family of isa.hpp
+// (pair_sums_kernels_for; NEON_EXT_ISA governs it as every family).
 // Everything stays inside namespace neon::NEON_ISA (no inline helper from
 // outside: the linker could merge an AVX copy into the portable callers).
 //
@@ -13,11 +13,8 @@
 
 #include <cstddef>
 
+#include "isa_unit.hpp"
 #include "pair_sums_table.hpp"
-
-#ifndef NEON_ISA
-#define NEON_ISA portable
-#endif
 
 namespace neon {
 namespace NEON_ISA {
@@ -50,14 +47,10 @@ inline double midpoint_pair_sums(double e_i, double q_i, const double* __restric
     return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail;
 }
 
-#if defined(NEON_ISA_TRANSLATION_UNIT)
-PairSumsKernelTable pair_sums_kernels()
-#else
-inline PairSumsKernelTable pair_sums_kernels()
-#endif
-{
+NEON_ISA_KERNEL_TABLE_GETTER(PairSumsKernelTable) pair_sums_kernels() {
     PairSumsKernelTable table;
     table.f64 = &midpoint_pair_sums;
+    table.isa = NEON_ISA_NAME;
     return table;
 }
 
