@@ -53,22 +53,31 @@ def test_demo_subprocess(tmp_path):
 
 
 def test_fit_explain_csv_subprocess(tmp_path, data):
+    """The README's example as written (issue 13, items 12 and 14): `fit --drop label`, then
+    `explain` without --drop finds the model's columns by name; the id column leads every
+    table output, so results join back to the input."""
     X, names = data
     fit = run("fit", "data.csv", "--model", "kmeans", "-k", "3", "--drop", "label", "-o", "model.npz",
               cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr
-    assert "ignored non-numeric columns of data.csv: id, label" in fit.stdout
-    explain = run("explain", "data.csv", "--drop", "label", "--model", "model.npz", "-o", "rel.csv",
+    assert "dropped columns of data.csv (--drop): label" in fit.stdout
+    assert "ignored non-numeric columns of data.csv: id\n" in fit.stdout
+    explain = run("explain", "data.csv", "--model", "model.npz", "-o", "rel.csv",
                   "--logits-out", "logit.npy", "--assigned-out", "assigned.csv", cwd=tmp_path)
     assert explain.returncode == 0, explain.stderr
     assert "stored in the model file" in explain.stdout
+    assert "ignored columns of data.csv that the model was not fitted on: label" in explain.stdout
     m = nx.load(tmp_path / "model.npz")
-    e = m.explain(X)
+    assert list(m.feature_names_in_) == names  # from the CSV header
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        e = m.explain(X)
     header, *rows = (tmp_path / "rel.csv").read_text().splitlines()
-    assert header.split(",") == names
-    np.testing.assert_array_equal(np.array([r.split(",") for r in rows], dtype=float), e.relevance)
+    assert header.split(",") == ["id"] + names
+    assert [r.split(",")[0] for r in rows] == [f"r{i}" for i in range(len(X))]
+    np.testing.assert_array_equal(np.array([r.split(",")[1:] for r in rows], dtype=float), e.relevance)
     np.testing.assert_array_equal(np.load(tmp_path / "logit.npy"), e.logit)
-    assert (tmp_path / "assigned.csv").read_text().split() == ["assigned"] + [str(a) for a in e.assigned]
+    assigned = [line.split(",") for line in (tmp_path / "assigned.csv").read_text().split()]
+    assert assigned == [["id", "assigned"]] + [[f"r{i}", str(a)] for i, a in enumerate(e.assigned)]
     assert leftovers(tmp_path) == []
 
 
@@ -128,6 +137,7 @@ def test_explain_beta_choices(tmp_path, data, capsys, monkeypatch):
 def test_fit_then_explain_parquet(tmp_path, data, capsys, monkeypatch):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
+    pd = pytest.importorskip("pandas")
     X, names = data
     monkeypatch.chdir(tmp_path)
     pq.write_table(pa.table({n: X[:, j] for j, n in enumerate(names)}), "d.parquet")
@@ -137,7 +147,7 @@ def test_fit_then_explain_parquet(tmp_path, data, capsys, monkeypatch):
     table = pq.read_table("r.parquet")
     assert table.column_names == names
     np.testing.assert_array_equal(np.column_stack([table.column(n).to_numpy() for n in names]),
-                                  nx.load("m.npz").explain(X).relevance)
+                                  nx.load("m.npz").explain(pd.DataFrame(X, columns=names)).relevance)
 
 
 def test_interrupted_explain_leaves_no_output(tmp_path, data, capsys, monkeypatch):
@@ -195,10 +205,11 @@ def test_failure_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
         (["fit", "data.npy", "--model", "spectral", "-k", "3", "-o", "m.npz"], 2, "invalid choice"),
         (["fit", "data.npy", "--model", "kmeans", "-k", "500", "-o", "m.npz"], 1, "fewer than the 500"),
         (["explain", "data.npy", "--model", "model.npz", "-o", "r.txt"], 2, "must end in one of"),
-        (["explain", "data.npy", "--model", "model.npz", "-o", "data.npy"], 2, "must all be different"),
+        (["explain", "data.npy", "--model", "model.npz", "-o", "data.npy"], 2, "is the same file as the data"),
         (["explain", "data.npy", "--model", "model.npz", "-o", "r.npy", "--target", "3"], 2,
          "--target 3 is out of range: the model has 3 clusters"),
-        (["explain", "data.npy", "--model", "data.csv", "-o", "r.npy"], 1, "not a readable neon_ext model"),
+        (["explain", "data.npy", "--model", "data.csv", "-o", "r.npy"], 1,
+         "data.csv is not a neon_ext model file (not an .npz archive)"),
         (["explain", "data.csv", "--model", "model.npz", "-o", "r.npy"], 1,
          "has 5 numeric columns (ignored non-numeric columns: id), but the model was fitted on 4 features"),
         (["explain", "data.npy", "--model", "model.npz", "-o", "r.npy", "--threads", "0"], 2,

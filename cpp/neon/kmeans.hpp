@@ -17,6 +17,7 @@
 #pragma once
 
 #include <limits>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -161,7 +162,7 @@ private:
 class KMeansCore {
 public:
     KMeansCore(const double* centroids, Index K, Index D, double eps_relative)
-        : protos_(centroids, K, D, "centroids"), eps_relative_(eps_relative) {
+        : protos_(centroids, K, D, "centroids", /*products=*/false), eps_relative_(eps_relative) {
         if (K < 2) throw std::invalid_argument("k-means needs at least 2 clusters");
         if (!(eps_relative >= 0.0) || !std::isfinite(eps_relative))
             throw std::invalid_argument("eps must be finite and >= 0");
@@ -185,7 +186,7 @@ public:
         }
         eps_ = eps_relative_ * protos_.h_scale();
         packed64_ = PackedPrototypes<double>(protos_);
-        packed32_ = PackedPrototypes<float>(protos_);
+        // The float32 layout is packed at the first float32 call: float64 users never hold it.
     }
 
     Index n_clusters() const { return protos_.size(); }
@@ -221,7 +222,8 @@ private:
     double eps_relative_;
     double eps_ = 0.0;
     PackedPrototypes<double> packed64_;
-    PackedPrototypes<float> packed32_;
+    mutable std::once_flag packed32_once_;  // evaluate is const and runs from many threads
+    mutable PackedPrototypes<float> packed32_;
 };
 
 template <class T>
@@ -233,6 +235,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
         throw std::invalid_argument("beta must be finite and > 0");
     const KMeansKernelTable& kernels = kmeans_kernel_table(resolve_isa(isa));
     if constexpr (std::is_same<T, float>::value) {
+        std::call_once(packed32_once_, [this] { packed32_ = PackedPrototypes<float>(protos_); });
         if (packed32_.finite())
             run(kernels.f32, packed32_, X, target, beta, out, n_threads, first_row);
         else

@@ -34,7 +34,12 @@ public:
     CenteredPrototypes() = default;
 
     // `prototypes` is M x D, row-major, finite; `what` names them in errors.
-    CenteredPrototypes(const double* prototypes, Index M, Index D, const char* what = "prototypes")
+    // `products`: also keep [P | P*P] (stacked) and the float32 copies that
+    // the factorized products use (kernel k-means, fitting); the k-means
+    // explanation core packs its own layouts and leaves them out (2.5 copies
+    // of the prototypes less resident).
+    CenteredPrototypes(const double* prototypes, Index M, Index D, const char* what = "prototypes",
+                       bool products = true)
         : raw_(M, D) {
         if (M < 1 || D < 1) throw std::invalid_argument(std::string(what) + " must be a non-empty M x D matrix");
         raw_ = Eigen::Map<const RowMatrix>(prototypes, M, D);
@@ -45,13 +50,14 @@ public:
         if (!center_.allFinite()) center_ = (raw_ * 0x1p-64).colwise().mean().transpose() * 0x1p64;
         centered_ = raw_.rowwise() - center_.transpose();
         check_spread(what);
+        sq_norm_ = centered_.rowwise().squaredNorm();
+        max_norm_ = std::sqrt(sq_norm_.maxCoeff());
+        if (!products) return;
         // [P | P*P]: one product with a coefficient matrix A yields both
         // A P and A (P*P), the two sums of the factorized midpoint rule.
         stacked_.resize(M, 2 * D);
         stacked_.leftCols(D) = centered_;
         stacked_.rightCols(D) = centered_.array().square().matrix();
-        sq_norm_ = centered_.rowwise().squaredNorm();
-        max_norm_ = std::sqrt(sq_norm_.maxCoeff());
         // float32 copies for distance products in float32 (fast, for
         // fitting): norms of the rounded rows, so that offsets stay the
         // distances of the rounded prototypes.

@@ -22,6 +22,9 @@ class _NoBar:
     def set_description(self, desc: str) -> None:
         pass
 
+    def reset(self, total=None) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -60,4 +63,5 @@ def progress_bar(enabled, total: int, desc: str, *, warn_missing: bool = True, *
             warnings.warn("progress=True needs tqdm (pip install tqdm); continuing without a bar",
                           stacklevel=3)
         return _NoBar()
-    return tqdm(total=total, desc=desc, unit="row", unit_scale=True, dynamic_ncols=True, **kwargs)
+    options = {"unit": "row", "unit_scale": True, "dynamic_ncols": True, **kwargs}
+    return tqdm(total=total, desc=desc, **options)

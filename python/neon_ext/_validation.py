@@ -7,6 +7,7 @@ never copies anything silently (see STYLE.md, habit 3).
 
 from __future__ import annotations
 
+import errno
 import numbers
 import operator
 import os
@@ -14,10 +15,12 @@ import os
 import numpy as np
 
 __all__ = [
+    "MAX_THREADS",
     "allocate",
+    "allocate_all",
     "as_data_matrix",
-    "available_memory",
     "as_prototypes",
+    "available_memory",
     "check_beta",
     "check_eps",
     "check_int",
@@ -26,6 +29,7 @@ __all__ = [
     "check_positive_float",
     "check_targets",
     "feature_names_of",
+    "reserve_file_space",
 ]
 
 
@@ -65,6 +69,32 @@ def feature_names_of(X, *, strict: bool = False):
     return None
 
 
+def _from_dataframe(X, name: str):
+    """A DataFrame's values as one numpy array, column by column.
+
+    numpy dtypes pass through (all float32 stays float32). pandas' nullable
+    and pyarrow-backed numbers (``Float64``, ``Int64``, ``boolean``,
+    ``float64[pyarrow]``) become float64, missing values NaN (refused later
+    with the row). A text or other non-numeric column is a TypeError naming it.
+    """
+    dtypes = list(getattr(X, "dtypes", []))
+    columns = list(X.columns)
+    if all(isinstance(d, np.dtype) and d.kind in "fiub" for d in dtypes):
+        return np.asarray(X)
+    for col, d in zip(columns, dtypes):
+        kind = getattr(d, "kind", "O")
+        numeric = getattr(d, "_is_numeric", False) or kind in "fiub"
+        if isinstance(d, np.dtype) and kind not in "fiub":
+            numeric = False
+        if not numeric:
+            raise TypeError(f"{name} column {col!r} has dtype {d}, not numbers; drop it or convert it "
+                            "(e.g. an id column: set it as the index)")
+    out = np.empty((len(X), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        out[:, j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
 def as_data_matrix(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
     """Return X as a 2-D float32 or float64 array without copying if possible.
 
@@ -76,6 +106,8 @@ def as_data_matrix(X, name: str = "X", n_features: int | None = None) -> np.ndar
     """
     if isinstance(X, np.ndarray):
         a = X
+    elif hasattr(X, "dtypes") and hasattr(X, "columns") and hasattr(X, "iloc"):
+        a = _from_dataframe(X, name)
     else:
         try:
             a = np.asarray(X)
@@ -154,12 +186,46 @@ def check_int(value, name: str, minimum: int, *, accepts: str = "an int", note: 
     return v
 
 
+#: The largest ``n_threads`` accepted; more is a ValueError (a typo, not a machine).
+MAX_THREADS = 4096
+
+_ISAS = ("portable", "avx2", "avx512")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def check_isa_environment() -> None:
+    """Refuse a ``NEON_EXT_ISA`` that names no instruction set (the core would ignore it)."""
+    forced = os.environ.get("NEON_EXT_ISA")
+    if forced and forced not in _ISAS:
+        raise ValueError(f"NEON_EXT_ISA={forced!r} is not an instruction set of neon_ext; "
+                         f"use one of {', '.join(_ISAS)} or unset it")
+
+
 def check_n_threads(n_threads) -> int:
-    """0 for None (the OpenMP default), else a positive int."""
+    """0 for None (the OpenMP default), else a positive int, capped at the CPUs available.
+
+    Every compiled call goes through here, so it also checks ``NEON_EXT_ISA``.
+    More threads than CPUs only oversubscribe them (results do not depend on
+    the count), and thousands of threads can fail to start inside OpenMP,
+    which aborts the process; so the count is capped, and above
+    :data:`MAX_THREADS` refused.
+    """
+    check_isa_environment()
     if n_threads is None:
         return 0
-    return check_int(n_threads, "n_threads", 1, accepts="None or a positive int",
-                     note=" (or None for the OpenMP default)")
+    v = check_int(n_threads, "n_threads", 1, accepts="None or a positive int",
+                  note=" (or None for the OpenMP default)")
+    if v > MAX_THREADS:
+        raise ValueError(f"n_threads={v} is more than the {MAX_THREADS} threads neon_ext accepts; "
+                         f"this machine has {available_cpus()} CPUs available")
+    return min(v, available_cpus())
 
 
 def check_targets(target, n_rows: int, n_clusters: int):
@@ -218,6 +284,36 @@ def _format_bytes(n: float) -> str:
 _CHECKED_ALLOCATION = 1 << 24  # smaller arrays are allocated without looking
 
 
+def _check_fits(specs) -> None:
+    """MemoryError when the arrays (shape, dtype, name) together exceed the available memory."""
+    sizes = [(int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize, shape, dtype, name)
+             for shape, dtype, name in specs]
+    total = sum(size for size, *_ in sizes)
+    if total < _CHECKED_ALLOCATION:
+        return
+    available = available_memory()
+    if available is None or total <= available:
+        return
+    if len(sizes) == 1:
+        _, shape, dtype, name = sizes[0]
+        what = f"the {name} array would need {_format_bytes(total)} (shape {shape}, {np.dtype(dtype)})"
+    else:
+        parts = ", ".join(f"{name} {_format_bytes(size)}" for size, _, _, name in sizes)
+        what = f"the outputs would need {_format_bytes(total)} together ({parts})"
+    raise MemoryError(
+        f"{what} but only {_format_bytes(available)} of memory is available: pass out= a memory-mapped "
+        "array (numpy.lib.format.open_memmap) or process the rows in slices"
+    )
+
+
+def allocate_all(specs) -> list:
+    """np.empty for each (shape, dtype, name), after checking that all of them
+    *together* fit in the available memory (see :func:`allocate`)."""
+    specs = list(specs)
+    _check_fits(specs)
+    return [np.empty(shape, dtype=dtype) for shape, dtype, _ in specs]
+
+
 def allocate(shape: tuple, dtype, name: str = "out") -> np.ndarray:
     """np.empty(shape, dtype), or a MemoryError before allocating if it cannot fit.
 
@@ -225,16 +321,7 @@ def allocate(shape: tuple, dtype, name: str = "out") -> np.ndarray:
     or is killed only when the kernel writes into it; checking against the
     available memory first turns that into an immediate, clear error.
     """
-    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
-    if nbytes >= _CHECKED_ALLOCATION:
-        available = available_memory()
-        if available is not None and nbytes > available:
-            raise MemoryError(
-                f"the {name} array would need {_format_bytes(nbytes)} (shape {shape}, {np.dtype(dtype)}) but only "
-                f"{_format_bytes(available)} of memory is available: pass out= a memory-mapped array "
-                "(numpy.lib.format.open_memmap) or process the rows in slices"
-            )
-    return np.empty(shape, dtype=dtype)
+    return allocate_all([(shape, dtype, name)])[0]
 
 
 def check_out(out, shape: tuple, dtype, name: str = "out") -> np.ndarray:
@@ -251,4 +338,43 @@ def check_out(out, shape: tuple, dtype, name: str = "out") -> np.ndarray:
         raise ValueError(f"{name} must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
+    reserve_file_space(out, name)
     return out
+
+
+def reserve_file_space(a: np.ndarray, name: str = "out") -> None:
+    """Allocate the disk blocks of a memory-mapped array's file before writing into it.
+
+    Writing into a memory map whose file is sparse (``open_memmap`` creates
+    it so) makes the disk allocate blocks page by page; when the disk is full
+    the kernel can only answer with SIGBUS, which kills the process. Reserving
+    the whole file first (``posix_fallocate``) turns a full disk into an
+    OSError here, before any work. Arrays that are not file-backed memory
+    maps are left alone; so are platforms without ``posix_fallocate``.
+    """
+    filename = None
+    base = a
+    while base is not None:  # a view of a memmap keeps the memmap as its base
+        if isinstance(base, np.memmap) and getattr(base, "filename", None):
+            if getattr(base, "mode", None) == "c":
+                return  # copy-on-write: writes go to private memory, never to the file
+            filename = base.filename
+            break
+        base = base.base if isinstance(base, np.ndarray) else None
+    if filename is None or not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        fd = os.open(filename, os.O_RDWR)
+    except OSError:
+        return  # e.g. opened read-write through a descriptor we cannot reopen: nothing to reserve
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return  # the file system cannot reserve: behave as before
+        raise OSError(exc.errno, f"cannot reserve the {_format_bytes(size)} of {name} on disk "
+                                 f"({exc.strerror})", filename) from None
+    finally:
+        os.close(fd)

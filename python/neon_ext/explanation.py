@@ -69,6 +69,9 @@ class Explanation:
     n_clusters : int
         Number of clusters of the model (inferred from the labels when not
         given).
+    index : pandas Index or None
+        The row index of a DataFrame input; :meth:`to_pandas` keeps it, so
+        results join back to the input.
 
     Notes
     -----
@@ -77,10 +80,11 @@ class Explanation:
     Indexing (``e[rows]``) gives the explanation of a subset of the rows.
     """
 
-    __slots__ = ("relevance", "logit", "target", "assigned", "beta", "feature_names", "data", "n_clusters")
+    __slots__ = ("relevance", "logit", "target", "assigned", "beta", "feature_names", "data", "n_clusters",
+                 "index")
 
     def __init__(self, relevance, logit, target, assigned, beta, feature_names=None, *, data=None,
-                 n_clusters=None):
+                 n_clusters=None, index=None):
         self.relevance = relevance
         self.logit = logit
         self.target = target
@@ -92,6 +96,7 @@ class Explanation:
             n = len(relevance)
             n_clusters = int(max(np.max(target), np.max(assigned))) + 1 if n else 0
         self.n_clusters = int(n_clusters)
+        self.index = index
 
     def __len__(self) -> int:
         return self.relevance.shape[0]
@@ -117,7 +122,7 @@ class Explanation:
         return Explanation(
             self.relevance[rows], self.logit[rows], self.target[rows], self.assigned[rows], self.beta,
             self.feature_names, data=None if self.data is None else self.data[rows],
-            n_clusters=self.n_clusters,
+            n_clusters=self.n_clusters, index=None if self.index is None else self.index[rows],
         )
 
     # -- per row ------------------------------------------------------------
@@ -277,7 +282,7 @@ class Explanation:
         """
         import pandas as pd
 
-        df = pd.DataFrame(np.asarray(self.relevance), columns=self.feature_labels)
+        df = pd.DataFrame(np.asarray(self.relevance), columns=self.feature_labels, index=self.index)
         if outputs:
             for name in ("logit", "target", "assigned"):
                 if name in df.columns:

@@ -32,6 +32,20 @@ void register_kmeans(py::module_& m) {
                  return new neon::KMeansCore(centroids.data(), centroids.shape(0), centroids.shape(1), eps);
              }),
              py::arg("centroids"), py::arg("eps"))
+        .def_property_readonly(
+            "centroids",
+            [](const py::object& self) {
+                // A read-only view of the core's own float64 copy (kept alive by the view):
+                // the Python model holds no second copy of the centroids.
+                const auto& raw = self.cast<const neon::KMeansCore&>().prototypes().raw();
+                const py::ssize_t K = raw.rows(), D = raw.cols();
+                py::array_t<double> view({K, D}, {D * static_cast<py::ssize_t>(sizeof(double)),
+                                                  static_cast<py::ssize_t>(sizeof(double))},
+                                         raw.data(), self);
+                py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+                return view;
+            },
+            "The centroids (float64, K x D), a read-only view of the core's copy.")
         .def_property_readonly("n_clusters", &neon::KMeansCore::n_clusters)
         .def_property_readonly("n_features", &neon::KMeansCore::n_features)
         .def_property_readonly("epsilon", &neon::KMeansCore::epsilon,

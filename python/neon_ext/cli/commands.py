@@ -24,6 +24,7 @@ import io
 import os
 import signal
 import sys
+import warnings
 
 import numpy as np
 
@@ -52,6 +53,15 @@ def _int_at_least(minimum: int, what: str):
 
 _positive_int = _int_at_least(1, "a positive integer")
 _nonnegative_int = _int_at_least(0, "an integer >= 0")
+
+
+def _thread_count(text: str) -> int:
+    from .._validation import MAX_THREADS
+
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, got {text!r}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -86,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "e.g. an id or label column")
     data_opts.add_argument("--delimiter", default=None,
                            help="field delimiter of a text file (default: ',' for .csv, tab for .tsv)")
-    data_opts.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                           help="threads for the compiled kernels (default: OpenMP's default)")
+    data_opts.add_argument("--threads", type=_thread_count, default=None, metavar="N",
+                           help="threads for the compiled kernels (default: OpenMP's default; "
+                                "at most the CPUs available are used)")
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -116,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the model family (kernel-kmeans: each fitting sweep costs O(rows^2 x features))")
     p.add_argument("-k", "--clusters", type=_positive_int, required=True, metavar="K",
                    help="number of clusters (>= 2)")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.npz", help="model file to write")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.npz",
+                   help="model file to write (.npz; never the data file)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
                    help="maximum number of iterations (default: the model's)")
@@ -182,9 +194,67 @@ def _read(args):
 
     table = read_table(args.data, drop=args.drop, delimiter=args.delimiter)
     table.X = as_data_matrix(table.X, "data")
-    if table.dropped:
-        _say(args, f"ignored non-numeric columns of {args.data}: {', '.join(table.dropped)}")
+    if table.excluded:
+        _say(args, f"dropped columns of {args.data} (--drop): {', '.join(table.excluded)}")
+    if table.skipped:
+        _say(args, f"ignored non-numeric columns of {args.data}: {', '.join(table.skipped)}")
     return table
+
+
+def _same_file(a, b) -> bool:
+    """Whether two paths name one file: through symbolic links, and hard links of existing files."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_distinct(inputs, outputs) -> None:
+    """Refuse an output (label, path) that is an input or another output: it would be overwritten."""
+    seen = list(inputs)
+    for what, path in outputs:
+        for other, other_path in seen:
+            if _same_file(path, other_path):
+                raise UsageError(f"{what} {path!r} is the same file as {other} {other_path!r}; "
+                                 "choose another output name")
+        seen.append((what, path))
+
+
+def _align_columns(args, model, table):
+    """X with the model's columns in the model's order, and their names.
+
+    A model that knows its feature names (fitted on a file with a header or a
+    DataFrame) takes the columns of that name, in its order, wherever they
+    are in DATA; columns it does not know are left out and reported; missing
+    ones are an error naming them. Without names on either side, the number
+    of columns must match.
+    """
+    X = table.X
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and table.names is not None:
+        fitted = [str(n) for n in fitted]
+        missing = [n for n in fitted if n not in table.names]
+        if missing:
+            raise ValueError(f"{args.data} lacks the model's columns {', '.join(missing)} "
+                             f"(its numeric columns: {', '.join(table.names)})")
+        extra = [n for n in table.names if n not in fitted]
+        if extra:
+            _say(args, f"ignored columns of {args.data} that the model was not fitted on: {', '.join(extra)}")
+        order = [table.names.index(n) for n in fitted]
+        if order != list(range(X.shape[1])):
+            X = X[:, order]
+        return X, fitted
+    if X.shape[1] != model.n_features_in_:
+        hint = f" (ignored non-numeric columns: {', '.join(table.skipped)})" if table.skipped else ""
+        raise ValueError(f"{args.data} has {X.shape[1]} numeric columns{hint}, but the model was fitted on "
+                         f"{model.n_features_in_} features; use --drop to leave columns out")
+    if fitted is not None:
+        _say(args, f"note: {args.data} has no column names; its columns are taken as the model's "
+                   f"({', '.join(str(n) for n in fitted)}) in that order")
+        return X, [str(n) for n in fitted]
+    return X, table.names or [f"x{j}" for j in range(X.shape[1])]
 
 
 def _scale_hint(args, X) -> None:
@@ -226,6 +296,9 @@ def _cmd_fit(args) -> int:
         raise UsageError(f"{flags}: only for --model kernel-kmeans")
     if args.clusters < 2:
         raise UsageError("-k must be at least 2")
+    if os.path.splitext(args.output)[1].lower() != ".npz":
+        raise UsageError(f"the model file {args.output!r} must end in .npz")
+    _check_distinct([("the data", args.data)], [("the model file", args.output)])
     table = _read(args)
     X = table.X
     args._names = table.names
@@ -234,9 +307,13 @@ def _cmd_fit(args) -> int:
     if args.max_iter is not None:
         options["max_iter"] = args.max_iter
     _scale_hint(args, X)
-    model = fitters()[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads, **options)
-    model.beta = model.beta_heuristic(X, n_threads=args.threads, progress=_show_progress(args))
+    progress = _show_progress(args)
+    model = fitters()[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads,
+                                  progress=progress, **options)
+    model.beta = model.beta_heuristic(X, n_threads=args.threads, progress=progress)
     sizes = np.bincount(model.predict(X, n_threads=args.threads), minlength=model.n_clusters)
+    if table.names is not None:
+        model.feature_names_in_ = table.names  # explain then finds the columns by name
     save(model, args.output)
     _say(args,
          f"fitted {_model_name(model)} with {model.n_clusters} clusters on {X.shape[0]} rows x "
@@ -248,8 +325,6 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    from ..io._atomic import AtomicFiles
-    from ..io._datafiles import write_columns
     from ..io.persistence import load
 
     out_fmt = _check_output_suffix(args.output, "the output")
@@ -257,59 +332,72 @@ def _cmd_explain(args) -> int:
              for path, flag, values in ((args.logits_out, "--logits-out", "logit"),
                                         (args.assigned_out, "--assigned-out", "assigned"))
              if path is not None]
-    paths = [os.path.abspath(p) for p in [args.output, args.data, args.model] + [e[0] for e in extra]]
-    if len(set(paths)) < len(paths):
-        raise UsageError("the data, model and output files must all be different files")
+    _check_distinct([("the data", args.data), ("the model", args.model)],
+                    [("the output", args.output)]
+                    + [(flag, path) for path, flag in ((args.logits_out, "--logits-out"),
+                                                       (args.assigned_out, "--assigned-out")) if path])
     model = load(args.model)
     if args.target is not None and args.target >= model.n_clusters:
         raise UsageError(f"--target {args.target} is out of range: the model has {model.n_clusters} clusters")
     table = _read(args)
-    X = table.X
-    if X.shape[1] != model.n_features_in_:
-        hint = f" (ignored non-numeric columns: {', '.join(table.dropped)})" if table.dropped else ""
-        raise ValueError(f"{args.data} has {X.shape[1]} numeric columns{hint}, but the model was fitted on "
-                         f"{model.n_features_in_} features; use --drop to leave columns out")
-    progress = _show_progress(args)
-    if args.beta == "auto":
-        beta, source = model.beta_heuristic(X, n_threads=args.threads, progress=progress), "heuristic on DATA"
-    elif args.beta is not None:
-        beta, source = args.beta, "given"
-    elif getattr(model, "beta", None) is not None:
-        beta, source = model.beta, "stored in the model file"
-    else:
-        beta, source = model.beta_heuristic(X, n_threads=args.threads, progress=progress), "heuristic on DATA"
-    names = table.names or [f"x{j}" for j in range(X.shape[1])]
+    X, names = _align_columns(args, model, table)
+    with warnings.catch_warnings():
+        # The columns were matched to the model's names above; X has none left to check.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        beta, source = _beta(args, model, X)
+        e = _explain_to_files(args, model, X, beta, out_fmt, extra, names, table.ids)
+    if not args.quiet:
+        _report_explanation(args, model, X, e, beta, source, names, extra)
+    return 0
+
+
+def _beta(args, model, X):
+    """The soft-min stiffness to explain with, and where it comes from."""
+    if args.beta is not None and args.beta != "auto":
+        return args.beta, "given"
+    if args.beta is None and getattr(model, "beta", None) is not None:
+        return model.beta, "stored in the model file"
+    return model.beta_heuristic(X, n_threads=args.threads, progress=_show_progress(args)), "heuristic on DATA"
+
+
+def _explain_to_files(args, model, X, beta, out_fmt, extra, names, ids):
+    """Explain X and write the relevance (and the extra outputs) atomically; the ids
+    of DATA (its text columns) lead every table output."""
+    from ..io._atomic import AtomicFiles
+    from ..io._datafiles import write_columns
 
     with AtomicFiles() as files:
         tmp = files.temporary(args.output)
         out = None
         if out_fmt == ".npy":  # written block by block while the kernels run
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=X.dtype, shape=X.shape)
-        e = model.explain(X, args.target, beta=beta, out=out, n_threads=args.threads, progress=progress)
+        e = model.explain(X, args.target, beta=beta, out=out, n_threads=args.threads,
+                          progress=_show_progress(args))
         if out is not None:
             out.flush()
         else:
-            write_columns(tmp, out_fmt, e.relevance, names)
+            write_columns(tmp, out_fmt, e.relevance, names, ids)
         for path, fmt, what in extra:
-            write_columns(files.temporary(path), fmt, getattr(e, what), [what])
+            write_columns(files.temporary(path), fmt, getattr(e, what), [what], ids)
+    return e
 
-    if not args.quiet:
-        e.feature_names = np.asarray(names, dtype=object)
-        error = np.abs(e.conservation_error())
-        scale = max(float(np.abs(np.asarray(e.logit, dtype=np.float64)).max(initial=0.0)), 1e-300)
-        target = "each row's own cluster" if args.target is None else f"cluster {args.target}"
-        by = "target" if args.target is None else "assigned"
-        _say(args,
-             f"explained {X.shape[0]} rows x {X.shape[1]} features of {args.data} for {target} with the "
-             f"{_model_name(model)} model {args.model} ({model.n_clusters} clusters)",
-             f"beta = {beta:.6g} ({source})",
-             f"conservation: max |sum(relevance) - logit| = {error.max(initial=0.0):.2e} "
-             f"({error.max(initial=0.0) / scale:.1e} of the largest |logit|)",
-             "", f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:",
-             e.summary(min(args.top, X.shape[1]), by=by).to_string(), "",
-             f"wrote {args.output} ({X.dtype.name}, {X.shape[0]} x {X.shape[1]})"
-             + "".join(f", {path}" for path, _, _ in extra))
-    return 0
+
+def _report_explanation(args, model, X, e, beta, source, names, extra) -> None:
+    e.feature_names = np.asarray(names, dtype=object)
+    error = np.abs(e.conservation_error())
+    scale = max(float(np.abs(np.asarray(e.logit, dtype=np.float64)).max(initial=0.0)), 1e-300)
+    target = "each row's own cluster" if args.target is None else f"cluster {args.target}"
+    by = "target" if args.target is None else "assigned"
+    _say(args,
+         f"explained {X.shape[0]} rows x {X.shape[1]} features of {args.data} for {target} with the "
+         f"{_model_name(model)} model {args.model} ({model.n_clusters} clusters)",
+         f"beta = {beta:.6g} ({source})",
+         f"conservation: max |sum(relevance) - logit| = {error.max(initial=0.0):.2e} "
+         f"({error.max(initial=0.0) / scale:.1e} of the largest |logit|)",
+         "", f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:",
+         e.summary(min(args.top, X.shape[1]), by=by).to_string(), "",
+         f"wrote {args.output} ({X.dtype.name}, {X.shape[0]} x {X.shape[1]})"
+         + "".join(f", {path}" for path, _, _ in extra))
 
 
 def _cmd_info(args) -> int:
@@ -326,6 +414,8 @@ def _cmd_info(args) -> int:
     print(f"{args.model}: {_model_name(model)} model, {model.n_clusters} clusters, "
           f"{model.n_features_in_} features{kernel}, beta = {'not set' if beta is None else f'{beta:.6g}'}, "
           f"eps = {model.eps:g}, written by neon_ext {written_by}")
+    if model.feature_names_in_ is not None:
+        print(f"features: {', '.join(model.feature_names_in_)}")
     return 0
 
 
@@ -337,6 +427,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+_DEMO_OPTIONS = ("-q", "--quiet", "--no-figure", "--figure")
+
+
 def _terminate(signum, frame):
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so temporary files are removed
 
@@ -345,7 +438,9 @@ def main(argv=None) -> int:
     """Run the command line with `argv` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv or ["demo"])  # exits with status 2 on a usage error
+    if not argv or (argv[0] in _DEMO_OPTIONS or argv[0].startswith("--figure=")):
+        argv = ["demo"] + argv  # no command: the demo, with the demo's options
+    args = parser.parse_args(argv)  # exits with status 2 on a usage error
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)

@@ -44,6 +44,8 @@ def _as_matrix(X, name: str = "X") -> np.ndarray:
     object arrays of numbers are converted, complex values are a ValueError."""
     if hasattr(X, "nnz") and hasattr(X, "toarray"):  # scipy.sparse, without importing scipy
         raise TypeError(f"Sparse input is not supported: {name} is a {type(X).__name__}; pass {name}.toarray()")
+    if hasattr(X, "dtypes") and hasattr(X, "columns") and hasattr(X, "iloc"):  # a DataFrame
+        X = as_data_matrix(X, name)  # column by column: names a text column, converts nullable numbers
     if not isinstance(X, np.ndarray) and hasattr(X, "__array__"):
         X = np.asarray(X)
     dtype = getattr(X, "dtype", None)
@@ -171,7 +173,7 @@ class ClusteringEstimator:
             )
         return X
 
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None):
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None, progress=False):
         """NEON relevance of each feature for the logit of the target cluster.
 
         The same computation as the fitted model's ``explain`` (a subclass
@@ -190,6 +192,8 @@ class ClusteringEstimator:
             Where to write the relevance (X's working dtype, C-contiguous).
         n_threads : int, optional
             Threads for this call; default the estimator's ``n_threads``.
+        progress : bool, default False
+            Show a progress bar (tqdm), as the neuralized models' ``explain``.
 
         Returns
         -------
@@ -198,4 +202,15 @@ class ClusteringEstimator:
         self._check_X(X)  # feature names and count, as in predict
         beta = self.beta_ if beta is None else check_beta(beta)
         threads = self.n_threads if n_threads is None else n_threads
-        return self._neuralized.explain(X, target, beta=beta, out=out, n_threads=threads)
+        e = self._neuralized.explain(X, target, beta=beta, out=out, n_threads=threads, progress=progress)
+        if getattr(self, "feature_names_in_", None) is not None:
+            e.feature_names = self.feature_names_in_
+        return e
+
+    def _with_fitted_settings(self, model):
+        """`model` with this estimator's ``beta_`` (unless set) and feature names,
+        so that a neuralized or saved model explains as the estimator does."""
+        if model.beta is None:
+            model.beta = self.beta_
+        model.feature_names_in_ = getattr(self, "feature_names_in_", None)
+        return model

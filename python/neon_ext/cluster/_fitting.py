@@ -14,19 +14,19 @@ from .kmeans import KMeans
 __all__ = ["fit_kernel_kmeans", "fit_kmeans", "fitters"]
 
 
-def fit_kmeans(X, n_clusters: int, *, seed: int = 0, max_iter=None, n_threads=None):
-    """k-means on X; returns a NeuralizedKMeans."""
+def fit_kmeans(X, n_clusters: int, *, seed: int = 0, max_iter=None, n_threads=None, progress=False):
+    """k-means on X; returns a NeuralizedKMeans (with the fitted beta)."""
     km = KMeans(n_clusters=n_clusters, max_iter=max_iter or 300, random_state=seed, n_threads=n_threads)
-    return km.fit(X).neuralize()
+    return km.fit(X, progress=progress).neuralize()
 
 
 def fit_kernel_kmeans(X, n_clusters: int, *, seed: int = 0, max_iter=None, n_threads=None, gamma=None,
-                      max_support=None, pool_stiffness=None):
+                      max_support=None, pool_stiffness=None, progress=False):
     """Kernel k-means on X (``neon_ext.KernelKMeans``); returns a NeuralizedKernelKMeans."""
     kk = KernelKMeans(n_clusters=n_clusters, gamma="auto" if gamma is None else gamma,
                       pool_stiffness=pool_stiffness, max_support_per_cluster=max_support,
                       max_iter=max_iter or 100, random_state=seed, n_threads=n_threads)
-    return kk.fit(X).neuralize()
+    return kk.fit(X, progress=progress).neuralize()
 
 
 def fitters() -> dict:

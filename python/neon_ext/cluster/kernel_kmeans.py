@@ -3,11 +3,19 @@ explanations, following scikit-learn's estimator conventions."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
 
-from .._validation import check_eps, check_int, check_n_threads, check_positive_float, feature_names_of
+from .._progress import progress_bar
+from .._validation import (
+    check_eps,
+    check_int,
+    check_n_threads,
+    check_positive_float,
+    feature_names_of,
+)
 from ..exceptions import ConvergenceWarning
 from ..models._base import DEFAULT_EPS, beta_from_mean_logit
 from ..models.kernel_kmeans import (
@@ -150,8 +158,12 @@ class KernelKMeans(ClusteringEstimator):
         return hasattr(self, "labels_")
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X, y=None) -> KernelKMeans:
-        """Fit on X, shape (n_samples, n_features); y is ignored. Returns self."""
+    def fit(self, X, y=None, *, progress=False) -> KernelKMeans:
+        """Fit on X, shape (n_samples, n_features); y is ignored. Returns self.
+
+        ``progress=True`` shows a progress bar (tqdm) of the reassignment
+        sweeps, up to ``max_iter`` (each costs O(n_samples^2 n_features)).
+        """
         k = check_int(self.n_clusters, "n_clusters", 2)
         max_iter = check_int(self.max_iter, "max_iter", 1)
         n_init = check_int(self.n_init, "n_init", 1)
@@ -182,17 +194,9 @@ class KernelKMeans(ClusteringEstimator):
         reseeded = _reseed_empty_clusters(labels, badness, k)
 
         own = np.arange(n, dtype=np.int64)
-        changed, sweeps = n, 0
-        while sweeps < max_iter and changed:
-            sweeps += 1
-            model = NeuralizedKernelKMeans(X64, labels, gamma, eps=eps)
-            new, S = model._leave_one_out(X, own, n_threads=self.n_threads)
-            alone = np.bincount(labels, minlength=k)[labels] == 1
-            new[alone] = labels[alone]
-            badness = np.where(alone, np.nan, S[own, new].astype(np.float64))
-            reseeded += _reseed_empty_clusters(new, badness, k)
-            changed = int(np.count_nonzero(new != labels))
-            labels = new
+        with progress_bar(progress, max_iter, "kernel k-means fit", unit="sweep", unit_scale=False) as bar:
+            labels, changed, sweeps, reseeded = self._sweeps(X, X64, labels, gamma, eps, own, k, max_iter,
+                                                             reseeded, bar)
 
         support = stratified_support(labels, limit, rng)
         model = NeuralizedKernelKMeans(X64[support], labels[support], gamma, self.pool_stiffness, eps=eps)
@@ -201,6 +205,7 @@ class KernelKMeans(ClusteringEstimator):
         model._run(X, n_threads=self.n_threads, assigned=assigned, logit=logit)
 
         self._neuralized = model
+        self._public = None  # neuralize() makes it again
         self.labels_ = labels
         self.support_indices_ = support
         self.support_vectors_ = model.support_vectors
@@ -217,6 +222,24 @@ class KernelKMeans(ClusteringEstimator):
                           f"({changed} labels changed in the last one)", ConvergenceWarning, stacklevel=2)
         return self
 
+    def _sweeps(self, X, X64, labels, gamma, eps, own, k, max_iter, reseeded, bar):
+        """Leave-one-out reassignment sweeps until no label changes or `max_iter`."""
+        n = X.shape[0]
+        changed, sweeps = n, 0
+        while sweeps < max_iter and changed:
+            sweeps += 1
+            model = NeuralizedKernelKMeans(X64, labels, gamma, eps=eps)
+            new, S = model._leave_one_out(X, own, n_threads=self.n_threads)
+            alone = np.bincount(labels, minlength=k)[labels] == 1
+            new[alone] = labels[alone]
+            badness = np.where(alone, np.nan, S[own, new].astype(np.float64))
+            reseeded += _reseed_empty_clusters(new, badness, k)
+            changed = int(np.count_nonzero(new != labels))
+            labels = new
+            bar.update(1)
+        bar.update(max_iter - sweeps)
+        return labels, changed, sweeps, reseeded
+
     def fit_predict(self, X, y=None) -> np.ndarray:
         """Fit and return ``labels_`` (the leave-one-out fixed point of fitting,
         which can differ from ``predict(X)`` where a point's own presence in
@@ -225,9 +248,15 @@ class KernelKMeans(ClusteringEstimator):
 
     # -- the fitted model -----------------------------------------------------------
     def neuralize(self) -> NeuralizedKernelKMeans:
-        """The fitted model as a :class:`NeuralizedKernelKMeans` (on the support set)."""
+        """The fitted model as a :class:`NeuralizedKernelKMeans` (on the support set),
+        with the fitted ``beta_`` and ``feature_names_in_``: it explains, and
+        saves, as this estimator does. The same object on every call until
+        the next ``fit`` (a copy of the one ``predict`` uses, which has no
+        names to check twice)."""
         self._check_fitted()
-        return self._neuralized
+        if getattr(self, "_public", None) is None:
+            self._public = self._with_fitted_settings(copy.copy(self._neuralized))
+        return self._public
 
     def predict(self, X) -> np.ndarray:
         """Cluster of smallest soft-min distance to the support set (int64; ties to the lowest index)."""

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from .. import _core
+from .._progress import progress_bar
 from .._validation import _describe, check_n_threads, feature_names_of
 from .._validation import check_int as _check_int
 from ..exceptions import ConvergenceWarning
@@ -54,6 +55,32 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if not (w.sum() > 0):
         raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight")
     return w
+
+
+def _scaled_distances(rows: np.ndarray, centers: np.ndarray, index: np.ndarray, dtype) -> np.ndarray:
+    """Euclidean distances of far rows to the centres without overflowing their squares.
+
+    Each row and the centres are scaled by a power of two (exact) near the
+    row's largest magnitude, so the squares stay in range; the distance is
+    scaled back. Raises ValueError for a row that is not finite or whose
+    distance is beyond `dtype`.
+    """
+    R = np.asarray(rows, dtype=np.float64)
+    finite = np.isfinite(R).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"X contains NaN or infinity (first at row {int(index[np.flatnonzero(~finite)[0]])})")
+    top = np.maximum(np.abs(R).max(axis=1), np.abs(centers).max())
+    scale = np.ldexp(1.0, np.frexp(top)[1])[:, None, None]
+    diff = R[:, None, :] / scale - centers[None, :, :] / scale
+    with np.errstate(over="ignore"):
+        d = np.sqrt((diff * diff).sum(axis=2)) * scale[:, :, 0]
+    limit = np.finfo(dtype).max
+    too_far = ~(d <= limit)
+    if too_far.any():
+        row = int(index[np.flatnonzero(too_far.any(axis=1))[0]])
+        raise ValueError(f"the distance of row {row} to the centres is beyond the range of {np.dtype(dtype)}"
+                         + ("; transform float64 data instead" if np.dtype(dtype) != np.float64 else ""))
+    return d.astype(dtype)
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray, n_clusters: int) -> bool:
@@ -143,7 +170,7 @@ class KMeans(ClusteringEstimator):
         return hasattr(self, "cluster_centers_")
 
     # -- fitting -----------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, progress=False):
         """Compute the clustering.
 
         Parameters
@@ -158,6 +185,9 @@ class KMeans(ClusteringEstimator):
             draws, the centres and the inertia. With k-means++ seeding,
             integer weights are equivalent to repeating rows (init="random"
             draws distinct rows, and repeated copies are distinct rows).
+        progress : bool, default False
+            Show a progress bar (tqdm) of the Lloyd iterations, up to
+            ``n_init * max_iter``.
 
         Returns
         -------
@@ -207,23 +237,10 @@ class KMeans(ClusteringEstimator):
         _, variances = _core.kmeans_moments(X, w, threads)
         tol = float(np.mean(variances)) * float(self.tol)
 
-        best = None
-        for _ in range(n_init):
-            if init_is_array:
-                centers = centers_init.copy()
-            elif callable(init):
-                centers = self._check_centers(init(X, n_clusters, random_state=rng), n_clusters, n_features,
-                                              "the centres returned by init")
-            elif init == "random":
-                rows = _core.kmeans_random_rows(w, n_clusters, _draw_seed(rng))
-                centers = np.ascontiguousarray(X[rows], dtype=np.float64)
-            else:
-                centers = self._kmeans_plusplus(X, w, n_clusters, _draw_seed(rng), threads)
-            run = self._lloyd(X, w, centers, max_iter, tol, threads)
-            # A lower inertia wins, unless it is the same partition with other
-            # label numbers (the difference is rounding): as scikit-learn does.
-            if best is None or (run[2] < best[2] and not _same_partition(run[1], best[1], n_clusters)):
-                best = run
+        with progress_bar(progress, n_init * max_iter, "k-means fit", unit="iteration",
+                          unit_scale=False) as bar:
+            best = self._runs(X, w, init, init_is_array, centers_init if init_is_array else None, n_init,
+                              n_clusters, n_features, max_iter, tol, threads, rng, bar)
         centers, labels, inertia, logit_sum, n_iter = best
 
         self.cluster_centers_ = centers
@@ -243,6 +260,28 @@ class KMeans(ClusteringEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _runs(self, X, w, init, init_is_array, centers_init, n_init, n_clusters, n_features, max_iter, tol,
+              threads, rng, bar):
+        """The best of `n_init` seeded Lloyd runs, as (centers, labels, inertia, logit_sum, n_iter)."""
+        best = None
+        for _ in range(n_init):
+            if init_is_array:
+                centers = centers_init.copy()
+            elif callable(init):
+                centers = self._check_centers(init(X, n_clusters, random_state=rng), n_clusters, n_features,
+                                              "the centres returned by init")
+            elif init == "random":
+                rows = _core.kmeans_random_rows(w, n_clusters, _draw_seed(rng))
+                centers = np.ascontiguousarray(X[rows], dtype=np.float64)
+            else:
+                centers = self._kmeans_plusplus(X, w, n_clusters, _draw_seed(rng), threads)
+            run = self._lloyd(X, w, centers, max_iter, tol, threads, bar)
+            # A lower inertia wins, unless it is the same partition with other
+            # label numbers (the difference is rounding): as scikit-learn does.
+            if best is None or (run[2] < best[2] and not _same_partition(run[1], best[1], n_clusters)):
+                best = run
+        return best
 
     @staticmethod
     def _check_centers(centers, n_clusters, n_features, name):
@@ -269,7 +308,7 @@ class KMeans(ClusteringEstimator):
         return seeding.centers
 
     @staticmethod
-    def _lloyd(X, w, centers, max_iter, tol, threads):
+    def _lloyd(X, w, centers, max_iter, tol, threads, bar=None):
         """Lloyd iterations from `centers`; one compiled pass per iteration.
 
         Returns (centers, labels, inertia, logit_sum, n_iter), all for the
@@ -290,6 +329,8 @@ class KMeans(ClusteringEstimator):
             if step["center_shift"] <= tol:
                 n_iter = it
                 break
+        if bar is not None:
+            bar.update(max_iter)  # the run's share of the bar, however early it converged
         final = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
         return centers, labels, final["inertia"], final["logit_sum"], n_iter
 
@@ -312,6 +353,9 @@ class KMeans(ClusteringEstimator):
         X = self._check_X(X)
         out = np.empty((X.shape[0], self.cluster_centers_.shape[0]), dtype=X.dtype)
         _core.center_distances(X, self.cluster_centers_, out, False, check_n_threads(self.n_threads))
+        far = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if far.size:  # squared distances overflowed, or X is not finite
+            out[far] = _scaled_distances(X[far], self.cluster_centers_, far, X.dtype)
         return out
 
     def score(self, X, y=None, sample_weight=None) -> float:
@@ -321,6 +365,10 @@ class KMeans(ClusteringEstimator):
         labels = np.empty(X.shape[0], dtype=np.int64)
         step = _core.lloyd_step(X, w, self.cluster_centers_, None, labels, None, True,
                                 check_n_threads(self.n_threads))
+        if not np.isfinite(step["inertia"]):
+            raise ValueError("the inertia of X (its weighted sum of squared distances to the centres) is "
+                             "beyond the float64 range (1.8e308); rows are too far from the centres for a "
+                             "score: rescale X, or use transform() for the distances")
         return -float(step["inertia"])
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -335,6 +383,8 @@ class KMeans(ClusteringEstimator):
         return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
 
     def neuralize(self, **kwargs) -> NeuralizedKMeans:
-        """The fitted model as a :class:`NeuralizedKMeans` (kwargs go to its constructor, e.g. eps)."""
+        """The fitted model as a :class:`NeuralizedKMeans` (kwargs go to its constructor, e.g. eps),
+        with the fitted ``beta_`` (unless kwargs give a beta) and ``feature_names_in_``:
+        it explains, and saves, as this estimator does."""
         self._check_fitted()
-        return NeuralizedKMeans(self.cluster_centers_, **kwargs)
+        return self._with_fitted_settings(NeuralizedKMeans(self.cluster_centers_, **kwargs))

@@ -5,14 +5,54 @@ folder, hence same file system) and renamed over the final path with
 ``os.replace`` only when everything succeeded. An error, Ctrl-C or SIGTERM
 before that removes the temporary files, so no truncated file ever stands
 where a finished result is expected, and an older result is left untouched.
+
+SIGKILL (or a power cut) cannot be caught: its temporary file stays. The
+temporary's name carries the writing process's id (``.NAME.PID.XXXX.part``),
+so the next run writing the same output removes the ones whose process is
+gone (:func:`remove_stale`).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
 
-__all__ = ["AtomicFiles"]
+__all__ = ["AtomicFiles", "remove_stale"]
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: assume it still writes
+    return True
+
+
+def remove_stale(final_path) -> list:
+    """Remove temporary files of `final_path` left by processes that no longer
+    run (killed with SIGKILL); returns the paths removed."""
+    directory, name = os.path.split(os.path.abspath(os.fspath(final_path)))
+    pattern = re.compile(r"\." + re.escape(name) + r"\.(\d+)\.[^.]+\.part\Z")
+    removed = []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry)
+        if match and int(match.group(1)) != os.getpid() and not _process_alive(int(match.group(1))):
+            try:
+                os.remove(os.path.join(directory, entry))
+                removed.append(os.path.join(directory, entry))
+            except OSError:
+                pass
+    return removed
 
 
 def _default_mode() -> int:
@@ -38,7 +78,10 @@ class AtomicFiles:
         directory, name = os.path.split(final_path)
         if os.path.isdir(final_path):
             raise IsADirectoryError(f"{final_path} is a directory")
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(errno.ENOENT, f"the folder of {name} does not exist", directory)
+        remove_stale(final_path)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".part")
         os.close(fd)
         self._pending.append((tmp, final_path))
         return tmp
@@ -69,4 +112,8 @@ class AtomicFiles:
                 self.discard()
                 raise
         else:
+            # An OSError about a temporary file (disk full) names the final path.
+            if isinstance(exc, OSError) and exc.filename:
+                finals = {tmp: final for tmp, final in self._pending}
+                exc.filename = finals.get(exc.filename, exc.filename)
             self.discard()

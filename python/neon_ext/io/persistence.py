@@ -15,6 +15,9 @@ key                content
 ``neon_ext``       version of the package that wrote the file
 ``eps``            stabilizer of the midpoint rule (relative, as the model's)
 ``beta``           soft-min stiffness over competitors; NaN when not set
+``feature_names``  optional: unicode, (n_features,): the names of the
+                   features the model was fitted on (columns are then
+                   matched by name)
 kind ``kmeans``
 ``centroids``      float64, (n_clusters, n_features)
 kind ``kernel-kmeans``
@@ -25,9 +28,11 @@ kind ``kernel-kmeans``
 =================  ==========================================================
 
 A reader accepts files of its own format version or older and refuses newer
-ones with a message naming both versions. Every array is validated on load by
-the model's own constructor, so a damaged file gives a ValueError, never a
-model that computes nonsense.
+ones with a message naming both versions. Before anything is decompressed the
+array headers are read and the file refused if they declare more than 16
+times its size (``io/_model_file_checks.py``). Every array is validated on
+load by the model's own constructor, so a damaged file gives a ValueError,
+never a model that computes nonsense (nor a MemoryError).
 
 Model classes register themselves: a subclass of
 :class:`neon_ext.models.NeuralizedModel` that declares ``kind`` and its
@@ -46,6 +51,7 @@ from typing import Callable
 import numpy as np
 
 from ._atomic import AtomicFiles
+from ._model_file_checks import check_model_archive
 
 __all__ = ["FORMAT_VERSION", "load", "register_kind", "save"]
 
@@ -98,6 +104,9 @@ def save(model, path) -> None:
         "eps": np.array(float(model.eps)),
         "beta": np.array(np.nan if beta is None else float(beta)),
     }
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        arrays["feature_names"] = np.asarray([str(n) for n in names], dtype=str)
     for name, value in to_arrays(model).items():
         arrays[name] = np.asarray(value)
     with AtomicFiles() as files:
@@ -118,18 +127,17 @@ def load(path):
         newer format version, or holds invalid values.
     """
     path = os.fspath(path)
-    try:
-        # Our own file object: numpy leaks the one it opens when the zip is damaged.
-        with open(path, "rb") as fh:
+    # Our own file object: numpy leaks the one it opens when the zip is damaged.
+    with open(path, "rb") as fh:  # FileNotFoundError, IsADirectoryError, PermissionError as they are
+        check_model_archive(fh, path)  # before numpy allocates what the headers declare
+        try:
             npz = np.load(fh, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise ValueError("it holds a single array, not an .npz archive")
             with npz:
                 arrays = {name: npz[name] for name in npz.files}
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as exc:
-        raise ValueError(f"{path} is not a readable neon_ext model file ({_reason(exc)})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as exc:
+            raise ValueError(f"{path} is not a readable neon_ext model file ({_reason(exc)})") from None
     if _text(arrays.get("format")) != FORMAT_NAME:
         raise ValueError(f"{path} is not a neon_ext model file (no 'format' entry {FORMAT_NAME!r})")
     version = _integer(arrays, "format_version", path)
@@ -148,8 +156,15 @@ def load(path):
     eps = _real(arrays, "eps", path)
     beta = _real(arrays, "beta", path)
     _, _, from_arrays = _KINDS[kind]
+    names = arrays.get("feature_names")
+    if names is not None and not (names.ndim == 1 and names.dtype.kind == "U"):
+        raise ValueError(f"{path}: entry 'feature_names' must be a 1-D array of text, got {names.dtype} "
+                         f"of shape {names.shape}")
     try:
-        return from_arrays(arrays, eps=eps, beta=None if np.isnan(beta) else beta)
+        model = from_arrays(arrays, eps=eps, beta=None if np.isnan(beta) else beta)
+        if names is not None:
+            model.feature_names_in_ = [str(n) for n in names]
+        return model
     except KeyError as exc:
         raise ValueError(f"{path}: a {kind} model file needs the entry {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:

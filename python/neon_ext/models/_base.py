@@ -5,6 +5,7 @@ core with a common ``evaluate`` signature.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -14,6 +15,7 @@ from .._chunks import chunk_rows, row_chunks
 from .._progress import progress_bar
 from .._validation import (
     allocate,
+    allocate_all,
     as_data_matrix,
     check_beta,
     check_n_threads,
@@ -85,6 +87,36 @@ class NeuralizedModel:
     kind: ClassVar[str]
     _array_fields: ClassVar[dict]
     _beta = None
+    _feature_names_in = None
+
+    @property
+    def feature_names_in_(self):
+        """Names of the features the model was fitted on (ndarray of str), or None.
+
+        Set from a fitted scikit-learn model or estimator (``feature_names_in_``),
+        a CSV header or DataFrame columns at fit time; model files keep them.
+        With names, a DataFrame's columns are matched by name: the same names
+        in another order are reordered, missing or unknown names are refused;
+        an input without names is used as it is, with a warning (as
+        scikit-learn does).
+        """
+        return self._feature_names_in
+
+    @feature_names_in_.setter
+    def feature_names_in_(self, names) -> None:
+        if names is None:
+            self._feature_names_in = None
+            return
+        a = np.asarray(names, dtype=object)
+        if a.ndim != 1 or a.shape[0] != self.n_features_in_:
+            raise ValueError(f"feature_names_in_ must hold {self.n_features_in_} names, got shape {a.shape}")
+        if not all(isinstance(v, str) for v in a):
+            raise TypeError("feature_names_in_ must hold strings")
+        if len(set(a)) != len(a):
+            dup = sorted({v for v in a if list(a).count(v) > 1})
+            raise ValueError(f"feature_names_in_ has duplicate names: {dup}")
+        a.setflags(write=False)
+        self._feature_names_in = a
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -211,18 +243,27 @@ class NeuralizedModel:
         -------
         Explanation
         """
-        names = feature_names_of(X)
+        given_names = feature_names_of(X)
+        is_frame = getattr(X, "columns", None) is not None and not isinstance(X, np.ndarray)
+        index = getattr(X, "index", None) if is_frame else None  # rows join back to the DataFrame
         X = self._check_X(X)
+        names = self.feature_names_in_ if self.feature_names_in_ is not None else given_names
         n = X.shape[0]
         targets, fixed = check_targets(target, n, self.n_clusters)
-        relevance = check_out(out, X.shape, X.dtype)
+        # Every output this call allocates, checked against the memory together.
+        wanted = [((n,), X.dtype, "logit"), ((n,), np.int64, "assigned")]
+        if out is None:
+            wanted.insert(0, (X.shape, X.dtype, "relevance"))
+        allocated = allocate_all(wanted)
+        relevance = allocated.pop(0) if out is None else check_out(out, X.shape, X.dtype, "out")
+        logit, assigned = allocated
         self._check_no_overlap(X, relevance)
         beta = check_beta(beta) if beta is not None else self.beta
-        logit = allocate((n,), X.dtype, "logit")
-        assigned = allocate((n,), np.int64, "assigned")
-        with progress_bar(progress, (1 if beta is not None else 2) * n, "NEON explain") as bar:
-            if beta is None:
+        with progress_bar(progress, n, "NEON explain" if beta is not None else "NEON beta") as bar:
+            if beta is None:  # a first pass for the heuristic, then the bar counts the rows again
                 beta = self._beta_heuristic(X, n_threads, bar)
+                bar.reset(total=n)
+                bar.set_description("NEON explain")
             self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
                       assigned=assigned, logit=logit, relevance=relevance, bar=bar)
         if targets is not None:
@@ -232,7 +273,7 @@ class NeuralizedModel:
         else:
             target_out = assigned
         return Explanation(relevance, logit, target_out, assigned, beta, names, data=X,
-                           n_clusters=self.n_clusters)
+                           n_clusters=self.n_clusters, index=index)
 
     def explain_competitors(self, X, target=None, *, beta=None, n_threads=None) -> np.ndarray:
         """Relevance split by the competitor it argues against: "why c and not k?".
@@ -278,7 +319,32 @@ class NeuralizedModel:
 
     # -- internals ------------------------------------------------------------
     def _check_X(self, X) -> np.ndarray:
-        return as_data_matrix(X, "X", self.n_features_in_)
+        return as_data_matrix(self._align_by_name(X), "X", self.n_features_in_)
+
+    def _align_by_name(self, X):
+        """X with its columns in the model's order when both have feature names."""
+        fitted = self.feature_names_in_
+        if fitted is None:
+            return X
+        names = feature_names_of(X)
+        cls = type(self).__name__
+        if names is None:
+            if getattr(X, "columns", None) is None or isinstance(X, np.ndarray):
+                warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature "
+                              "names; its columns are taken in the fitted order", UserWarning, stacklevel=4)
+            return X
+        if list(names) == list(fitted):
+            return X
+        unseen = [n for n in names if n not in set(fitted)]
+        missing = [n for n in fitted if n not in set(names)]
+        if unseen or missing or len(names) != len(fitted):
+            detail = ""
+            if unseen:
+                detail += f" Feature names unseen at fit time: {unseen}."
+            if missing:
+                detail += f" Feature names seen at fit time, yet now missing: {missing}."
+            raise ValueError(f"The feature names of X do not match those {cls} was fitted with.{detail}")
+        return X[list(fitted)]  # the same names in another order: take the columns by name
 
     @staticmethod
     def _check_no_overlap(X, out):

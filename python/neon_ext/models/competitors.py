@@ -40,6 +40,12 @@ def _centered(prototypes, X, targets, n_clusters: int):
     return P - center, np.asarray(X, dtype=np.float64) - center, np.asarray(targets, dtype=np.int64)
 
 
+def _check_finite(values, what: str) -> None:
+    if not np.isfinite(values).all():
+        raise ValueError(f"a row is too far from the {what} model's prototypes: its distances leave the "
+                         "float64 range")
+
+
 def _sign(h):
     return np.where(h >= 0, 1.0, -1.0)  # sign(0) = +1, as the spec's stabilizer
 
@@ -87,12 +93,14 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
         target's, are 0.
     """
     M, Z, t = _centered(centroids, X, targets, len(centroids))
-    n, K = Z.shape[0], M.shape[0]
-    rows = np.arange(n)
-    sq = (Z[:, None, :] - M[None, :, :]) ** 2  # (n, K, D): d(x, mu_k) per feature
-    dist = sq.sum(axis=2)
-    contrib = sq - sq[rows, t][:, None, :]  # (x - mu_k)^2 - (x - mu_c)^2, sums to h_k
-    h = dist - dist[rows, t][:, None]
+    K = M.shape[0]
+    Mc = M[t][:, None, :]
+    # (x - mu_k)^2 - (x - mu_c)^2 per feature, factored as (mu_c - mu_k)(2x - mu_k - mu_c):
+    # the difference of two squares of a far row cancels catastrophically, the product does not.
+    with np.errstate(over="ignore", invalid="ignore"):
+        contrib = (Mc - M[None, :, :]) * (2.0 * Z[:, None, :] - M[None, :, :] - Mc)  # sums to h_k
+        h = contrib.sum(axis=2)
+    _check_finite(h, "k-means")
     twin = (M[None, :, :] == M[t][:, None, :]).all(axis=2)  # includes k == c
     competitor = ~(np.arange(K)[None, :] == t[:, None])
     f = np.where(competitor, h, np.inf).min(axis=1)
@@ -127,9 +135,14 @@ def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stif
     n, D = Z.shape
     members = [np.flatnonzero(lab == k) for k in range(K)]
     out = np.zeros((n, K, D))
+    U_sq = U * U
+    U_norm = U_sq.sum(axis=1)
     for r in range(n):
-        sq = (Z[r] - U) ** 2  # (M, D)
-        d = sq.sum(axis=1)
+        # ||x - u||^2 - ||x||^2: every quantity below is invariant to a shift shared by all
+        # distances of the row, and dropping ||x||^2 keeps far rows free of cancellation.
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = U_norm - 2.0 * (U @ Z[r])
+        _check_finite(d, "kernel k-means")
         # S_k = LME^{-gamma} of the distances to k's members, shifted by the minimum.
         S = np.empty(K)
         for k, idx in enumerate(members):
@@ -150,5 +163,7 @@ def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stif
             R_ij = R[k] * q_j[:, None] * p_i[None, :]  # (|C_k|, |C_c|)
             H = d[jk][:, None] - d[ic][None, :]  # h_ijk = d(x, u_j) - d(x, u_i)
             A = R_ij / (H + eps * _sign(H))
-            out[r, k] = A.sum(axis=1) @ sq[jk] - A.sum(axis=0) @ sq[ic]
+            # sum_ij A_ji ((x - u_j)^2 - (x - u_i)^2) = sum_ij A_ji (u_i - u_j)(2x - u_i - u_j), per feature
+            a, b = A.sum(axis=0), A.sum(axis=1)
+            out[r, k] = 2.0 * Z[r] * (a @ U[ic] - b @ U[jk]) - (a @ U_sq[ic] - b @ U_sq[jk])
     return out

@@ -92,6 +92,12 @@ def check_cluster_labels(labels, n: int, what: str, *, allow_noise: bool = False
         bad = int(np.flatnonzero(a < lowest)[0])
         hint = " (-1 marks noise only in from_labels)" if not allow_noise and a[bad] == -1 else ""
         raise ValueError(f"labels[{bad}]={int(a[bad])} is not a cluster index >= {lowest}{hint}")
+    # Every cluster index needs a member, so indices are < n: checked before bincount
+    # allocates by value (labels like 2**40 would ask for terabytes).
+    if n and a.max() >= n:
+        bad = int(np.flatnonzero(a >= n)[0])
+        raise ValueError(f"labels[{bad}]={int(a[bad])} is not a cluster index: with {n} {what} and every "
+                         f"cluster non-empty, indices are below {n}")
     clustered = a[a >= 0]
     counts = np.bincount(clustered) if clustered.size else np.zeros(0, dtype=np.int64)
     if counts.size < 2:

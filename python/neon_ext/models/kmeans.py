@@ -48,9 +48,10 @@ class NeuralizedKMeans(NeuralizedModel):
     def __init__(self, centroids, *, eps: float = DEFAULT_EPS, beta=None):
         self.eps = check_eps(eps)
         C = as_prototypes(centroids, "centroids", min_rows=2)
-        self.centroids = C
         self.beta = beta
         self._core = _core.KMeansCore(C, self.eps)
+        # The core's copy, viewed read-only: no second resident copy of the centroids.
+        self.centroids = self._core.centroids
 
     # -- properties ---------------------------------------------------------
     @property
