@@ -90,7 +90,7 @@ def _from_dataframe(X, name: str):
             raise TypeError(f"{name} column {col!r} has dtype {d}, not numbers; drop it or convert it "
                             "(e.g. an id column: set it as the index)")
     out = np.empty((len(X), len(columns)), dtype=np.float64)
-    for j, col in enumerate(columns):
+    for j in range(len(columns)):
         out[:, j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
     return out
 
@@ -353,7 +353,7 @@ def reserve_file_space(a: np.ndarray, name: str = "out") -> None:
     maps are left alone; so are platforms without ``posix_fallocate``.
     """
     filename = None
-    base = a
+    base: np.ndarray | None = a
     while base is not None:  # a view of a memmap keeps the memmap as its base
         if isinstance(base, np.memmap) and getattr(base, "filename", None):
             if getattr(base, "mode", None) == "c":

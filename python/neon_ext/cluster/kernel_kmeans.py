@@ -254,9 +254,10 @@ class KernelKMeans(ClusteringEstimator):
         the next ``fit`` (a copy of the one ``predict`` uses, which has no
         names to check twice)."""
         self._check_fitted()
-        if getattr(self, "_public", None) is None:
-            self._public = self._with_fitted_settings(copy.copy(self._neuralized))
-        return self._public
+        public = getattr(self, "_public", None)
+        if public is None:
+            public = self._public = self._with_fitted_settings(copy.copy(self._neuralized))
+        return public
 
     def predict(self, X) -> np.ndarray:
         """Cluster of smallest soft-min distance to the support set (int64; ties to the lowest index)."""

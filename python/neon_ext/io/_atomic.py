@@ -39,7 +39,7 @@ def remove_stale(final_path) -> list:
     run (killed with SIGKILL); returns the paths removed."""
     directory, name = os.path.split(os.path.abspath(os.fspath(final_path)))
     pattern = re.compile(r"\." + re.escape(name) + r"\.(\d+)\.[^.]+\.part\Z")
-    removed = []
+    removed: list[str] = []
     try:
         entries = os.listdir(directory)
     except OSError:

@@ -163,7 +163,7 @@ def _read_text(path, drop, delimiter) -> Table:
     text = [j for j in range(n_fields) if j not in numeric and j not in excluded]
 
     # First pass (csv module): the structure, every line's field count, the id columns.
-    id_values = {j: [] for j in text}
+    id_values: dict[int, list[str]] = {j: [] for j in text}
     for line, row in itertools.chain(pending, rows):
         if len(row) != n_fields:
             raise ValueError(f"{path}, line {line}: {len(row)} fields, but line {first_line} has {n_fields}")
