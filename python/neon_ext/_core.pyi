@@ -53,6 +53,11 @@ class KMeansCore:
         Assignment, logits and NEON relevance of the rows of X, written into the given outputs (None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that cluster for all rows; otherwise the assigned cluster. first_row: index of X's first row in the caller's array, for error messages. isa: which compiled kernels run ('auto': the best this CPU supports; 'portable', 'avx2', 'avx512'), for tests and benchmarks.
         """
     @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        The centroids (float64, K x D), a read-only view of the core's copy.
+        """
+    @property
     def epsilon(self) -> float:
         """
         Absolute stabilizer eps of the midpoint rule (eps relative x scale of h).
