@@ -344,5 +344,60 @@ def _kernel_reference_ld(model, X, targets, beta):
 
 KERNEL_KMEANS = ModelCase("kernel_kmeans", _kernel_make, _kernel_draw, _kernel_reference)
 
-MODEL_CASES = [KMEANS, KERNEL_KMEANS]
+# ------------------------------------------------- k-means behind a feature map --
+# z = A x with A a signed permutation (z_i = s_i x_perm[i]): exact in floating
+# point, so the model on z is the k-means case above, and the relevance of
+# input feature perm[i] is the z-space relevance of feature i (NEON_SPEC.md
+# section 6: B = A^T and (B v)_d (A^T w)_d = v_i w_i).  The general maps are
+# tested against their own reference in test_pipeline.py.
+def _signed_permutation_pipeline(inner, perm, signs):
+    D = len(perm)
+    A = np.zeros((D, D))
+    A[np.arange(D), perm] = signs
+    return nx.NeuralizedPipeline(inner, A, np.zeros(D), A.T.copy())
+
+
+def _pipeline_make(rng, n_clusters, n_features):
+    """Standardize-then-project, as StandardScaler -> PCA: z = V S (x - m),
+    onto min(n_features, 8) orthonormal directions (the map is stored dense:
+    a square one would be n_features^2)."""
+    Dz = min(n_features, 8)
+    V = np.linalg.qr(rng.normal(size=(n_features, Dz)))[0].T
+    s = np.exp(rng.uniform(-1.0, 1.0, n_features))
+    A = V * s
+    inner = _kmeans_make(rng, n_clusters, Dz)
+    return nx.NeuralizedPipeline(inner, A, np.zeros(Dz), V.T / s[:, None], x_center=rng.normal(size=n_features))
+
+
+def _pipeline_draw(draw, n_features, scale, offset, integer):
+    inner = _kmeans_draw(draw, n_features, scale, offset, integer)
+    perm = np.array(draw(st.permutations(range(n_features))), dtype=np.int64)
+    signs = np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n_features, max_size=n_features)))
+    return _signed_permutation_pipeline(inner, perm, signs)
+
+
+def _pipeline_reference(model, X, targets, beta, dtype=np.float64):
+    import dataclasses
+
+    Z = np.asarray(X, dtype=np.float64) @ model.A.T  # exact: one signed entry per row of A
+    ref = _kmeans_reference(model.model, Z, targets, beta, dtype)
+    perm = np.argmax(np.abs(model.A), axis=1)
+    relevance = np.empty_like(ref.relevance)
+    relevance[:, perm] = ref.relevance
+    return dataclasses.replace(ref, relevance=relevance)
+
+
+def prototype_rows(model):
+    """The model's prototypes as input rows (for tests that place points on
+    them): centroids or support vectors, pulled back through a feature map."""
+    inner = getattr(model, "model", model)
+    P = inner.centroids if hasattr(inner, "centroids") else inner.support_vectors
+    if inner is model:
+        return P
+    return (P - model.b) @ model.B.T + model.x_center
+
+
+PIPELINE = ModelCase("pipeline", _pipeline_make, _pipeline_draw, _pipeline_reference, own_target_bounded=True)
+
+MODEL_CASES = [KMEANS, KERNEL_KMEANS, PIPELINE]
 MODEL_IDS = [c.name for c in MODEL_CASES]

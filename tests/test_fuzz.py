@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from model_factories import LONG_DOUBLE_WIDE, MODEL_CASES, MODEL_IDS
+from model_factories import LONG_DOUBLE_WIDE, MODEL_CASES, MODEL_IDS, prototype_rows
 
 # The ValueErrors the API documents for finite-but-unrepresentable and non-finite input.
 DOCUMENTED_VALUE_ERRORS = re.compile(
@@ -65,7 +65,7 @@ def problems(draw, case):
         model = case.draw(draw, D, scale, offset, integer)
     except ValueError as exc:  # prototypes outside the supported range of scales
         return regime, exc, None, None
-    C = model.centroids if hasattr(model, "centroids") else model.support_vectors  # rows to copy
+    C = prototype_rows(model)  # rows to copy
     N = draw(st.integers(0, 7))
     rows = []
     for _ in range(N):

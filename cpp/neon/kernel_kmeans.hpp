@@ -94,6 +94,12 @@ static double midpoint_pair_sums(double e_i, double q_i, const double* __restric
 template <class T>
 struct KernelKMeansOutputs : KMeansOutputs<T> {
     T* distances = nullptr;  // N x K, row-major: soft-min distance S_k(x)
+    // For the pair-level stage of affine.hpp, N x M each in the caller's
+    // support-vector order: the layer-2/3 weights (q_i of the target's
+    // members, R_j of the competitors' members; 0 for skipped ones) and the
+    // distance offsets e_j (h_ij = e_j - e_i).  Need `coefficients`.
+    double* pair_weights = nullptr;
+    double* pair_offsets = nullptr;
 };
 
 class KernelKMeansCore {
@@ -187,6 +193,7 @@ private:
         Vector S, lo, total, total_p, h, share;  // per cluster
         Vector eI, qI, eJ, RJ, uJ;  // compacted target and competitor members
         std::vector<Index> I, J;
+        Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
     };
 
     Index cluster_of(Index p) const {
@@ -298,13 +305,27 @@ private:
         return sum;
     }
 
-    void relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s, double* a) const;
+    void relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s, double* a,
+                                double* pair_weights = nullptr) const;
+
+    // The outputs affine.hpp asks for, from internal order to the caller's.
+    template <class T>
+    void export_coefficients(const KernelKMeansOutputs<T>& out, Index row, const double* a, const double* w,
+                             const double* e) const {
+        const Index M = n_support();
+        if (out.coefficients)
+            for (Index j = 0; j < M; ++j) out.coefficients[row * M + j] = a[position_[j]];
+        if (out.pair_weights)
+            for (Index j = 0; j < M; ++j) out.pair_weights[row * M + j] = w[position_[j]];
+        if (out.pair_offsets)
+            for (Index j = 0; j < M; ++j) out.pair_offsets[row * M + j] = e[position_[j]];
+    }
 };
 
 // Fills `a` (M entries, internal order) with the midpoint-rule coefficients of
 // one row: rho_j for the members of competitors, -sigma_i for the target's.
 inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
-                                                     double* a) const {
+                                                     double* a, double* pair_weights) const {
     const Index K = n_clusters(), M = n_support();
     std::fill(a, a + M, 0.0);
     // Layer 4: soft-min of f over the competitors' h_k = S_k - S_c.
@@ -353,6 +374,11 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
             ++nJ;
         }
     }
+    if (pair_weights) {  // internal order; the weights the pair loop below uses
+        std::fill(pair_weights, pair_weights + M, 0.0);
+        for (Index t = 0; t < nI; ++t) pair_weights[s.I[t]] = s.qI[t];
+        for (Index t = 0; t < nJ; ++t) pair_weights[s.J[t]] = s.RJ[t];
+    }
     if (nJ == 0) return;
     // Layer 1: a_ij = R_j q_i / h_ij;  sigma_i = q_i sum_j R_j / h_ij,
     // rho_j = R_j sum_i q_i / h_ij.
@@ -372,7 +398,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                                 const std::int64_t* exclude) const {
     const Index N = X.n_rows, D = n_features(), K = n_clusters(), M = n_support();
     if (X.n_cols != D) throw std::invalid_argument("X has the wrong number of features");
-    const bool want_relevance = out.relevance.data != nullptr;
+    const bool want_relevance = out.relevance.data != nullptr || out.coefficients != nullptr;
     if (want_relevance && !(beta > 0.0 && std::isfinite(beta)))
         throw std::invalid_argument("beta must be finite and > 0");
     if (want_relevance && exclude)
@@ -394,6 +420,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
             for (Vector* v : {&s.total_p, &s.h, &s.share}) v->resize(K);
             s.I.resize(M);
             s.J.resize(M);
+            if (out.pair_weights) s.Wpair.resize(M);
         }
     }
     FirstBadRow bad_input(N), bad_target(N), bad_exclude(N), too_far(N), unrepresentable(N);
@@ -451,9 +478,13 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
             }
             const double f = cluster_logit(rank, s.S.data(), c);
             if (out.logit) out.logit[row] = representable<T>(f, row, unrepresentable);
-            if (want_relevance) relevance_coefficients(e, c, f, beta, s, s.A.row(r).data());
+            if (want_relevance) {
+                relevance_coefficients(e, c, f, beta, s, s.A.row(r).data(),
+                                       out.pair_weights ? s.Wpair.data() : nullptr);
+                export_coefficients(out, row, s.A.row(r).data(), s.Wpair.data(), e);
+            }
         }
-        if (want_relevance) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
+        if (out.relevance.data) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
     });
 
     throw_if_bad_input(bad_input, first_row);

@@ -231,7 +231,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
                           int n_threads, Index first_row, Isa isa) const {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float32 or float64 rows");
     if (X.n_cols != n_features()) throw std::invalid_argument("X has the wrong number of features");
-    if (out.relevance.data != nullptr && !(beta > 0.0 && std::isfinite(beta)))
+    if ((out.relevance.data != nullptr || out.coefficients != nullptr) && !(beta > 0.0 && std::isfinite(beta)))
         throw std::invalid_argument("beta must be finite and > 0");
     const KMeansKernelTable& kernels = kmeans_kernel_table(resolve_isa(isa));
     if constexpr (std::is_same<T, float>::value) {
@@ -263,6 +263,7 @@ void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const Row
     job.logits_all = out.logits_all;
     job.relevance = out.relevance.data;
     job.relevance_stride = out.relevance.row_stride;
+    job.coefficients = out.coefficients;
 
     const Index B = block_rows(n_features());
     const Index n_blocks = block_count(N, B);

@@ -412,7 +412,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     constexpr double inf = std::numeric_limits<double>::infinity();
     constexpr bool kFullExp = sizeof(S) >= sizeof(double);  // float64 results need exp to 1 ulp
     const Idx K = m.K, Kp = m.Kp, SB = kKMeansSubBlockRows;
-    const bool want_relevance = job.relevance != nullptr;
+    const bool want_relevance = job.relevance != nullptr || job.coefficients != nullptr;
     const double beta = job.beta, eps = m.eps;
     // E carries rounding of order (D + 2) u (||p||^2 + 2 ||z|| ||p||) per
     // entry; near ties inside a generous multiple of that are settled with
@@ -599,6 +599,11 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                     }
                 }
                 aT[c * L + j] = -sum_l[j];
+                if (job.coefficients) {  // the input-space stage of affine.hpp takes over from here
+                    double* dst = job.coefficients + (b0 + g0 + j) * K;
+                    for (Idx k = 0; k < K; ++k) dst[k] = aT[k * L + j];
+                }
+                if (!job.relevance) continue;
                 if (!(bound_l[j] <= out_limit)) {  // rare: could overflow, or a is not finite
                     relevance_row_checked<T, S>(m, aT, j, L, s.Z + (g0 + j) * m.Dp,
                                                 job.relevance + (b0 + g0 + j) * job.relevance_stride, b0 + g0 + j,

@@ -46,6 +46,7 @@ struct KMeansJob {
     T* logits_all = nullptr;            // N x K
     T* relevance = nullptr;             // N x D rows, relevance_stride apart
     std::ptrdiff_t relevance_stride = 0;
+    double* coefficients = nullptr;     // N x K: the midpoint-rule coefficients a_k (a_c = -sum), for affine.hpp
 };
 
 // What went wrong in a range of rows: the first offending row, or -1.

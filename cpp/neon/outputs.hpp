@@ -20,6 +20,10 @@ struct KMeansOutputs {
     T* logit = nullptr;                // N: f_target(x)
     T* logits_all = nullptr;           // N x K, row-major: f_c(x) for every c
     RowsOut<T> relevance{};            // N x D (data == nullptr: not asked for)
+    // N x n_prototypes, row-major, in the caller's prototype order: each row's
+    // midpoint-rule coefficients (the z-space factors that affine.hpp maps
+    // to input features); computed like the relevance, also without it.
+    double* coefficients = nullptr;
 };
 
 // Which cluster each row is explained for.

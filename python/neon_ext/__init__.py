@@ -23,7 +23,7 @@ from .evaluation import removal as evaluate
 from .exceptions import ConvergenceWarning, NotFittedError
 from .explanation import Explanation
 from .io import load, save
-from .models import NeuralizedKernelKMeans, NeuralizedKMeans, neuralize
+from .models import NeuralizedKernelKMeans, NeuralizedKMeans, NeuralizedPipeline, neuralize
 
 _moved.install(__name__)
 
@@ -34,6 +34,7 @@ __all__ = [
     "KernelKMeans",
     "NeuralizedKMeans",
     "NeuralizedKernelKMeans",
+    "NeuralizedPipeline",
     "NotFittedError",
     "build_info",
     "load",

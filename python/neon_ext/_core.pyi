@@ -10,6 +10,8 @@ import numpy.typing
 import typing
 
 __all__: list[str] = [
+    "AffineKMeansCore",
+    "AffineKernelKMeansCore",
     "KMeansCore",
     "KMeansPlusPlus",
     "KernelKMeansCore",
@@ -156,6 +158,106 @@ class KMeansPlusPlus:
         """
     @property
     def n_chosen(self) -> int: ...
+
+class AffineKMeansCore:
+    """
+    Neuralized k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).
+    """
+    def __init__(
+        self,
+        core: KMeansCore,
+        A: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        x_center: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        B: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        prototypes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    ) -> None: ...
+    def evaluate(
+        self,
+        X: numpy.ndarray,
+        targets: typing.Any,
+        fixed_target: typing.SupportsInt | typing.SupportsIndex,
+        beta: typing.SupportsFloat | typing.SupportsIndex,
+        assigned: typing.Any,
+        logit: typing.Any,
+        logits_all: typing.Any,
+        relevance: typing.Any,
+        n_threads: typing.SupportsInt | typing.SupportsIndex,
+        first_row: typing.SupportsInt | typing.SupportsIndex = 0,
+    ) -> None:
+        """
+        As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b and the relevance is on the input features.
+        """
+    @property
+    def block_rows(self) -> int:
+        """
+        Rows per block (the model core's).
+        """
+    @property
+    def epsilon(self) -> float:
+        """
+        The model core's absolute stabilizer.
+        """
+    @property
+    def n_clusters(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def pair_level(self) -> bool:
+        """
+        Whether relevance needs the per-row pair accumulator (kernel k-means through a map whose cross term does not vanish, e.g. whitened PCA).
+        """
+
+class AffineKernelKMeansCore:
+    """
+    Neuralized kernel k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).
+    """
+    def __init__(
+        self,
+        core: KernelKMeansCore,
+        A: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        x_center: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        B: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        prototypes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+    ) -> None: ...
+    def evaluate(
+        self,
+        X: numpy.ndarray,
+        targets: typing.Any,
+        fixed_target: typing.SupportsInt | typing.SupportsIndex,
+        beta: typing.SupportsFloat | typing.SupportsIndex,
+        assigned: typing.Any,
+        logit: typing.Any,
+        logits_all: typing.Any,
+        relevance: typing.Any,
+        n_threads: typing.SupportsInt | typing.SupportsIndex,
+        first_row: typing.SupportsInt | typing.SupportsIndex = 0,
+    ) -> None:
+        """
+        As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b and the relevance is on the input features.
+        """
+    @property
+    def block_rows(self) -> int:
+        """
+        Rows per block (the model core's).
+        """
+    @property
+    def epsilon(self) -> float:
+        """
+        The model core's absolute stabilizer.
+        """
+    @property
+    def n_clusters(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def pair_level(self) -> bool:
+        """
+        Whether relevance needs the per-row pair accumulator (kernel k-means through a map whose cross term does not vanish, e.g. whitened PCA).
+        """
 
 def _fit_simd(enable: typing.Any = None) -> str:
     """

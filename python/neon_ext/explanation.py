@@ -223,22 +223,9 @@ class Explanation:
         k = _check_k(k, self.relevance.shape[1])
         self._groups(by)  # checks `by`
         sums, counts = self._grouped_sums(by, False)
-        sums_all, count_all = sums.sum(axis=0), counts.sum()
-        mean = np.full(sums.shape, np.nan)
-        nz = counts > 0
-        mean[nz] = sums[nz] / counts[nz, None]
-        mean_all = sums_all / count_all if count_all else np.full(sums.shape[1], np.nan)
-        M = np.vstack([mean, mean_all[None]])
-        f = np.append(self.mean_logit(by), self.mean_logit())
-        f_safe = np.where(np.isnan(f), 0.0, f)
-        top = _top_k_in_logit_direction(np.nan_to_num(M), f_safe, k)
-        share = _share(np.nan_to_num(M), f_safe, k)
-        share[np.isnan(f)] = np.nan
-        return ClusterSummary(
-            sizes=np.append(counts, count_all).astype(np.int64), mean_logit=f,
-            top_features=top, top_relevance=np.take_along_axis(M, top, axis=1), top_share=share,
-            feature_names=self.feature_labels, by=by,
-        )
+        logit = np.asarray(self.logit, dtype=np.float64)
+        logit_sums = np.bincount(self._groups(by), weights=logit, minlength=self.n_clusters)
+        return ClusterSummary.from_group_sums(sums, counts, logit_sums, self.feature_labels, k, by)
 
     # -- exports --------------------------------------------------------------
     def to_shap(self, data=None):
@@ -351,6 +338,30 @@ class ClusterSummary:
         self.top_share = top_share
         self.feature_names = feature_names
         self.by = by
+
+    @classmethod
+    def from_group_sums(cls, sums, counts, logit_sums, feature_names, k: int, by: str) -> ClusterSummary:
+        """The summary from per-cluster sums of relevance (K, D) and of the
+        logit (K,) and the cluster sizes (K,): all it needs, so that partial
+        sums computed elsewhere (blocks of rows on a cluster) give the same table."""
+        counts = np.asarray(counts)
+        sums_all, count_all = sums.sum(axis=0), counts.sum()
+        nz = counts > 0
+        mean = np.full(sums.shape, np.nan)
+        mean[nz] = sums[nz] / counts[nz, None]
+        mean_all = sums_all / count_all if count_all else np.full(sums.shape[1], np.nan)
+        M = np.vstack([mean, mean_all[None]])
+        f = np.full(len(counts) + 1, np.nan)
+        f[:-1][nz] = logit_sums[nz] / counts[nz]
+        if count_all:
+            f[-1] = logit_sums.sum() / count_all
+        f_safe = np.where(np.isnan(f), 0.0, f)
+        top = _top_k_in_logit_direction(np.nan_to_num(M), f_safe, k)
+        share = _share(np.nan_to_num(M), f_safe, k)
+        share[np.isnan(f)] = np.nan
+        return cls(sizes=np.append(counts, count_all).astype(np.int64), mean_logit=f, top_features=top,
+                   top_relevance=np.take_along_axis(M, top, axis=1), top_share=share,
+                   feature_names=feature_names, by=by)
 
     def __repr__(self) -> str:
         return self.to_string()

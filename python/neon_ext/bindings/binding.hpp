@@ -148,5 +148,6 @@ neon::KMeansOutputs<T> model_outputs(py::ssize_t N, py::ssize_t K, py::ssize_t D
 void register_kmeans(py::module_& m);
 void register_kernel_kmeans(py::module_& m);
 void register_kmeans_fit(py::module_& m);
+void register_affine(py::module_& m);
 
 }  // namespace neon_bind

@@ -46,4 +46,5 @@ PYBIND11_MODULE(_core, m) {
     neon_bind::register_kmeans(m);
     neon_bind::register_kernel_kmeans(m);
     neon_bind::register_kmeans_fit(m);
+    neon_bind::register_affine(m);
 }

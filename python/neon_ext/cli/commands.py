@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from . import dask_explain
+
 __all__ = ["main"]
 
 PROG = "neon-ext"
@@ -138,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kernel k-means: keep at most N support vectors per cluster")
     p.add_argument("--pool-stiffness", type=_positive_float, default=None, metavar="G",
                    help="kernel k-means: gamma' of the explanation's pooling layers (default: gamma)")
+    p.add_argument("--standardize", action="store_true",
+                   help="cluster the standardized columns (mean 0, standard deviation 1); the model file "
+                        "keeps the map and 'explain' reports relevance on the raw columns")
+    p.add_argument("--pca", type=_positive_int, default=None, metavar="N",
+                   help="cluster the N leading principal components (after --standardize if given); "
+                        "relevance is still reported on the raw columns")
     p.set_defaults(func=_cmd_fit, parser=p)
 
     p = sub.add_parser("explain", parents=[common, data_opts], help="explain the rows of a data file",
@@ -159,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the assigned cluster of each row (.npy, .csv, ...)")
     p.add_argument("--top", type=_positive_int, default=3, metavar="K",
                    help="features per cluster in the printed summary (default: %(default)s)")
+    dask_explain.add_arguments(p)
     p.set_defaults(func=_cmd_explain, parser=p)
 
     p = sub.add_parser("info", parents=[common], help="describe a model file",
@@ -273,6 +282,9 @@ def _scale_hint(args, X) -> None:
 
 def _model_name(model) -> str:
     names = {"NeuralizedKMeans": "k-means", "NeuralizedKernelKMeans": "kernel k-means"}
+    inner = getattr(model, "model", None)  # a pipeline: the model on its feature map
+    if inner is not None:
+        return f"{_model_name(inner)} (on {model.A.shape[0]} affine features of the raw columns)"
     return names.get(type(model).__name__, type(model).__name__)
 
 
@@ -306,10 +318,13 @@ def _cmd_fit(args) -> int:
         raise ValueError(f"{args.data} has {X.shape[0]} rows, fewer than the {args.clusters} clusters asked for")
     if args.max_iter is not None:
         options["max_iter"] = args.max_iter
-    _scale_hint(args, X)
     progress = _show_progress(args)
-    model = fitters()[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads,
-                                  progress=progress, **options)
+    if args.standardize or args.pca is not None:
+        model = _fit_through_map(args, X, options, progress)
+    else:
+        _scale_hint(args, X)
+        model = fitters()[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads,
+                                      progress=progress, **options)
     model.beta = model.beta_heuristic(X, n_threads=args.threads, progress=progress)
     sizes = np.bincount(model.predict(X, n_threads=args.threads), minlength=model.n_clusters)
     if table.names is not None:
@@ -324,7 +339,26 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _fit_through_map(args, X, options, progress):
+    """The model fitted on the preprocessed data, behind its affine map."""
+    from ..cluster._fitting import fit_preprocessing, fitters
+    from ..models.pipeline import NeuralizedPipeline
+
+    A, center, b, B = fit_preprocessing(X, standardize=args.standardize, pca=args.pca)
+    Z = np.empty((X.shape[0], A.shape[0]))
+    for lo in range(0, X.shape[0], 65536):  # row blocks: no float64 copy of X
+        Z[lo:lo + 65536] = (np.asarray(X[lo:lo + 65536], dtype=np.float64) - center) @ A.T + b
+    inner = fitters()[args.model](Z, args.clusters, seed=args.seed, n_threads=args.threads, progress=progress,
+                                  **options)
+    steps = " and ".join(s for s, on in (("standardized", args.standardize),
+                                          (f"reduced to {args.pca} principal components", args.pca)) if on)
+    _say(args, f"clustering the data {steps}; relevance will be reported on the raw columns")
+    return NeuralizedPipeline(inner, A, b, B, x_center=center)
+
+
 def _cmd_explain(args) -> int:
+    if dask_explain.wanted(args):  # the same job on Dask workers (cli/dask_explain.py)
+        return dask_explain.run(args)
     from ..io.persistence import load
 
     out_fmt = _check_output_suffix(args.output, "the output")

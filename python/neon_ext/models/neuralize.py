@@ -18,7 +18,10 @@ def neuralize(model, **kwargs):
     MiniBatchKMeans among them, matched by duck typing so that scikit-learn
     is never imported. Its ``feature_names_in_`` (fitted on a DataFrame) are
     kept: DataFrames are then matched to the model by column name. Keyword
-    arguments go to the neuralized model's constructor.
+    arguments go to the neuralized model's constructor. A fitted scikit-learn
+    ``Pipeline`` of affine steps (scalers, PCA, TruncatedSVD) ending in such a
+    model gives a :class:`NeuralizedPipeline`, explained on the raw input
+    columns.
 
     scikit-learn's ``BisectingKMeans`` is refused: it assigns points by
     descending its bisection tree, not to the nearest centre, so the
@@ -28,6 +31,10 @@ def neuralize(model, **kwargs):
     """
     if isinstance(model, NeuralizedModel):
         return model
+    from .pipeline import NeuralizedPipeline, is_pipeline
+
+    if is_pipeline(model):
+        return NeuralizedPipeline.from_pipeline(model, **kwargs)
     method = getattr(model, "neuralize", None)
     if callable(method):
         return method(**kwargs)
