@@ -30,10 +30,11 @@ import time
 import numpy as np
 
 
-def blobs(n, d, k, seed=0):
-    """Gaussian blobs in float32 without building a float64 copy of the data."""
+def blobs(n, d, k, seed=0, spread=10.0):
+    """Gaussian blobs in float32 (centres uniform in [-spread, spread]^d, unit
+    noise) without building a float64 copy of the data."""
     rng = np.random.default_rng(seed)
-    centers = rng.uniform(-10, 10, size=(k, d)).astype(np.float32)
+    centers = rng.uniform(-spread, spread, size=(k, d)).astype(np.float32)
     labels = rng.integers(0, k, size=n)
     X = np.empty((n, d), dtype=np.float32)
     step = 1 << 16
@@ -43,6 +44,9 @@ def blobs(n, d, k, seed=0):
     return X
 
 
+CLOCK = time.perf_counter
+
+
 def timed_pair(fit_a, fit_b, repeats):
     """Median times of two fits, their repeats interleaved (a, b, a, b, ...)
     so that a busy machine slows both alike; one warm-up each first."""
@@ -50,9 +54,9 @@ def timed_pair(fit_a, fit_b, repeats):
     times = ([], [])
     for _ in range(repeats):
         for i, fit in enumerate((fit_a, fit_b)):
-            t = time.perf_counter()
+            t = CLOCK()
             models[i] = fit()
-            times[i].append(time.perf_counter() - t)
+            times[i].append(CLOCK() - t)
     return statistics.median(times[0]), statistics.median(times[1]), models[0], models[1]
 
 
@@ -67,10 +71,14 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="threads for both (default: all)")
     p.add_argument("--lloyd-iterations", type=int, default=20,
                    help="also time this many iterations from identical centres (0: skip)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="cpu: process CPU time (steadier on a shared machine; with --threads 1)")
+    p.add_argument("--skip-blobs", action="store_true", help="only the equal-work rows")
     args = p.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
 
     import neon_ext as nx
-    from neon_ext import _core
     from sklearn import __version__ as sk_version
     from sklearn.cluster import KMeans as SKKMeans
     from threadpoolctl import threadpool_limits
@@ -78,18 +86,22 @@ def main(argv=None):
     info = nx.build_info()
     print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sk_version}, "
           f"neon_ext {info['version']} ({info['compiler']}, Eigen SIMD {info['eigen_simd']}, "
-          f"fit kernels {_core._fit_simd()}, openmp {info['openmp']}), {os.cpu_count()} CPUs, "
-          f"threads={args.threads or 'default'}")
+          f"fit kernels {info.get('kernel_families', {}).get('kmeans_fit', 'n/a')}, "
+          f"openmp {info['openmp']}), {os.cpu_count()} CPUs, "
+          f"threads={args.threads or 'default'}, {args.clock} clock")
     print(f"D={args.features} K={args.clusters} n_init={args.n_init} float32 blobs; "
           f"median of {args.repeats} after a warm-up")
     print(f"{'N':>9} {'neon_ext s':>11} {'sklearn s':>10} {'time ratio':>10} {'inertia ratio':>13} "
           f"{'iters (ours/sk)':>15}")
     worst = 0.0
     for n in args.sizes:
-        X = blobs(n, args.features, args.clusters)
+        if args.skip_blobs:
+            X = None
+        else:
+            X = blobs(n, args.features, args.clusters)
         ours_t, sk_t, ours_inertia, sk_inertia, iters = [], [], [], [], []
         with threadpool_limits(limits=args.threads):
-            for seed in range(args.seeds):
+            for seed in range(0 if X is None else args.seeds):
                 def ours(s=seed, X=X):
                     return nx.KMeans(args.clusters, n_init=args.n_init, random_state=s, n_threads=args.threads).fit(X)
 
@@ -102,11 +114,12 @@ def main(argv=None):
                 ours_inertia.append(m_ours.inertia_)
                 sk_inertia.append(m_sk.inertia_)
                 iters.append(f"{m_ours.n_iter_}/{m_sk.n_iter_}")
-        t_ratio = statistics.median(ours_t) / statistics.median(sk_t)
-        i_ratio = float(np.mean(ours_inertia) / np.mean(sk_inertia))
-        worst = max(worst, i_ratio)
-        print(f"{n:>9} {statistics.median(ours_t):>11.3f} {statistics.median(sk_t):>10.3f} {t_ratio:>10.2f} "
-              f"{i_ratio:>13.5f} {','.join(iters):>15}")
+        if X is not None:
+            t_ratio = statistics.median(ours_t) / statistics.median(sk_t)
+            i_ratio = float(np.mean(ours_inertia) / np.mean(sk_inertia))
+            worst = max(worst, i_ratio)
+            print(f"{n:>9} {statistics.median(ours_t):>11.3f} {statistics.median(sk_t):>10.3f} {t_ratio:>10.2f} "
+                  f"{i_ratio:>13.5f} {','.join(iters):>15}")
         del X
         if args.lloyd_iterations:
             it = args.lloyd_iterations

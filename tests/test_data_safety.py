@@ -20,14 +20,23 @@ from conftest import blobs
 from neon_ext import _validation
 from neon_ext.cli import main
 
-PYTHONPATH = os.pathsep.join(p for p in [os.path.join(os.path.dirname(nx.__file__), os.pardir),
-                                         os.environ.get("PYTHONPATH", "")] if p)
+PYTHONPATH = os.pathsep.join(
+    p for p in [os.path.join(os.path.dirname(nx.__file__), os.pardir), os.environ.get("PYTHONPATH", "")] if p
+)
 
 
 def run(*args, cwd, env=None, preexec_fn=None):
     environ = dict(os.environ, PYTHONPATH=PYTHONPATH, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "neon_ext", *map(str, args)], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=120, preexec_fn=preexec_fn, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "neon_ext", *map(str, args)],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=preexec_fn,
+        check=False,
+    )
 
 
 def parts(folder):
@@ -55,6 +64,7 @@ def wine_like(tmp_path):
 
 # -- 1. full disk ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def full_disk(tmp_path):
     """A 1 MiB tmpfs folder, or a skip saying why none can be mounted."""
@@ -62,8 +72,9 @@ def full_disk(tmp_path):
         pytest.skip("mounting a small tmpfs needs root on Linux")
     folder = tmp_path / "full"
     folder.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], check=False,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], check=False, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
@@ -102,6 +113,7 @@ def test_full_disk_python_api_out_memmap(full_disk):
 
 # -- 2. the command line never writes over its input ----------------------------------------------------
 
+
 def test_cli_refuses_to_overwrite_its_input(tmp_path, wine_like):
     proc = run("fit", "v.npy", "--model", "kmeans", "-k", "3", "-o", "v.npy", cwd=tmp_path)
     assert "must end in .npz" in one_line_error(proc, 2)
@@ -123,6 +135,7 @@ def test_fit_refuses_a_hard_link_of_its_data(tmp_path, wine_like, capsys, monkey
 
 # -- 3. absurd thread counts ---------------------------------------------------------------------------
 
+
 def test_huge_thread_count_is_capped_or_refused(tmp_path):
     X, C = blobs(500, 3, 3, seed=2)
     m = nx.NeuralizedKMeans(C, beta=1.0)
@@ -143,20 +156,30 @@ def test_thread_cap_under_an_address_space_limit(tmp_path):
     """The reproducer: 1.4 million rows, n_threads=4096 under a 4 GB address-space limit
     (libgomp used to fail to create the threads and end the process)."""
     resource = pytest.importorskip("resource")
-    code = ("import numpy as np, neon_ext as nx\n"
-            "m = nx.NeuralizedKMeans([[0., 0, 0], [1, 0, 0]])\n"
-            "e = m.explain(np.zeros((1_400_000, 3)), beta=1., n_threads=4096)\n"
-            "print('ok', float(abs(e.relevance).max()))\n")
+    code = (
+        "import numpy as np, neon_ext as nx\n"
+        "m = nx.NeuralizedKMeans([[0., 0, 0], [1, 0, 0]])\n"
+        "e = m.explain(np.zeros((1_400_000, 3)), beta=1., n_threads=4096)\n"
+        "print('ok', float(abs(e.relevance).max()))\n"
+    )
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=PYTHONPATH), preexec_fn=limit, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        preexec_fn=limit,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stderr
 
 
 # -- 4. the memory pre-check counts every output ------------------------------------------------------
+
 
 def test_memory_check_sums_the_outputs(monkeypatch):
     n = 2_000_000_000
@@ -169,6 +192,7 @@ def test_memory_check_sums_the_outputs(monkeypatch):
 
 
 # -- 6. column order --------------------------------------------------------------------------------------
+
 
 def test_dataframe_columns_are_aligned_by_name():
     pd = pytest.importorskip("pandas")
@@ -219,6 +243,7 @@ def test_cli_aligns_csv_columns_by_name(tmp_path, capsys, monkeypatch):
 
 # -- 8. explain_competitors far from the centroids -----------------------------------------------------
 
+
 @pytest.mark.parametrize("far", [1e8, 1e16, 1e200])
 def test_competitors_far_from_the_centroids(far):
     m = nx.NeuralizedKMeans([[0.0, 0], [1, 0], [0, 1]])
@@ -243,6 +268,7 @@ def test_kernel_competitors_far_from_the_support_vectors(far):
 
 # -- 9. KMeans.transform / score of far rows --------------------------------------------------------------
 
+
 def test_transform_and_score_of_far_rows():
     X, _ = blobs(50, 2, 3, seed=7)
     km = nx.KMeans(3, random_state=0).fit(X)
@@ -258,6 +284,7 @@ def test_transform_and_score_of_far_rows():
 
 # -- 11. BisectingKMeans ------------------------------------------------------------------------------------
 
+
 def test_bisecting_kmeans_is_refused():
     cluster = pytest.importorskip("sklearn.cluster")
     X, _ = blobs(60, 2, 4, seed=8)
@@ -267,6 +294,7 @@ def test_bisecting_kmeans_is_refused():
 
 
 # -- 7. and 13. estimators: the fitted beta, one signature, progress ------------------------------------------
+
 
 def test_estimators_keep_beta_and_take_progress(capsys):
     pytest.importorskip("tqdm")
@@ -281,12 +309,12 @@ def test_estimators_keep_beta_and_take_progress(capsys):
     kk = nx.KernelKMeans(3, random_state=0, max_iter=3).fit(X, progress=True)
     assert "kernel k-means fit" in capsys.readouterr().err
     assert kk.neuralize().beta == kk.beta_ and kk.neuralize() is kk.neuralize()
-    np.testing.assert_array_equal(kk.explain(X[:20], progress=True).relevance,
-                                  kk.neuralize().explain(X[:20]).relevance)
+    np.testing.assert_array_equal(kk.explain(X[:20], progress=True).relevance, kk.neuralize().explain(X[:20]).relevance)
     assert e.beta == km.beta_
 
 
 # -- 12. ids and the index ------------------------------------------------------------------------------------
+
 
 def test_to_pandas_keeps_the_dataframe_index():
     pd = pytest.importorskip("pandas")
@@ -304,8 +332,7 @@ def test_parquet_id_column_is_carried(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     pq.write_table(pa.table({"name": [f"n{i}" for i in range(20)], "u": X[:, 0], "v": X[:, 1]}), "d.parquet")
     nx.NeuralizedKMeans(C, beta=1.0).save("m.npz")
-    assert main(["explain", "d.parquet", "--model", "m.npz", "-o", "r.parquet", "--assigned-out", "a.tsv",
-                 "-q"]) == 0
+    assert main(["explain", "d.parquet", "--model", "m.npz", "-o", "r.parquet", "--assigned-out", "a.tsv", "-q"]) == 0
     table = pq.read_table("r.parquet")
     assert table.column_names == ["name", "u", "v"] and table.column("name").to_pylist()[:2] == ["n0", "n1"]
     first = int(nx.NeuralizedKMeans(C).predict(X[:1])[0])
@@ -313,6 +340,7 @@ def test_parquet_id_column_is_carried(tmp_path, capsys, monkeypatch):
 
 
 # -- 15. clear messages ------------------------------------------------------------------------------------------
+
 
 def test_dataframe_messages_and_nullable_columns():
     pd = pytest.importorskip("pandas")
@@ -322,9 +350,11 @@ def test_dataframe_messages_and_nullable_columns():
         m.explain(pd.DataFrame({"u": X[:, 0], "name": list("abcdef")}))
     with pytest.raises(TypeError, match="column 'name' has dtype"):
         nx.KMeans(2).fit(pd.DataFrame({"u": X[:, 0], "name": list("abcdef")}))
-    frames = [pd.DataFrame({"u": pd.array(X[:, 0], dtype="Float64"), "v": pd.array(X[:, 1], dtype="Float64")}),
-              pd.DataFrame({"u": pd.Series(X[:, 0], dtype="float64[pyarrow]"), "v": X[:, 1]}),
-              pd.DataFrame({"u": pd.array([1, 2, 3, 4, 5, 6], dtype="Int64"), "v": [True, False] * 3})]
+    frames = [
+        pd.DataFrame({"u": pd.array(X[:, 0], dtype="Float64"), "v": pd.array(X[:, 1], dtype="Float64")}),
+        pd.DataFrame({"u": pd.Series(X[:, 0], dtype="float64[pyarrow]"), "v": X[:, 1]}),
+        pd.DataFrame({"u": pd.array([1, 2, 3, 4, 5, 6], dtype="Int64"), "v": [True, False] * 3}),
+    ]
     for df in frames:
         expected = m.explain(df.to_numpy(dtype=np.float64)).relevance
         np.testing.assert_array_equal(m.explain(df).relevance, expected)
@@ -356,14 +386,23 @@ def test_cli_messages(tmp_path, wine_like, capsys, monkeypatch):
 
 # -- 16. leftovers of a killed run ----------------------------------------------------------------------------
 
+
 def test_stale_part_files_of_a_killed_run_are_removed(tmp_path, wine_like):
-    code = ("import os, signal\n"
-            "from neon_ext.io._atomic import AtomicFiles\n"
-            "files = AtomicFiles()\n"
-            "open(files.temporary('r.npy'), 'wb').write(b'x' * 1000)\n"
-            "os.kill(os.getpid(), signal.SIGKILL)\n")
-    killed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            env=dict(os.environ, PYTHONPATH=PYTHONPATH), timeout=60, check=False)
+    code = (
+        "import os, signal\n"
+        "from neon_ext.io._atomic import AtomicFiles\n"
+        "files = AtomicFiles()\n"
+        "open(files.temporary('r.npy'), 'wb').write(b'x' * 1000)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        timeout=60,
+        check=False,
+    )
     assert killed.returncode == -signal.SIGKILL
     assert len(parts(tmp_path)) == 1  # what SIGKILL leaves behind
     proc = run("explain", "v.npy", "--model", "model.npz", "-o", "r.npy", "-q", cwd=tmp_path)
@@ -373,9 +412,15 @@ def test_stale_part_files_of_a_killed_run_are_removed(tmp_path, wine_like):
 
 # -- 5. model files that declare more than they hold --------------------------------------------------------
 
+
 def _model_arrays(**entries):
-    base = {"format": np.array("neon_ext.model"), "format_version": np.array(1), "neon_ext": np.array("0.1.0"),
-            "eps": np.array(1e-12), "beta": np.array(np.nan)}
+    base = {
+        "format": np.array("neon_ext.model"),
+        "format_version": np.array(1),
+        "neon_ext": np.array("0.1.0"),
+        "eps": np.array(1e-12),
+        "beta": np.array(np.nan),
+    }
     return {**base, **entries}
 
 
@@ -389,14 +434,22 @@ def test_model_file_declaring_huge_centroids_is_refused_before_decompressing(tmp
 
 def test_model_file_with_huge_labels_is_a_value_error(tmp_path):
     path = tmp_path / "labels.npz"
-    np.savez(path, **_model_arrays(kind=np.array("kernel-kmeans"), support_vectors=np.eye(4),
-                                   labels=np.array([0, 0, 2**40, 2**40]), gamma=np.array(1.0),
-                                   pool_stiffness=np.array(1.0)))
+    np.savez(
+        path,
+        **_model_arrays(
+            kind=np.array("kernel-kmeans"),
+            support_vectors=np.eye(4),
+            labels=np.array([0, 0, 2**40, 2**40]),
+            gamma=np.array(1.0),
+            pool_stiffness=np.array(1.0),
+        ),
+    )
     with pytest.raises(ValueError, match=r"labels\[2\]=1099511627776 is not a cluster index"):
         nx.load(path)
 
 
 # -- 7. the fitted beta and the feature names survive saving ------------------------------------------------------
+
 
 def test_save_load_keeps_the_fitted_beta_and_names(tmp_path):
     pd = pytest.importorskip("pandas")

@@ -87,7 +87,7 @@ FIT_CHILD = textwrap.dedent(
         labels, dist, new = np.zeros(16384, np.int64), np.empty(16384), np.empty_like(C0)
         for _ in range(2):
             t0 = time.perf_counter()
-            nx._core.lloyd_step(Xc, np.ones(16384), C0, new, labels, dist, False, 0)
+            nx._core.lloyd_step(Xc, np.ones(16384), C0, new, labels, dist, 0)
         per_row = (time.perf_counter() - t0) / 16384
         n = int(min(max(3.0 / per_row, 4096), (64 << 20) // (4 * D)))
         X = rng.normal(size=(n, D)).astype(np.float32)

@@ -553,6 +553,32 @@ def test_fit_with_support_subsample():
     assert pickle.loads(pickle.dumps(kk)).predict(X[:30]).tolist() == kk.predict(X[:30]).tolist()
 
 
+def test_fit_on_max_samples_labels_every_row():
+    X, centers = blobs(3000, 4, 4, seed=11, spread=8.0)
+    kk = nx.KernelKMeans(4, max_samples=400, max_support_per_cluster=60, random_state=3).fit(X)
+    s = kk.sample_indices_
+    assert s.shape == (400,) and np.all(np.diff(s) > 0) and s[-1] < len(X)
+    assert np.isin(kk.support_indices_, s).all()
+    np.testing.assert_array_equal(kk.support_vectors_, X[kk.support_indices_])
+    # Rows outside the sample carry the fitted model's prediction; the
+    # sample keeps its fitted labels.
+    out = np.setdiff1d(np.arange(len(X)), s)
+    np.testing.assert_array_equal(kk.labels_[out], kk.predict(X[out]))
+    assert kk.fidelity_ == pytest.approx(np.mean(kk.predict(X[s]) == kk.labels_[s]))
+    truth = np.argmin(((X[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
+    assert same_partition(kk.labels_, truth)  # separated blobs: the subsample loses nothing
+    # A fraction means the same; reproducible for a seed, another seed another sample.
+    frac = nx.KernelKMeans(4, max_samples=400 / 3000, max_support_per_cluster=60, random_state=3).fit(X)
+    np.testing.assert_array_equal(frac.labels_, kk.labels_)
+    other = nx.KernelKMeans(4, max_samples=400, max_support_per_cluster=60, random_state=4).fit(X)
+    assert not np.array_equal(other.sample_indices_, s)
+    # max_samples >= n_samples, or None: every row, as before.
+    full = nx.KernelKMeans(4, max_samples=5000, random_state=3).fit(X[:300])
+    np.testing.assert_array_equal(full.labels_, nx.KernelKMeans(4, random_state=3).fit(X[:300]).labels_)
+    np.testing.assert_array_equal(full.sample_indices_, np.arange(300))
+    assert nx.KernelKMeans(4, max_samples=0.5).get_params()["max_samples"] == 0.5
+
+
 def test_fit_float32_and_thread_counts():
     X, _ = blobs(1500, 5, 4, seed=5, dtype=np.float32)
     a = nx.KernelKMeans(4, gamma=0.05, random_state=0, n_threads=1).fit(X)
@@ -600,6 +626,11 @@ def test_convergence_warning():
     (dict(pool_stiffness=-1.0), None, ValueError, "pool_stiffness=-1.0 must be"),
     (dict(max_support_per_cluster=0), None, ValueError, "max_support_per_cluster=0 must be >= 1"),
     (dict(n_threads=0), None, ValueError, "n_threads=0 must be >= 1"),
+    (dict(max_samples=1), None, ValueError, "max_samples=1 must be >= n_clusters=2"),
+    (dict(max_samples=1.5), None, ValueError, r"max_samples=1.5 must be in \(0, 1\]"),
+    (dict(max_samples=0.0), None, ValueError, r"max_samples=0.0 must be in \(0, 1\]"),
+    (dict(max_samples="all"), None, TypeError, "max_samples must be None, an int or a float, got str"),
+    (dict(max_samples=True), None, TypeError, "max_samples must be None, an int or a float, got bool"),
     (dict(), "nan", ValueError, r"X contains NaN or infinity \(first at row 3\)"),
     (dict(), "1d", ValueError, "X must be 2-D"),
 ])

@@ -98,7 +98,7 @@ def _is_dunder(name: str) -> bool:
 
 
 def test_stub_names_match_the_compiled_module():
-    # Private functions too (_fit_simd is used by the tests); of the dunders
+    # Private functions too (the tests use some); of the dunders
     # only the version, which the stub types.
     stub = set(_stub_names()) - {"__all__"}
     module = {n for n in vars(_core) if not _is_dunder(n)} | {"__version__"}

@@ -1,10 +1,39 @@
-// Which instruction set the row kernels run with.
+// Which instruction set the kernels run with: one mechanism for every
+// kernel family (explain, predict/logits, the Lloyd pass, k-means++
+// products, moments).
 //
 // The portable kernels are compiled with the build's own flags (SSE2 on a
 // default x86-64 build).  Builds with NEON_X86_KERNELS also link copies
-// compiled with -mavx2 -mfma and with -mavx512f (cpp/neon/isa/); the best
-// one the CPU and OS support is chosen at run time, so one portable binary
-// (a wheel) still runs at full speed on recent CPUs.
+// compiled with -mavx2 -mfma and with -mavx512f (cpp/neon/isa/); the CPU is
+// checked once (best_isa: the fastest it runs, or NEON_EXT_ISA), and each
+// family's table of function pointers is fetched once per instruction set,
+// so one portable binary (a wheel) still runs at full speed on recent CPUs
+// and NEON_EXT_ISA=portable|avx2|avx512 reaches every kernel.
+//
+// A kernel family is a table of plain function pointers (an aggregate in a
+// header with no inline functions, e.g. fit_kernel_args.hpp) filled by a
+// function <family>_kernels() that each instruction set defines in its own
+// namespace neon::portable / neon::avx2 / neon::avx512.  Adding a family F:
+//   1. cpp/neon/F_kernel.hpp: the kernels, inside namespace neon::NEON_ISA,
+//      calling nothing inline from outside it (see kmeans_kernel.hpp), and
+//      ending with
+//          NEON_ISA_KERNEL_TABLE_GETTER(FKernelTable) F_kernels() { ... }
+//      (isa_unit.hpp), which is inline in the portable build and an
+//      ordinary definition in the per-ISA translation unit; the table
+//      records NEON_ISA_NAME, so callers can report what ran.
+//   2. cpp/neon/isa/F_avx2.cpp and F_avx512.cpp: define NEON_ISA and
+//      NEON_ISA_TRANSLATION_UNIT, include F_kernel.hpp (copy fit_avx2.cpp).
+//   3. CMakeLists.txt: add F to NEON_KERNEL_FAMILIES (flags come with it).
+//   4. In the header that runs the kernels, inside namespace neon:
+//          NEON_DECLARE_KERNEL_FAMILY(FKernelTable, F_kernels)
+//      which declares the per-ISA getters and defines
+//      `const FKernelTable& F_kernels_for(Isa)`: the table for a requested
+//      instruction set (automatic: best_isa()), built on first use; only a
+//      supported set's getter is ever called.
+//   5. python/neon_ext/bindings/module.cpp: report the table's isa in
+//      build_info()["kernel_families"].
+// (The k-means explanation family still picks its table in kmeans.hpp,
+// through the same resolve_isa; step 4 there would replace that chooser.)
 #pragma once
 
 #include <cstdlib>
@@ -79,5 +108,43 @@ inline Isa resolve_isa(Isa requested) {
         throw std::invalid_argument(std::string("this CPU does not support ") + isa_name(requested));
     return requested;
 }
+
+// The kernel table of one family for `requested` (see the top of this file).
+// Only the getter of the resolved, supported instruction set runs: the
+// other copies may use instructions this CPU lacks.
+#define NEON_ISA_FAMILY_PORTABLE_(Table, getter)          \
+    default: {                                            \
+        static const Table table = portable::getter();    \
+        return table;                                     \
+    }
+#if defined(NEON_X86_KERNELS)
+#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)                       \
+    namespace avx2 {                                                    \
+    Table getter();                                                     \
+    }                                                                   \
+    namespace avx512 {                                                  \
+    Table getter();                                                     \
+    }                                                                   \
+    inline const Table& getter##_for(::neon::Isa requested) {           \
+        switch (::neon::resolve_isa(requested)) {                       \
+            case ::neon::Isa::avx512: {                                 \
+                static const Table table = avx512::getter();            \
+                return table;                                           \
+            }                                                           \
+            case ::neon::Isa::avx2: {                                   \
+                static const Table table = avx2::getter();              \
+                return table;                                           \
+            }                                                           \
+            NEON_ISA_FAMILY_PORTABLE_(Table, getter)                    \
+        }                                                               \
+    }
+#else
+#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)             \
+    inline const Table& getter##_for(::neon::Isa requested) { \
+        switch (::neon::resolve_isa(requested)) {             \
+            NEON_ISA_FAMILY_PORTABLE_(Table, getter)          \
+        }                                                     \
+    }
+#endif
 
 }  // namespace neon

@@ -18,6 +18,7 @@ __all__: list[str] = [
     "build_info",
     "center_distances",
     "default_thread_count",
+    "kmeans_labels",
     "kmeans_moments",
     "kmeans_random_rows",
     "lloyd_step",
@@ -134,6 +135,7 @@ class KMeansPlusPlus:
         n_clusters: typing.SupportsInt | typing.SupportsIndex,
         n_local_trials: typing.SupportsInt | typing.SupportsIndex,
         seed: typing.SupportsInt | typing.SupportsIndex,
+        isa: str = "auto",
     ) -> None: ...
     def step(
         self,
@@ -259,14 +261,9 @@ class AffineKernelKMeansCore:
         Whether relevance needs the per-row pair accumulator (kernel k-means through a map whose cross term does not vanish, e.g. whitened PCA).
         """
 
-def _fit_simd(enable: typing.Any = None) -> str:
-    """
-    The instruction set of the fit kernels: 'avx2' (AVX2 + FMA, chosen at run time where the CPU has it) or 'portable'. enable=False/True switches the AVX2 kernels off/on for the whole process (for tests).
-    """
-
 def build_info() -> dict:
     """
-    How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the instruction sets of the row kernels usable on this CPU (kernel_isas) and chosen (kernel_isa).
+    How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel (kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).
     """
 
 def center_distances(
@@ -275,6 +272,7 @@ def center_distances(
     out: typing.Any,
     squared: bool,
     n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
 ) -> None:
     """
     Euclidean (or squared) distance of every row of X to every centre, written into out (N x K).
@@ -285,10 +283,23 @@ def default_thread_count() -> int:
     Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).
     """
 
+def kmeans_labels(
+    X: numpy.ndarray,
+    sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    centers: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    labels: typing.Any,
+    n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
+) -> dict:
+    """
+    The final labelling pass: labels (int64, written) = the nearest of the K >= 2 centres exactly as NeuralizedKMeans.predict assigns them (near ties settled in float64); returns a dict with the float64 inertia and logit_sum (sum of w * the assigned cluster's logit).
+    """
+
 def kmeans_moments(
     X: numpy.ndarray,
     sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
     n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
 ) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
     """
     Weighted mean and variance of each feature, (mean, var); also checks that X is finite.
@@ -310,11 +321,11 @@ def lloyd_step(
     new_centers: typing.Any,
     labels: typing.Any,
     dist: typing.Any,
-    precise: bool,
     n_threads: typing.SupportsInt | typing.SupportsIndex,
+    isa: str = "auto",
 ) -> dict:
     """
-    One Lloyd iteration: labels (int64, updated in place, changes counted), optional per-row squared distances, and with new_centers the weighted cluster means (empty clusters relocated). Returns a dict with inertia, logit_sum, center_shift, n_changed, n_relocated, n_empty. precise=False lets float32 X use float32 distance products; precise=True gives exactly KMeansCore's assignment.
+    One Lloyd iteration in X's precision: labels (int64, updated in place, changes counted), optional per-row squared distances (and with them the inertia), and with new_centers the weighted cluster means (empty clusters relocated). Returns a dict with inertia (0 without dist), center_shift, n_changed, n_relocated, n_empty.
     """
 
 __version__: str

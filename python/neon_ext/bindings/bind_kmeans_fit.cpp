@@ -1,10 +1,15 @@
-// Binding of the k-means fitting kernels (neon/kmeans_fit.hpp).  The loops
-// over seeding steps and Lloyd iterations live in Python
+// Binding of the k-means fitting passes (neon/fit_*.hpp).  The loops over
+// seeding steps and Lloyd iterations live in Python
 // (neon_ext/cluster/kmeans.py): each call here is one pass over X with
-// the GIL released, and Ctrl-C is honoured between passes.
+// the GIL released, and Ctrl-C is honoured between passes.  The private
+// `isa` argument picks the kernels' instruction set ("auto": the one
+// build_info reports; tests run every one).
 #include "binding.hpp"
 
-#include "neon/kmeans_fit.hpp"
+#include "neon/fit_labels.hpp"
+#include "neon/fit_lloyd.hpp"
+#include "neon/fit_moments.hpp"
+#include "neon/fit_seeding.hpp"
 
 namespace neon_bind {
 namespace {
@@ -33,10 +38,39 @@ auto dispatch(const py::array& X, F&& f) {
     throw py::type_error("X must be a float32 or float64 array");
 }
 
+// What every pass under given centres reads and writes: X, its weights,
+// the centres (K x D, C-contiguous float64) and the labels output (int64, N).
+template <class T>
+struct PassArgs {
+    neon::RowsView<T> rows;
+    py::ssize_t N = 0, D = 0, K = 0;
+    const double* w = nullptr;
+    const double* centers = nullptr;
+    py::array_t<std::int64_t, 0> label_arr;  // keeps the labels buffer referenced
+    std::int64_t* labels = nullptr;
+};
+
+template <class T>
+PassArgs<T> pass_args(const py::array_t<T, 0>& X, const DoubleArray& w, const DoubleArray& centers,
+                      const py::object& labels) {
+    PassArgs<T> a;
+    a.rows = rows_view(X, "X");
+    a.N = a.rows.n_rows;
+    a.D = a.rows.n_cols;
+    if (centers.ndim() != 2 || centers.shape(1) != a.D)
+        throw std::invalid_argument("centers must be n_clusters x n_features");
+    a.K = centers.shape(0);
+    a.centers = contiguous_in(centers, a.K * a.D, "centers");
+    a.w = contiguous_in(w, a.N, "sample_weight");
+    if (labels.is_none()) throw std::invalid_argument("labels is required");
+    a.label_arr = optional_array<std::int64_t>(labels, "labels");
+    a.labels = flat_out(a.label_arr, a.N, "labels");
+    return a;
+}
+
 py::dict lloyd_result(const neon::LloydResult& r) {
     py::dict d;
     d["inertia"] = r.inertia;
-    d["logit_sum"] = r.logit_sum;
     d["center_shift"] = r.center_shift;
     d["n_changed"] = r.n_changed;
     d["n_relocated"] = r.n_relocated;
@@ -48,18 +82,9 @@ py::dict lloyd_result(const neon::LloydResult& r) {
 
 void register_kmeans_fit(py::module_& m) {
     m.def(
-        "_fit_simd",
-        [](const py::object& enable) {
-            if (!enable.is_none()) neon::simd::avx2_switch().store(enable.cast<bool>());
-            return neon::simd::use_avx2() ? std::string("avx2") : std::string("portable");
-        },
-        py::arg("enable") = py::none(),
-        "The instruction set of the fit kernels: 'avx2' (AVX2 + FMA, chosen at run time where the CPU has it) "
-        "or 'portable'. enable=False/True switches the AVX2 kernels off/on for the whole process (for tests).");
-
-    m.def(
         "kmeans_moments",
-        [](const py::array& X_any, const DoubleArray& w, int n_threads) {
+        [](const py::array& X_any, const DoubleArray& w, int n_threads, const std::string& isa) {
+            const neon::Isa which = neon::parse_isa(isa);
             return dispatch(X_any, [&](const auto& X) {
                 using T = typename std::decay_t<decltype(X)>::value_type;
                 const neon::RowsView<T> rows = rows_view(X, "X");
@@ -68,17 +93,21 @@ void register_kmeans_fit(py::module_& m) {
                 double* mp = mean.mutable_data();
                 double* vp = var.mutable_data();
                 // Arrays are referenced by this frame; no Python object is touched below.
-                run_interruptible([&] { neon::weighted_moments(rows, wp, n_threads, mp, vp); });
+                run_interruptible([&] { neon::weighted_moments(rows, wp, n_threads, mp, vp, which); });
                 return py::make_tuple(mean, var);
             });
         },
-        py::arg("X"), py::arg("sample_weight"), py::arg("n_threads"),
+        py::arg("X"), py::arg("sample_weight"), py::arg("n_threads"), py::arg("isa") = "auto",
         "Weighted mean and variance of each feature, (mean, var); also checks that X is finite.");
 
     py::class_<neon::KMeansPlusPlus>(m, "KMeansPlusPlus",
                                      "Greedy k-means++ seeding, one centre (one pass over X) per step().")
-        .def(py::init<neon::Index, neon::Index, neon::Index, neon::Index, std::uint64_t>(), py::arg("n_samples"),
-             py::arg("n_features"), py::arg("n_clusters"), py::arg("n_local_trials"), py::arg("seed"))
+        .def(py::init([](neon::Index n, neon::Index d, neon::Index k, neon::Index trials, std::uint64_t seed,
+                         const std::string& isa) {
+                 return std::make_unique<neon::KMeansPlusPlus>(n, d, k, trials, seed, neon::parse_isa(isa));
+             }),
+             py::arg("n_samples"), py::arg("n_features"), py::arg("n_clusters"), py::arg("n_local_trials"),
+             py::arg("seed"), py::arg("isa") = "auto")
         .def(
             "step",
             [](neon::KMeansPlusPlus& self, const py::array& X_any, const DoubleArray& w, int n_threads) {
@@ -133,41 +162,55 @@ void register_kmeans_fit(py::module_& m) {
     m.def(
         "lloyd_step",
         [](const py::array& X_any, const DoubleArray& w, const DoubleArray& centers, const py::object& new_centers,
-           const py::object& labels, const py::object& dist, bool precise, int n_threads) {
+           const py::object& labels, const py::object& dist, int n_threads, const std::string& isa) {
+            const neon::Isa which = neon::parse_isa(isa);
             return dispatch(X_any, [&](const auto& X) {
-                using T = typename std::decay_t<decltype(X)>::value_type;
-                const neon::RowsView<T> rows = rows_view(X, "X");
-                const py::ssize_t N = rows.n_rows, D = rows.n_cols;
-                if (centers.ndim() != 2 || centers.shape(1) != D)
-                    throw std::invalid_argument("centers must be n_clusters x n_features");
-                const py::ssize_t K = centers.shape(0);
-                const double* wp = contiguous_in(w, N, "sample_weight");
-                const double* cp = contiguous_in(centers, K * D, "centers");
+                const auto a = pass_args(X, w, centers, labels);
                 auto new_arr = optional_array<double>(new_centers, "new_centers");
                 auto dist_arr = optional_array<double>(dist, "dist");
-                auto label_arr = optional_array<std::int64_t>(labels, "labels");
-                if (labels.is_none()) throw std::invalid_argument("labels is required");
-                double* np_out = new_centers.is_none() ? nullptr : flat_out(new_arr, K * D, "new_centers");
-                if (np_out && np_out == cp) throw std::invalid_argument("new_centers must not be centers");
-                double* dp = dist.is_none() ? nullptr : flat_out(dist_arr, N, "dist");
-                std::int64_t* lp = flat_out(label_arr, N, "labels");
+                double* np_out = new_centers.is_none() ? nullptr : flat_out(new_arr, a.K * a.D, "new_centers");
+                if (np_out && np_out == a.centers) throw std::invalid_argument("new_centers must not be centers");
+                double* dp = dist.is_none() ? nullptr : flat_out(dist_arr, a.N, "dist");
                 // Every array is referenced by this frame; nothing Python is touched below.
-                const neon::LloydResult r = run_interruptible(
-                    [&] { return neon::lloyd_step(rows, wp, cp, K, np_out, lp, dp, precise, n_threads); });
+                const neon::LloydResult r = run_interruptible([&] {
+                    return neon::lloyd_step(a.rows, a.w, a.centers, a.K, np_out, a.labels, dp, n_threads, which);
+                });
                 return lloyd_result(r);
             });
         },
         py::arg("X"), py::arg("sample_weight"), py::arg("centers"), py::arg("new_centers"), py::arg("labels"),
-        py::arg("dist"), py::arg("precise"), py::arg("n_threads"),
-        "One Lloyd iteration: labels (int64, updated in place, changes counted), optional per-row squared "
-        "distances, and with new_centers the weighted cluster means (empty clusters relocated). Returns a dict "
-        "with inertia, logit_sum, center_shift, n_changed, n_relocated, n_empty. precise=False lets float32 X "
-        "use float32 distance products; precise=True gives exactly KMeansCore's assignment.");
+        py::arg("dist"), py::arg("n_threads"), py::arg("isa") = "auto",
+        "One Lloyd iteration in X's precision: labels (int64, updated in place, changes counted), optional per-row "
+        "squared distances (and with them the inertia), and with new_centers the weighted cluster means (empty "
+        "clusters relocated). Returns a dict with inertia (0 without dist), center_shift, n_changed, n_relocated, "
+        "n_empty.");
+
+    m.def(
+        "kmeans_labels",
+        [](const py::array& X_any, const DoubleArray& w, const DoubleArray& centers, const py::object& labels,
+           int n_threads, const std::string& isa) {
+            const neon::Isa which = neon::parse_isa(isa);
+            return dispatch(X_any, [&](const auto& X) {
+                const auto a = pass_args(X, w, centers, labels);
+                const neon::LabelResult r = run_interruptible(
+                    [&] { return neon::label_rows(a.rows, a.w, a.centers, a.K, a.labels, n_threads, which); });
+                py::dict d;
+                d["inertia"] = r.inertia;
+                d["logit_sum"] = r.logit_sum;
+                return d;
+            });
+        },
+        py::arg("X"), py::arg("sample_weight"), py::arg("centers"), py::arg("labels"), py::arg("n_threads"),
+        py::arg("isa") = "auto",
+        "The final labelling pass: labels (int64, written) = the nearest of the K >= 2 centres exactly as "
+        "NeuralizedKMeans.predict assigns them (near ties settled in float64); returns a dict with the float64 "
+        "inertia and logit_sum (sum of w * the assigned cluster's logit).");
 
     m.def(
         "center_distances",
         [](const py::array& X_any, const DoubleArray& centers, const py::object& out_any, bool squared,
-           int n_threads) {
+           int n_threads, const std::string& isa) {
+            const neon::Isa which = neon::parse_isa(isa);
             dispatch(X_any, [&](const auto& X) {
                 using T = typename std::decay_t<decltype(X)>::value_type;
                 const neon::RowsView<T> rows = rows_view(X, "X");
@@ -178,11 +221,12 @@ void register_kmeans_fit(py::module_& m) {
                 auto out = optional_array<T>(out_any, "out");
                 if (out_any.is_none()) throw std::invalid_argument("out is required");
                 const neon::RowsOut<T> o = rows_out(out, rows.n_rows, K, "out");
-                run_interruptible([&] { neon::center_distances(rows, cp, K, squared, o, n_threads); });
+                run_interruptible([&] { neon::center_distances(rows, cp, K, squared, o, n_threads, which); });
                 return 0;
             });
         },
         py::arg("X"), py::arg("centers"), py::arg("out"), py::arg("squared"), py::arg("n_threads"),
+        py::arg("isa") = "auto",
         "Euclidean (or squared) distance of every row of X to every centre, written into out (N x K).");
 }
 

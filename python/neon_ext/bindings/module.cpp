@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 
+#include "neon/fit_dispatch.hpp"
 #include "neon/isa.hpp"
 #include "neon/parallel.hpp"
 
@@ -36,9 +37,15 @@ PYBIND11_MODULE(_core, m) {
             if (neon::isa_supported(isa)) kernel_isas.append(neon::isa_name(isa));
         info["kernel_isas"] = kernel_isas;
         info["kernel_isa"] = std::string(neon::isa_name(neon::best_isa()));
+        // What each kernel family runs with, as its own table reports it.
+        py::dict families;
+        families["kmeans_explain"] = std::string(neon::isa_name(neon::best_isa()));
+        families["kmeans_fit"] = std::string(neon::fit_kernels_for(neon::Isa::automatic).isa);
+        info["kernel_families"] = families;
         return info;
     }, "How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the "
-       "instruction sets of the row kernels usable on this CPU (kernel_isas) and chosen (kernel_isa).");
+       "instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel "
+       "(kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).");
 
     m.def("default_thread_count", &neon::default_thread_count,
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");

@@ -4,6 +4,7 @@ explanations, following scikit-learn's estimator conventions."""
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 
 import numpy as np
@@ -33,6 +34,24 @@ from ._base import (
 from .kmeans import KMeans
 
 __all__ = ["KernelKMeans"]
+
+
+def _check_max_samples(max_samples, n_samples: int, n_clusters: int) -> int:
+    """Rows to fit on: max_samples as an int >= n_clusters or a fraction in (0, 1], at most n_samples."""
+    if max_samples is None:
+        return n_samples
+    if isinstance(max_samples, (bool, np.bool_)) or not isinstance(max_samples, numbers.Real):
+        raise TypeError(f"max_samples must be None, an int or a float, got {type(max_samples).__name__}")
+    if isinstance(max_samples, numbers.Integral):
+        m = int(max_samples)
+        if m < n_clusters:
+            raise ValueError(f"max_samples={m} must be >= n_clusters={n_clusters}")
+    else:
+        f = float(max_samples)
+        if not 0.0 < f <= 1.0:
+            raise ValueError(f"max_samples={max_samples!r} must be in (0, 1] when it is a fraction")
+        m = max(n_clusters, int(f * n_samples))
+    return min(m, n_samples)
 
 
 def _reseed_empty_clusters(labels: np.ndarray, badness: np.ndarray, n_clusters: int) -> int:
@@ -79,6 +98,12 @@ class KernelKMeans(ClusteringEstimator):
     fixed. One sweep costs O(n_samples^2 n_features) in the compiled blocked
     kernel, with memory O(block rows x n_samples).
 
+    Large data: with ``max_samples`` the partition is fitted on a random
+    subsample of that many rows (k-means initialisation and sweeps, all
+    O(max_samples^2)), and every other row is labelled by the fitted model
+    (its compiled predict, O(n_samples x support)). Measured cost against
+    fitting on everything: ``bench/README.md`` (kernel k-means fit).
+
     Prediction and explanation use the support set: all training points, or
     at most ``max_support_per_cluster`` per cluster drawn at random
     (stratified, reproducible with ``random_state``); ``fidelity_`` reports
@@ -98,11 +123,19 @@ class KernelKMeans(ClusteringEstimator):
         Support vectors kept per cluster for predict / explain.
     max_iter : int, default 100
         Maximum number of reassignment sweeps.
+    max_samples : int or float, optional
+        Rows the partition is fitted on: an int >= n_clusters, or a fraction
+        in (0, 1] of n_samples; None (default) uses every row. When smaller
+        than n_samples, a random subsample of that size (reproducible with
+        ``random_state``) is fitted and the other rows get the fitted
+        model's prediction (see ``labels_``, ``sample_indices_``). Use it
+        above a few ten thousand rows, together with
+        ``max_support_per_cluster`` to bound the cost of labelling them.
     n_init : int, default 3
         k-means runs for the initial partition (the lowest inertia is kept).
     random_state : None, int, numpy RandomState or Generator
-        Seeds the k-means initialisation, the gamma="auto" sample and the
-        support subsample; an int makes the fit reproducible (bitwise, for any
+        Seeds the ``max_samples`` subsample, the k-means initialisation, the
+        gamma="auto" sample and the support subsample; an int makes the fit reproducible (bitwise, for any
         ``n_threads``). None uses numpy's global state.
     n_threads : int, optional
         Threads of the compiled kernels (None: the OpenMP default); results do
@@ -114,11 +147,16 @@ class KernelKMeans(ClusteringEstimator):
     ----------
     labels_ : ndarray of int64, shape (n_samples,)
         Cluster of each training point at the end of fitting (a leave-one-out
-        fixed point when ``converged_``).
+        fixed point when ``converged_``); with ``max_samples``, rows outside
+        ``sample_indices_`` get the fitted model's prediction.
+    sample_indices_ : ndarray of int64
+        Sorted rows of the training data the partition was fitted on (all
+        rows without ``max_samples``).
     support_vectors_, support_labels_ : ndarrays
         The support set of the fitted model and its clusters.
     support_indices_ : ndarray of int64
-        Rows of the training data that are support vectors.
+        Rows of the training data that are support vectors (always within
+        ``sample_indices_``).
     gamma_ : float
         The kernel width used.
     beta_ : float
@@ -134,16 +172,16 @@ class KernelKMeans(ClusteringEstimator):
     n_reseeded_ : int
         Empty clusters re-seeded over the whole fit.
     fidelity_ : float
-        Share of training points that the fitted model (its support set, each
-        point counting itself if it is a support vector) assigns to their
-        cluster in ``labels_``.
+        Share of the fitted rows (``sample_indices_``) that the fitted model
+        (its support set, each point counting itself if it is a support
+        vector) assigns to their cluster in ``labels_``.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X was a DataFrame with string column names.
     """
 
     def __init__(self, n_clusters=8, *, gamma="auto", pool_stiffness=None, max_support_per_cluster=None,
-                 max_iter=100, n_init=3, random_state=None, n_threads=None, eps=DEFAULT_EPS):
+                 max_iter=100, n_init=3, random_state=None, n_threads=None, eps=DEFAULT_EPS, max_samples=None):
         self.n_clusters = n_clusters
         self.gamma = gamma
         self.pool_stiffness = pool_stiffness
@@ -153,6 +191,7 @@ class KernelKMeans(ClusteringEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.eps = eps
+        self.max_samples = max_samples
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "labels_")
@@ -181,6 +220,12 @@ class KernelKMeans(ClusteringEstimator):
         finite = np.isfinite(X).all(axis=1)
         if not finite.all():
             raise ValueError(f"X contains NaN or infinity (first at row {int(np.flatnonzero(~finite)[0])})")
+        n_fit = _check_max_samples(self.max_samples, n, k)
+        # The rows the partition is fitted on (a subsample drawn only when
+        # asked, so that fits without max_samples draw what they always drew).
+        sample = np.sort(rng.choice(n, n_fit, replace=False)) if n_fit < n else np.arange(n, dtype=np.int64)
+        X_all, X = X, (X[sample] if n_fit < n else X)
+        n = n_fit
         gamma = check_gamma(self.gamma, X, random_state=rng)
 
         X64 = np.ascontiguousarray(X, dtype=np.float64)
@@ -200,19 +245,23 @@ class KernelKMeans(ClusteringEstimator):
 
         support = stratified_support(labels, limit, rng)
         model = NeuralizedKernelKMeans(X64[support], labels[support], gamma, self.pool_stiffness, eps=eps)
-        assigned = np.empty(n, dtype=np.int64)
-        logit = np.empty(n, dtype=X.dtype)
-        model._run(X, n_threads=self.n_threads, assigned=assigned, logit=logit)
+        # Every training row through the compiled predict: the fidelity on the
+        # fitted rows, beta_ on all rows, and the labels of rows left out.
+        assigned = np.empty(X_all.shape[0], dtype=np.int64)
+        logit = np.empty(X_all.shape[0], dtype=X.dtype)
+        model._run(X_all, n_threads=self.n_threads, assigned=assigned, logit=logit)
 
         self._neuralized = model
         self._public = None  # neuralize() makes it again
-        self.labels_ = labels
-        self.support_indices_ = support
+        self.fidelity_ = float(np.mean(assigned[sample] == labels))
+        assigned[sample] = labels
+        self.labels_ = assigned
+        self.sample_indices_ = sample
+        self.support_indices_ = sample[support]
         self.support_vectors_ = model.support_vectors
         self.support_labels_ = model.labels
         self.gamma_ = gamma
         self.beta_ = beta_from_mean_logit(float(np.mean(logit, dtype=np.float64)), model._fallback_logit_scale())
-        self.fidelity_ = float(np.mean(assigned == labels))
         self.n_iter_ = sweeps
         self.converged_ = changed == 0
         self.n_reseeded_ = reseeded

@@ -312,16 +312,15 @@ class KMeans(ClusteringEstimator):
         """Lloyd iterations from `centers`; one compiled pass per iteration.
 
         Returns (centers, labels, inertia, logit_sum, n_iter), all for the
-        returned centres, from a last float64 assignment pass (the iterations
-        compute in X's precision and do not settle exact ties).
+        returned centres, from a last pass with predict's assignment (the
+        iterations compute in X's precision and do not settle exact ties).
         """
         n = X.shape[0]
         labels = np.full(n, -1, dtype=np.int64)
-        dist = np.empty(n, dtype=np.float64)
         new = np.empty_like(centers)
         n_iter = max_iter
         for it in range(1, max_iter + 1):
-            step = _core.lloyd_step(X, w, centers, new, labels, dist, False, threads)
+            step = _core.lloyd_step(X, w, centers, new, labels, None, threads)
             if step["n_changed"] == 0 and step["n_relocated"] == 0:
                 n_iter = it  # strict convergence: `centers` are the means of these labels
                 break
@@ -331,7 +330,7 @@ class KMeans(ClusteringEstimator):
                 break
         if bar is not None:
             bar.update(max_iter)  # the run's share of the bar, however early it converged
-        final = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
+        final = _core.kmeans_labels(X, w, centers, labels, threads)
         return centers, labels, final["inertia"], final["logit_sum"], n_iter
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
@@ -363,8 +362,7 @@ class KMeans(ClusteringEstimator):
         X = self._check_X(X)
         w = _check_sample_weight(sample_weight, X.shape[0])
         labels = np.empty(X.shape[0], dtype=np.int64)
-        step = _core.lloyd_step(X, w, self.cluster_centers_, None, labels, None, True,
-                                check_n_threads(self.n_threads))
+        step = _core.kmeans_labels(X, w, self.cluster_centers_, labels, check_n_threads(self.n_threads))
         if not np.isfinite(step["inertia"]):
             raise ValueError("the inertia of X (its weighted sum of squared distances to the centres) is "
                              "beyond the float64 range (1.8e308); rows are too far from the centres for a "

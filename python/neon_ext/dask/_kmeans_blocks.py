@@ -71,7 +71,7 @@ def lloyd_block(X, w, centers, origin, offset: int, threads: int):
     w = _weights(w, n)
     labels = np.full(n, -1, dtype=np.int64)
     dist = np.empty(n, dtype=np.float64)
-    step = _core.lloyd_step(X, w, centers, None, labels, dist, False, threads)
+    step = _core.lloyd_step(X, w, centers, None, labels, dist, threads)
     sums = group_sums(X, labels, K, weights=w, origin=origin)
     positive = w > 0
     counts = np.bincount(labels[positive], minlength=K).astype(np.float64)
@@ -109,12 +109,13 @@ def merge_lloyd(*parts):
 
 
 def assign_block(X, w, centers, threads: int):
-    """Exact (float64, ties to the lowest index) assignment: inertia, the sum
-    of assigned logits and the rows per cluster."""
+    """predict's assignment (near ties settled in float64, ties to the lowest
+    index, ``_core.kmeans_labels``, the in-memory fit's final pass): inertia,
+    the sum of assigned logits and the rows per cluster."""
     n, K = X.shape[0], centers.shape[0]
     w = _weights(w, n)
     labels = np.empty(n, dtype=np.int64)
-    step = _core.lloyd_step(X, w, centers, None, labels, None, True, threads)
+    step = _core.kmeans_labels(X, w, centers, labels, threads)
     return np.array([step["inertia"], step["logit_sum"]]), np.bincount(labels, minlength=K)
 
 

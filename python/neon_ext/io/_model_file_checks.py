@@ -79,8 +79,10 @@ def _check_members(fh, path, size: int, limit: int) -> dict:
                 raise ValueError(f"{path} is not a neon_ext model file (entry {info.filename!r} is not an array)")
             shape, dtype = _member_header(zf, info, path)
             if dtype.hasobject:
-                raise ValueError(f"{path} is not a neon_ext model file (entry {info.filename!r} holds Python "
-                                 "objects; model files hold numbers and text only)")
+                raise ValueError(
+                    f"{path} is not a neon_ext model file (entry {info.filename!r} holds Python "
+                    "objects; model files hold numbers and text only)"
+                )
             count = 1
             for n in shape:
                 count *= int(n)
@@ -91,7 +93,8 @@ def _check_members(fh, path, size: int, limit: int) -> dict:
                     f"{path}: entry {info.filename[:-4]!r} declares shape {tuple(shape)} ({dtype}), "
                     f"{_format_bytes(total)} of arrays in a file of {_format_bytes(size)}; a model file may "
                     f"declare at most {MAX_EXPANSION} times its size plus {_format_bytes(ALLOWANCE)} "
-                    "(the file is damaged or crafted)")
+                    "(the file is damaged or crafted)"
+                )
             declared[info.filename[:-4]] = (tuple(shape), dtype)
     fh.seek(0)
     return declared
