@@ -19,11 +19,13 @@ import neon_ext as nx
 from neon_ext import _core
 
 PACKAGE_DIR = Path(nx.__file__).resolve().parent
-# In a source checkout the package lies in <root>/python/neon_ext; installed,
-# there is no pyproject.toml two levels up.
-SOURCE_ROOT = PACKAGE_DIR.parent.parent
-IN_TREE = (SOURCE_ROOT / "pyproject.toml").is_file() and (SOURCE_ROOT / "python" / "neon_ext").is_dir()
-needs_source_tree = pytest.mark.skipif(not IN_TREE, reason="needs the source checkout (pyproject.toml)")
+# The checkout these tests belong to (CI installs the package from it and runs
+# them there); absent when they run from a copy next to an installed wheel.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+IS_CHECKOUT = all((SOURCE_ROOT / p).exists() for p in ("pyproject.toml", "CMakeLists.txt", "python/neon_ext"))
+needs_source_tree = pytest.mark.skipif(not IS_CHECKOUT, reason="needs the source checkout (pyproject.toml, ...)")
+# The package imported from that checkout's python/ (a build in the tree), or installed.
+IN_TREE = IS_CHECKOUT and PACKAGE_DIR == SOURCE_ROOT / "python" / "neon_ext"
 
 REGENERATE = "regenerate it with scripts/generate_stub.sh after building the changed bindings"
 
@@ -47,7 +49,9 @@ def test_version_matches_its_single_source():
     if IN_TREE:
         # The core compiled in this checkout must come from its pyproject.toml
         # (a stale _core*.so after a version bump fails here).
-        assert nx.__version__ == _pyproject()["project"]["version"]
+        assert nx.__version__ == _pyproject()["project"]["version"], (
+            f"{_core.__file__} was built for version {nx.__version__}: rebuild it (docs/development.md)"
+        )
     else:
         # Installed: the distribution that holds this very package.
         dist = importlib.metadata.distribution("neon-ext")
