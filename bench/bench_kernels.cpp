@@ -62,22 +62,33 @@ Options parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "-h" || a == "--help") {
-            std::puts("neon_bench [--n LIST] [--d LIST] [--k LIST] [--threads LIST] [--isa LIST|all]\n"
-                      "           [--dtype float32,float64] [--reps R] [--beta B (0: heuristic)] [--clock wall|cpu]");
+            std::puts(
+                "neon_bench [--n LIST] [--d LIST] [--k LIST] [--threads LIST] [--isa LIST|all]\n"
+                "           [--dtype float32,float64] [--reps R] [--beta B (0: heuristic)] [--clock wall|cpu]");
             std::exit(0);
         }
         if (i + 1 >= argc) throw std::invalid_argument("missing value after " + a);
         const std::string v = argv[++i];
-        if (a == "--n") o.n = split_long(v);
-        else if (a == "--d") o.d = split_long(v);
-        else if (a == "--k") o.k = split_long(v);
-        else if (a == "--threads") o.threads = split_long(v);
-        else if (a == "--isa") o.isa = split(v);
-        else if (a == "--dtype") o.dtype = split(v);
-        else if (a == "--reps") o.reps = std::max(1, std::stoi(v));
-        else if (a == "--beta") o.beta = std::stod(v);
-        else if (a == "--clock") o.cpu_clock = v == "cpu";
-        else throw std::invalid_argument("unknown option " + a);
+        if (a == "--n")
+            o.n = split_long(v);
+        else if (a == "--d")
+            o.d = split_long(v);
+        else if (a == "--k")
+            o.k = split_long(v);
+        else if (a == "--threads")
+            o.threads = split_long(v);
+        else if (a == "--isa")
+            o.isa = split(v);
+        else if (a == "--dtype")
+            o.dtype = split(v);
+        else if (a == "--reps")
+            o.reps = std::max(1, std::stoi(v));
+        else if (a == "--beta")
+            o.beta = std::stod(v);
+        else if (a == "--clock")
+            o.cpu_clock = v == "cpu";
+        else
+            throw std::invalid_argument("unknown option " + a);
     }
     if (o.isa.size() == 1 && o.isa[0] == "all") {
         o.isa.clear();
@@ -174,21 +185,24 @@ void run_dtype(const Options& o, const char* dtype, long N, long D, long K, cons
                     sum += static_cast<double>(R[r * D + i]);
                     abs_sum += std::fabs(static_cast<double>(R[r * D + i]));
                 }
-                worst_gap = std::max(worst_gap, std::fabs(sum - static_cast<double>(logit[r])) / std::max(abs_sum, 1e-300));
+                worst_gap =
+                    std::max(worst_gap, std::fabs(sum - static_cast<double>(logit[r])) / std::max(abs_sum, 1e-300));
             }
             if (reference.empty()) {
                 reference = R;
             } else {
                 for (size_t j = 0; j < R.size(); ++j) {
-                    worst_diff = std::max(worst_diff, std::fabs(static_cast<double>(R[j]) - static_cast<double>(reference[j])));
+                    worst_diff =
+                        std::max(worst_diff, std::fabs(static_cast<double>(R[j]) - static_cast<double>(reference[j])));
                     scale = std::max(scale, std::fabs(static_cast<double>(reference[j])));
                 }
                 worst_diff /= std::max(scale, 1e-300);
             }
             const char* shown = isa == neon::Isa::automatic ? neon::isa_name(neon::best_isa()) : isa_name.c_str();
-            std::printf("%-8s %-8s %2ld %9ld %5ld %4ld  %9.4f %9.4f %9.4f %8.1f %7.2f  conservation %.1e  vs first isa %.1e\n",
-                        dtype, shown, th, N, D, K, s.median, s.min, s.max, 1e9 * s.median / N, s.median / floor.median,
-                        worst_gap, worst_diff);
+            std::printf(
+                "%-8s %-8s %2ld %9ld %5ld %4ld  %9.4f %9.4f %9.4f %8.1f %7.2f  conservation %.1e  vs first isa %.1e\n",
+                dtype, shown, th, N, D, K, s.median, s.min, s.max, 1e9 * s.median / N, s.median / floor.median,
+                worst_gap, worst_diff);
         }
     }
 }
@@ -199,9 +213,10 @@ int main(int argc, char** argv) {
     try {
         const Options o = parse(argc, argv);
         g_cpu_clock = o.cpu_clock;
-        std::printf("# neon_bench: best isa %s, openmp %d (default threads %d), %d timed runs after a warm-up, %s time\n",
-                    neon::isa_name(neon::best_isa()), neon::built_with_openmp() ? 1 : 0, neon::default_thread_count(),
-                    o.reps, o.cpu_clock ? "process CPU" : "wall");
+        std::printf(
+            "# neon_bench: best isa %s, openmp %d (default threads %d), %d timed runs after a warm-up, %s time\n",
+            neon::isa_name(neon::best_isa()), neon::built_with_openmp() ? 1 : 0, neon::default_thread_count(), o.reps,
+            o.cpu_clock ? "process CPU" : "wall");
         std::printf("%-8s %-8s %2s %9s %5s %4s  %9s %9s %9s %8s %7s\n", "dtype", "kernel", "th", "N", "D", "K",
                     "median_s", "min_s", "max_s", "ns/row", "/floor");
         for (long N : o.n)
@@ -211,9 +226,12 @@ int main(int argc, char** argv) {
                     blobs(N, D, K, X, C);
                     const neon::KMeansCore core(C.data(), K, D, 1e-12);
                     for (const auto& dt : o.dtype) {
-                        if (dt == "float32") run_dtype<float>(o, "float32", N, D, K, X, core);
-                        else if (dt == "float64") run_dtype<double>(o, "float64", N, D, K, X, core);
-                        else throw std::invalid_argument("unknown dtype " + dt);
+                        if (dt == "float32")
+                            run_dtype<float>(o, "float32", N, D, K, X, core);
+                        else if (dt == "float64")
+                            run_dtype<double>(o, "float64", N, D, K, X, core);
+                        else
+                            throw std::invalid_argument("unknown dtype " + dt);
                     }
                 }
     } catch (const std::exception& e) {

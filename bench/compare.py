@@ -149,8 +149,10 @@ def kmeans_section(a, results):
     X64 = X.astype(np.float64)
     R64 = np.empty_like(X64)
     Cf = C.astype(np.float32)
-    print(f"\nk-means explain: N={a.n} D={a.d} K={a.k}, Gaussian blobs, beta={beta:.4g} (heuristic, fixed), "
-          f"{a.reps} runs after a warm-up; median [min - max] wall, median CPU; ratio to the floor")
+    print(
+        f"\nk-means explain: N={a.n} D={a.d} K={a.k}, Gaussian blobs, beta={beta:.4g} (heuristic, fixed), "
+        f"{a.reps} runs after a warm-up; median [min - max] wall, median CPU; ratio to the floor"
+    )
 
     # --- correctness first: neon_ext against numpy NEON in float64 --------------
     sub = slice(0, min(a.n, 2000))
@@ -161,7 +163,9 @@ def kmeans_section(a, results):
     err32 = np.abs(e32.relevance - ref).max() / np.abs(ref).max()
     assert err64 < 1e-9, err64
     assert err32 < 1e-4, err32
-    print(f"  check: neon_ext vs numpy NEON (float64, {sub.stop} rows): float64 {err64:.1e}, float32 {err32:.1e} relative")
+    print(
+        f"  check: neon_ext vs numpy NEON (float64, {sub.stop} rows): float64 {err64:.1e}, float32 {err32:.1e} relative"
+    )
     pause()
 
     # neon_ext first: BLAS worker threads keep spinning for a while after each
@@ -198,8 +202,12 @@ def kmeans_section(a, results):
     for th in threads:
         line(f"neon_ext explain float32, {th} thread(s)", t[f"explain32_{th}"], f0)
     for th in threads:
-        line(f"neon_ext explain float64, {th} thread(s)", t[f"explain64_{th}"], f0,
-             f"({t[f'explain64_{th}'][0] / t['floor64'][0]:.2f}x its floor)")
+        line(
+            f"neon_ext explain float64, {th} thread(s)",
+            t[f"explain64_{th}"],
+            f0,
+            f"({t[f'explain64_{th}'][0] / t['floor64'][0]:.2f}x its floor)",
+        )
 
     # conservation on every row of the last runs
     for Xd, Rd, tol in ((X, R, 1e-4), (X64, R64, 1e-9)):
@@ -260,8 +268,10 @@ def rss_section(a, results):
     need = 2 * n * d * 4
     tmp = tempfile.mkdtemp(prefix="neon_bench_", dir=a.tmpdir)
     free = shutil.disk_usage(tmp).free
-    print(f"\nmemory: explain a memory-mapped {n} x {d} float32 file into a memory-mapped output "
-          f"({need / 2**30:.2f} GiB on disk in {tmp}, {free / 2**30:.0f} GiB free)")
+    print(
+        f"\nmemory: explain a memory-mapped {n} x {d} float32 file into a memory-mapped output "
+        f"({need / 2**30:.2f} GiB on disk in {tmp}, {free / 2**30:.0f} GiB free)"
+    )
     if free < 1.5 * need:
         print("  skipped: not enough free disk space (use --tmpdir or a smaller --rss-n)")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -280,14 +290,28 @@ def rss_section(a, results):
         del R
         np.save(os.path.join(tmp, "C.npy"), centers)
         beta = results.get("beta", 0.01)
-        out = subprocess.run([sys.executable, "-c", RSS_CHILD, os.path.join(tmp, "X.npy"), os.path.join(tmp, "R.npy"),
-                              repr(beta), os.path.join(tmp, "C.npy")], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RSS_CHILD,
+                os.path.join(tmp, "X.npy"),
+                os.path.join(tmp, "R.npy"),
+                repr(beta),
+                os.path.join(tmp, "C.npy"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert r["finite"]
         growth, per_row = r["peak_anon_growth"], r["per_row_outputs"]
-        print(f"  explain took {r['seconds']:.2f} s; peak anonymous memory growth {growth / 2**20:.1f} MiB, of which "
-              f"{per_row / 2**20:.1f} MiB are the per-row results (logit, assigned, target: O(N) by design), "
-              f"so {max(growth - per_row, 0) / 2**20:.1f} MiB of working memory")
+        print(
+            f"  explain took {r['seconds']:.2f} s; peak anonymous memory growth {growth / 2**20:.1f} MiB, of which "
+            f"{per_row / 2**20:.1f} MiB are the per-row results (logit, assigned, target: O(N) by design), "
+            f"so {max(growth - per_row, 0) / 2**20:.1f} MiB of working memory"
+        )
         results["rss"] = r
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -338,8 +362,10 @@ def fit_section(a, results):
         X, _ = blobs(n, a.d, a.k, seed=3)
         try:
             fits = {}
-            for name, make in (("scikit-learn", lambda: SkKMeans(n_clusters=a.k, n_init=a.fit_n_init, random_state=0)),
-                               ("neon_ext", lambda: nx.KMeans(n_clusters=a.k, n_init=a.fit_n_init, random_state=0))):
+            for name, make in (
+                ("scikit-learn", lambda: SkKMeans(n_clusters=a.k, n_init=a.fit_n_init, random_state=0)),
+                ("neon_ext", lambda: nx.KMeans(n_clusters=a.k, n_init=a.fit_n_init, random_state=0)),
+            ):
                 models = []
                 t = measure(lambda: models.append(make().fit(X)), a.fit_reps, warmup=0)
                 fits[name] = (t, float(models[-1].inertia_))
@@ -381,22 +407,28 @@ def kmeans_goals(t, threads, verdict):
     if 1 in threads and 2 in threads:
         s = t["explain32_1"][0] / t["explain32_2"][0]
         s64 = t["explain64_1"][0] / t["explain64_2"][0]
-        print(f"  1 -> 2 threads: float32 {s:.2f}x, float64 {s64:.2f}x (goal >= 1.8): {verdict(min(s, s64) >= 1.8)}"
-              f"  [cpu time 1 thread / 2 threads: {t['explain32_1'][3]:.3f} / {t['explain32_2'][3]:.3f} s]")
+        print(
+            f"  1 -> 2 threads: float32 {s:.2f}x, float64 {s64:.2f}x (goal >= 1.8): {verdict(min(s, s64) >= 1.8)}"
+            f"  [cpu time 1 thread / 2 threads: {t['explain32_1'][3]:.3f} / {t['explain32_2'][3]:.3f} s]"
+        )
 
 
 def extra_goals(results, verdict):
     if "rss" in results:
         work = max(results["rss"]["peak_anon_growth"] - results["rss"]["per_row_outputs"], 0)
-        print(f"  working memory beyond X, R and the per-row results: {work / 2**20:.1f} MiB (goal <= 64 MiB): "
-              f"{verdict(work <= 64 * 2**20)}")
+        print(
+            f"  working memory beyond X, R and the per-row results: {work / 2**20:.1f} MiB (goal <= 64 MiB): "
+            f"{verdict(work <= 64 * 2**20)}"
+        )
     if "kernel" in results:
         r = results["kernel"]["explain"] / results["kernel"]["gemm"]
         print(f"  kernel k-means explain / X @ U.T: {r:.2f}x (goal <= 3): {verdict(r <= 3)}")
     for n, f in results.get("fit", {}).items():
         r = f["neon_ext"] / f["sklearn"]
-        print(f"  KMeans.fit N={n}: {r:.2f}x scikit-learn's time (goal <= 1), inertia {f['inertia_ratio']:.4f}x "
-              f"(goal <= 1.01): {verdict(r <= 1 and f['inertia_ratio'] <= 1.01)}")
+        print(
+            f"  KMeans.fit N={n}: {r:.2f}x scikit-learn's time (goal <= 1), inertia {f['inertia_ratio']:.4f}x "
+            f"(goal <= 1.01): {verdict(r <= 1 and f['inertia_ratio'] <= 1.01)}"
+        )
 
 
 def main():
@@ -407,15 +439,22 @@ def main():
     p.add_argument("--reps", type=int, default=7, help="timed runs after one warm-up (default 7)")
     p.add_argument("--threads", default="1,2", help="neon_ext thread counts, comma separated")
     p.add_argument("--rss-n", type=float, default=1e7, help="rows of the memory-mapped run (default 1e7)")
-    p.add_argument("--no-rss", action="store_true", help="skip the memory-mapped subprocess (same as leaving rss out of --sections)")
+    p.add_argument(
+        "--no-rss",
+        action="store_true",
+        help="skip the memory-mapped subprocess (same as leaving rss out of --sections)",
+    )
     p.add_argument("--tmpdir", default=None, help="where the memory-mapped files go (default: the system temp dir)")
     p.add_argument("--kernel-n", type=float, default=1e5, help="rows of the kernel k-means run (default 1e5)")
     p.add_argument("--kernel-m", type=int, default=2000, help="support vectors of the kernel k-means run")
     p.add_argument("--fit-n", default="1e5,1e6", help="rows of the KMeans.fit runs, comma separated")
     p.add_argument("--fit-n-init", type=int, default=3)
     p.add_argument("--fit-reps", type=int, default=1)
-    p.add_argument("--sections", default="kmeans,rss,kernel,fit",
-                   help="which parts to run, comma separated (default all: kmeans,rss,kernel,fit)")
+    p.add_argument(
+        "--sections",
+        default="kmeans,rss,kernel,fit",
+        help="which parts to run, comma separated (default all: kmeans,rss,kernel,fit)",
+    )
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     a = p.parse_args()
     a.n, a.rss_n, a.kernel_n = int(a.n), int(a.rss_n), int(a.kernel_n)
@@ -431,9 +470,11 @@ def main():
             cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    print(f"neon_ext {info['version']} ({info['compiler']}, kernels {info['kernel_isa']} of {info['kernel_isas']}, "
-          f"OpenMP {info['openmp']} default threads {info['openmp_default_threads']}); numpy {np.__version__}; "
-          f"{cpu}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"neon_ext {info['version']} ({info['compiler']}, kernels {info['kernel_isa']} of {info['kernel_isas']}, "
+        f"OpenMP {info['openmp']} default threads {info['openmp_default_threads']}); numpy {np.__version__}; "
+        f"{cpu}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     results = {"build": info, "args": vars(a)}
     t, threads = kmeans_section(a, results) if "kmeans" in sections else (None, None)
     if "rss" in sections:

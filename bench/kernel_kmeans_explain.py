@@ -48,15 +48,14 @@ def main():
     labels = rng.integers(a.k, size=a.n + a.support)
     labels[: a.k] = np.arange(a.k)
     data = (centers[labels] + rng.normal(size=(a.n + a.support, a.d))).astype(np.float32)
-    U, L, X = data[: a.support].astype(np.float64), labels[: a.support], data[a.support:]
+    U, L, X = data[: a.support].astype(np.float64), labels[: a.support], data[a.support :]
     gamma = nx.kernel_kmeans.median_heuristic_gamma(U)
     m = nx.NeuralizedKernelKMeans(U, L, gamma)
     beta = m.beta_heuristic(X[:5000])
     Uf = U.astype(np.float32)
     out = np.empty_like(X)
 
-    print(f"N={a.n} M={a.support} D={a.d} K={a.k} float32, gamma={gamma:.4g}, beta={beta:.4g}, "
-          f"build={nx.build_info()}")
+    print(f"N={a.n} M={a.support} D={a.d} K={a.k} float32, gamma={gamma:.4g}, beta={beta:.4g}, build={nx.build_info()}")
     t_gemm = best_time(lambda: X @ Uf.T, a.repeat)
     t_pred = best_time(lambda: m.predict(X), a.repeat)
     t_expl = best_time(lambda: m.explain(X, beta=beta, out=out), a.explain_repeat)
@@ -65,8 +64,7 @@ def main():
     cons = np.abs(out.sum(1, dtype=np.float64) - m.logits(X).max(1)).max()
     scale = np.abs(out).sum(1).max()
     for name, t in (("X @ U.T (float32 BLAS)", t_gemm), ("predict", t_pred), ("explain", t_expl)):
-        print(f"{name:24s} wall {t[0]:8.3f}s ({t[0] / t_gemm[0]:5.1f}x)   cpu {t[1]:8.3f}s "
-              f"({t[1] / t_gemm[1]:5.1f}x)")
+        print(f"{name:24s} wall {t[0]:8.3f}s ({t[0] / t_gemm[0]:5.1f}x)   cpu {t[1]:8.3f}s ({t[1] / t_gemm[1]:5.1f}x)")
     print(f"float32 vs float64 relevance (2000 rows): {gap:.2e} relative; conservation {cons / scale:.2e}")
     assert gap < 1e-4 and cons / scale < 1e-4
 

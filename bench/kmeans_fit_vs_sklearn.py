@@ -69,10 +69,18 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seeds", type=int, default=2, help="random states the inertia is averaged over")
     p.add_argument("--threads", type=int, default=None, help="threads for both (default: all)")
-    p.add_argument("--lloyd-iterations", type=int, default=20,
-                   help="also time this many iterations from identical centres (0: skip)")
-    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="cpu: process CPU time (steadier on a shared machine; with --threads 1)")
+    p.add_argument(
+        "--lloyd-iterations",
+        type=int,
+        default=20,
+        help="also time this many iterations from identical centres (0: skip)",
+    )
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: process CPU time (steadier on a shared machine; with --threads 1)",
+    )
     p.add_argument("--skip-blobs", action="store_true", help="only the equal-work rows")
     args = p.parse_args(argv)
     global CLOCK
@@ -84,15 +92,21 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     info = nx.build_info()
-    print(f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sk_version}, "
-          f"neon_ext {info['version']} ({info['compiler']}, Eigen SIMD {info['eigen_simd']}, "
-          f"fit kernels {info.get('kernel_families', {}).get('kmeans_fit', 'n/a')}, "
-          f"openmp {info['openmp']}), {os.cpu_count()} CPUs, "
-          f"threads={args.threads or 'default'}, {args.clock} clock")
-    print(f"D={args.features} K={args.clusters} n_init={args.n_init} float32 blobs; "
-          f"median of {args.repeats} after a warm-up")
-    print(f"{'N':>9} {'neon_ext s':>11} {'sklearn s':>10} {'time ratio':>10} {'inertia ratio':>13} "
-          f"{'iters (ours/sk)':>15}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sk_version}, "
+        f"neon_ext {info['version']} ({info['compiler']}, Eigen SIMD {info['eigen_simd']}, "
+        f"fit kernels {info.get('kernel_families', {}).get('kmeans_fit', 'n/a')}, "
+        f"openmp {info['openmp']}), {os.cpu_count()} CPUs, "
+        f"threads={args.threads or 'default'}, {args.clock} clock"
+    )
+    print(
+        f"D={args.features} K={args.clusters} n_init={args.n_init} float32 blobs; "
+        f"median of {args.repeats} after a warm-up"
+    )
+    print(
+        f"{'N':>9} {'neon_ext s':>11} {'sklearn s':>10} {'time ratio':>10} {'inertia ratio':>13} "
+        f"{'iters (ours/sk)':>15}"
+    )
     worst = 0.0
     for n in args.sizes:
         if args.skip_blobs:
@@ -102,6 +116,7 @@ def main(argv=None):
         ours_t, sk_t, ours_inertia, sk_inertia, iters = [], [], [], [], []
         with threadpool_limits(limits=args.threads):
             for seed in range(0 if X is None else args.seeds):
+
                 def ours(s=seed, X=X):
                     return nx.KMeans(args.clusters, n_init=args.n_init, random_state=s, n_threads=args.threads).fit(X)
 
@@ -118,8 +133,10 @@ def main(argv=None):
             t_ratio = statistics.median(ours_t) / statistics.median(sk_t)
             i_ratio = float(np.mean(ours_inertia) / np.mean(sk_inertia))
             worst = max(worst, i_ratio)
-            print(f"{n:>9} {statistics.median(ours_t):>11.3f} {statistics.median(sk_t):>10.3f} {t_ratio:>10.2f} "
-                  f"{i_ratio:>13.5f} {','.join(iters):>15}")
+            print(
+                f"{n:>9} {statistics.median(ours_t):>11.3f} {statistics.median(sk_t):>10.3f} {t_ratio:>10.2f} "
+                f"{i_ratio:>13.5f} {','.join(iters):>15}"
+            )
         del X
         if args.lloyd_iterations:
             it = args.lloyd_iterations
@@ -128,14 +145,18 @@ def main(argv=None):
             with threadpool_limits(limits=args.threads):
                 t_ours, t_sk, m_ours, m_sk = timed_pair(
                     lambda: nx.KMeans(args.clusters, init=C, max_iter=it, tol=0, n_threads=args.threads).fit(U),
-                    lambda: SKKMeans(args.clusters, init=C.astype(np.float32), n_init=1, max_iter=it, tol=0,
-                                     algorithm="lloyd").fit(U),
-                    args.repeats)
+                    lambda: SKKMeans(
+                        args.clusters, init=C.astype(np.float32), n_init=1, max_iter=it, tol=0, algorithm="lloyd"
+                    ).fit(U),
+                    args.repeats,
+                )
             i_ratio = m_ours.inertia_ / m_sk.inertia_
             worst = max(worst, i_ratio)
-            print(f"{n:>9} {t_ours:>11.3f} {t_sk:>10.3f} {t_ours / t_sk:>10.2f} {i_ratio:>13.5f} "
-                  f"{f'{m_ours.n_iter_}/{m_sk.n_iter_}':>15}  <- uniform noise, same {args.clusters} centres, "
-                  f"{it} iterations")
+            print(
+                f"{n:>9} {t_ours:>11.3f} {t_sk:>10.3f} {t_ours / t_sk:>10.2f} {i_ratio:>13.5f} "
+                f"{f'{m_ours.n_iter_}/{m_sk.n_iter_}':>15}  <- uniform noise, same {args.clusters} centres, "
+                f"{it} iterations"
+            )
             del U
     if worst > 1.01:
         print(f"FAIL: inertia {100 * (worst - 1):.2f}% worse than scikit-learn", file=sys.stderr)

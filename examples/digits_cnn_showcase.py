@@ -32,6 +32,7 @@ import torch
 from zennit.composites import EpsilonGammaBox
 
 import neon_ext as nx
+
 # the figure of examples/digits_showcase.py (same folder, on sys.path when run as a script)
 from digits_showcase import draw_clusters
 from neon_ext.torch import explain
@@ -40,11 +41,16 @@ from neon_ext.torch import explain
 def digits_network(n_features=32):
     """Psi (convolutions -> 32 ReLU features) and a linear classifier on top."""
     psi = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2),                                    # 8x8 -> 4x4
-        torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Flatten(), torch.nn.Linear(32 * 4 * 4, n_features), torch.nn.ReLU(),
+        torch.nn.Conv2d(1, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),  # 8x8 -> 4x4
+        torch.nn.Conv2d(32, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32 * 4 * 4, n_features),
+        torch.nn.ReLU(),
     )
     return psi, torch.nn.Linear(n_features, 10)
 
@@ -82,29 +88,44 @@ def main(argv=None):
     psi, classifier = digits_network()
     wall, cpu = time.perf_counter(), time.process_time()
     accuracy = train(psi, classifier, x, torch.tensor(digits), args.epochs, args.seed)
-    print(f"trained {args.epochs} epochs in {time.perf_counter() - wall:.1f} s wall, "
-          f"{time.process_time() - cpu:.1f} s CPU; training accuracy {accuracy:.3f}")
+    print(
+        f"trained {args.epochs} epochs in {time.perf_counter() - wall:.1f} s wall, "
+        f"{time.process_time() - cpu:.1f} s CPU; training accuracy {accuracy:.3f}"
+    )
 
     with torch.no_grad():
         features = psi(x).numpy()
     model = nx.KMeans(n_clusters=10, n_init=4, random_state=args.seed).fit(features)
     wall, cpu = time.perf_counter(), time.process_time()
     e = explain(psi, model, x, composite=EpsilonGammaBox(low=0.0, high=1.0))
-    print(f"explained {len(x)} images in {time.perf_counter() - wall:.2f} s wall, "
-          f"{time.process_time() - cpu:.2f} s CPU (beta = {e.beta:.3g}, the heuristic on the training features)")
+    print(
+        f"explained {len(x)} images in {time.perf_counter() - wall:.2f} s wall, "
+        f"{time.process_time() - cpu:.2f} s CPU (beta = {e.beta:.3g}, the heuristic on the training features)"
+    )
 
     relevance = e.relevance.numpy().reshape(len(x), 64)
     feature_gap = np.abs(e.features.relevance.sum(1) - e.logit) / np.abs(e.features.relevance).sum(1)
     kept = relevance.sum(1) / e.logit
-    print(f"features: max |sum R_a - logit| / sum |R_a| = {feature_gap.max():.1e}; pixels: sum R_x / logit "
-          f"median {np.median(kept):.3f}, 5%..95% {np.percentile(kept, 5):.3f}..{np.percentile(kept, 95):.3f} "
-          "(biases and stabilizers absorb the rest)")
+    print(
+        f"features: max |sum R_a - logit| / sum |R_a| = {feature_gap.max():.1e}; pixels: sum R_x / logit "
+        f"median {np.median(kept):.3f}, 5%..95% {np.percentile(kept, 5):.3f}..{np.percentile(kept, 95):.3f} "
+        "(biases and stabilizers absorb the rest)"
+    )
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "digits_cnn_neon.png"
-    draw_clusters(x.numpy().reshape(len(x), 64), relevance, e.logit, e.assigned, digits, model.n_clusters,
-                  "k-means (K = 10) on 32 CNN features of 8x8 digits: NEON on the features, LRP "
-                  "(EpsilonGammaBox) to the pixels (red: for the cluster, blue: against)", path, ink=1.0)
+    draw_clusters(
+        x.numpy().reshape(len(x), 64),
+        relevance,
+        e.logit,
+        e.assigned,
+        digits,
+        model.n_clusters,
+        "k-means (K = 10) on 32 CNN features of 8x8 digits: NEON on the features, LRP "
+        "(EpsilonGammaBox) to the pixels (red: for the cluster, blue: against)",
+        path,
+        ink=1.0,
+    )
     print(f"wrote {path}")
 
 

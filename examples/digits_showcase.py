@@ -42,13 +42,11 @@ def cluster_order(assigned, digits, n_clusters):
 
 def showcase(model, X, digits, title, path, prototypes=None):
     e = model.explain(X)
-    draw_clusters(X, e.relevance, e.logit, e.assigned, digits, model.n_clusters, title, path,
-                  prototypes=prototypes)
+    draw_clusters(X, e.relevance, e.logit, e.assigned, digits, model.n_clusters, title, path, prototypes=prototypes)
     return e
 
 
-def draw_clusters(images, relevance, logit, assigned, digits, n_clusters, title, path, *, prototypes=None,
-                  ink=16.0):
+def draw_clusters(images, relevance, logit, assigned, digits, n_clusters, title, path, *, prototypes=None, ink=16.0):
     """One column per cluster (sorted by majority digit): its centroid (or mean
     image), its mean relevance, a typical member (median logit) and that
     member's relevance. ``images`` and ``relevance`` are (N, 64); pixel
@@ -61,15 +59,23 @@ def draw_clusters(images, relevance, logit, assigned, digits, n_clusters, title,
     K = n_clusters
     order, majority = cluster_order(assigned, digits, K)
     fig, axes = plt.subplots(4, K, figsize=(1.05 * K, 4.9))
-    rows = ["centroid" if prototypes is not None else "cluster mean", "mean relevance",
-            "typical member", "its relevance"]
+    rows = [
+        "centroid" if prototypes is not None else "cluster mean",
+        "mean relevance",
+        "typical member",
+        "its relevance",
+    ]
     for j, c in enumerate(order):
         members = np.flatnonzero(assigned == c)
         proto = prototypes[c] if prototypes is not None else images[members].mean(0)
         mean_rel = relevance[members].mean(0)
         typical = members[np.argsort(logit[members])[len(members) // 2]]
-        panels = [(proto, "gray_r", 0, ink), (mean_rel, "bwr", None, None),
-                  (images[typical], "gray_r", 0, ink), (relevance[typical], "bwr", None, None)]
+        panels = [
+            (proto, "gray_r", 0, ink),
+            (mean_rel, "bwr", None, None),
+            (images[typical], "gray_r", 0, ink),
+            (relevance[typical], "bwr", None, None),
+        ]
         for i, (img, cmap, lo, hi) in enumerate(panels):
             ax = axes[i, j]
             if lo is None:
@@ -105,8 +111,15 @@ def main(argv=None):
     km = KMeans(10, n_init=10, random_state=args.seed).fit(X)
     model = nx.neuralize(km)
     path = args.out / "digits_neon_kmeans.png"
-    e = showcase(model, X, digits, "k-means (K = 10) on 8x8 digits: NEON relevance of each pixel for the "
-                 "assigned cluster (red: for, blue: against)", path, prototypes=model.centroids)
+    e = showcase(
+        model,
+        X,
+        digits,
+        "k-means (K = 10) on 8x8 digits: NEON relevance of each pixel for the "
+        "assigned cluster (red: for, blue: against)",
+        path,
+        prototypes=model.centroids,
+    )
     print(f"wrote {path}; conservation max |sum R - logit| = {np.abs(e.conservation_error()).max():.1e}")
 
     if not args.kernel:
@@ -114,14 +127,24 @@ def main(argv=None):
     # kernel k-means: fitted where this build has the estimator, else the soft-min kernel model
     # of the k-means partition; at most 100 support vectors per cluster
     if hasattr(nx, "KernelKMeans"):
-        kernel = nx.KernelKMeans(n_clusters=10, gamma="auto", max_support_per_cluster=100,
-                                 random_state=args.seed).fit(X).neuralize()
+        kernel = (
+            nx.KernelKMeans(n_clusters=10, gamma="auto", max_support_per_cluster=100, random_state=args.seed)
+            .fit(X)
+            .neuralize()
+        )
     else:
-        kernel = nx.NeuralizedKernelKMeans.from_labels(X, km.labels_, gamma="auto", max_support_per_cluster=100,
-                                                       random_state=args.seed)
+        kernel = nx.NeuralizedKernelKMeans.from_labels(
+            X, km.labels_, gamma="auto", max_support_per_cluster=100, random_state=args.seed
+        )
     path = args.out / "digits_neon_kernel_kmeans.png"
-    e = showcase(kernel, X, digits, "kernel k-means (K = 10, Gaussian kernel) on 8x8 digits: NEON relevance "
-                 "for the assigned cluster (red: for, blue: against)", path)
+    e = showcase(
+        kernel,
+        X,
+        digits,
+        "kernel k-means (K = 10, Gaussian kernel) on 8x8 digits: NEON relevance "
+        "for the assigned cluster (red: for, blue: against)",
+        path,
+    )
     R = e.relevance
     ratio = np.abs(R).sum(1) / np.maximum(np.abs(R.sum(1)), 1e-300)
     print(f"wrote {path}; median sum|R| / |logit| = {np.median(ratio):.3g} (1 = no cancellation)")

@@ -68,15 +68,19 @@ def kernel_model(X, kmeans_labels, n_clusters, gamma, seed):
     (``NeuralizedKernelKMeans.from_labels``), which reproduces that partition for
     ``fidelity_`` of the points. gamma: "auto" (median heuristic) or a number."""
     if hasattr(nx, "KernelKMeans"):
-        kk = nx.KernelKMeans(n_clusters=n_clusters, gamma=gamma, max_support_per_cluster=MAX_SUPPORT,
-                             random_state=seed).fit(X)
+        kk = nx.KernelKMeans(
+            n_clusters=n_clusters, gamma=gamma, max_support_per_cluster=MAX_SUPPORT, random_state=seed
+        ).fit(X)
         model = kk.neuralize()
         model.converged = "yes" if kk.converged_ else f"no ({kk.n_iter_} sweeps)"
-        model.description = (f"fitted by nx.KernelKMeans ({kk.n_iter_} sweeps, converged: {kk.converged_}; "
-                             f"the support set reproduces its labels for {kk.fidelity_:.1%} of the points)")
+        model.description = (
+            f"fitted by nx.KernelKMeans ({kk.n_iter_} sweeps, converged: {kk.converged_}; "
+            f"the support set reproduces its labels for {kk.fidelity_:.1%} of the points)"
+        )
         return model
-    model = nx.NeuralizedKernelKMeans.from_labels(X, kmeans_labels, gamma=gamma,
-                                                  max_support_per_cluster=MAX_SUPPORT, random_state=seed)
+    model = nx.NeuralizedKernelKMeans.from_labels(
+        X, kmeans_labels, gamma=gamma, max_support_per_cluster=MAX_SUPPORT, random_state=seed
+    )
     model.converged = "–"
     model.description = f"the kernel model of the k-means partition, reproducing it for {model.fidelity_:.1%} of points"
     return model
@@ -100,9 +104,10 @@ def stiffness_variants(model, X):
         return {f"β × {s:g}": (lambda m, Z, t, b=beta * s: neon(m, Z, t, beta=b)) for s in (0.1, 1, 10, 100)}
     variants = {}
     for s in (1, 10, 100, 1000):
-        stiffer = nx.NeuralizedKernelKMeans(model.support_vectors, model.labels, model.gamma,
-                                            pool_stiffness=model.gamma * s)
-        variants[f"γ' = γ × {s:g}"] = (lambda m, Z, t, e=stiffer: neon(e, Z, t))
+        stiffer = nx.NeuralizedKernelKMeans(
+            model.support_vectors, model.labels, model.gamma, pool_stiffness=model.gamma * s
+        )
+        variants[f"γ' = γ × {s:g}"] = lambda m, Z, t, e=stiffer: neon(e, Z, t)
     return variants
 
 
@@ -141,7 +146,9 @@ def time_table(results, columns, methods):
             r = results[(col, "mean")]
             t, t0 = r.times[m], r.times["neon"]
             ratio = t / t0
-            cells.append(fmt_time(t) + ("" if m == "neon" else f" (×{ratio:.2g})" if ratio < 10 else f" (×{ratio:.0f})"))
+            cells.append(
+                fmt_time(t) + ("" if m == "neon" else f" (×{ratio:.2g})" if ratio < 10 else f" (×{ratio:.0f})")
+            )
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -155,8 +162,13 @@ def plot(results, columns, path):
     datasets = list(dict.fromkeys(c.split(" · ")[0] for c in columns))
     models = list(dict.fromkeys(c.split(" · ")[1] for c in columns))
     panels = [(m, ref) for m in models for ref in REFERENCES]
-    fig, axes = plt.subplots(len(datasets), len(panels), figsize=(max(7.0, 2.9 * len(panels)), 2.3 * len(datasets) + 0.9),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(panels),
+        figsize=(max(7.0, 2.9 * len(panels)), 2.3 * len(datasets) + 0.9),
+        squeeze=False,
+        sharex=True,
+    )
     for i, ds in enumerate(datasets):
         for j, (model, ref) in enumerate(panels):
             ax = axes[i, j]
@@ -174,12 +186,17 @@ def plot(results, columns, path):
 
     handles = [Line2D([], [], color=f"C{i}", lw=2.2 if m == "neon" else 1.3) for i, m in enumerate(METHODS)]
     handles += [Line2D([], [], color="0.3", ls=ls) for ls in ("-", "--", ":")]
-    names = list(METHODS) + ["most relevant first (lower is better)", "least relevant first (higher is better)",
-                             "random order"]
-    fig.legend(handles, names, loc="lower center", ncol=4 if len(panels) >= 4 else 3, fontsize=7.5,
-               frameon=False)
-    fig.suptitle("Feature removal: mean logit of the assigned cluster (divided by its initial value)\n"
-                 "as features are replaced by the reference, in the order each method ranks them", fontsize=9)
+    names = list(METHODS) + [
+        "most relevant first (lower is better)",
+        "least relevant first (higher is better)",
+        "random order",
+    ]
+    fig.legend(handles, names, loc="lower center", ncol=4 if len(panels) >= 4 else 3, fontsize=7.5, frameon=False)
+    fig.suptitle(
+        "Feature removal: mean logit of the assigned cluster (divided by its initial value)\n"
+        "as features are replaced by the reference, in the order each method ranks them",
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -200,8 +217,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--datasets", nargs="+", choices=list(LABELS), default=list(LABELS))
     parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--threads", type=int, default=1,
-                        help="OpenMP / BLAS threads (default 1: timings on a shared machine stay comparable)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OpenMP / BLAS threads (default 1: timings on a shared machine stay comparable)",
+    )
     args = parser.parse_args(argv)
     try:
         from threadpoolctl import threadpool_limits
@@ -233,25 +254,41 @@ def run(args):
             col = f"{LABELS[name]} · {model_name}"
             columns.append(col)
             for ref, reference in references.items():
-                results[(col, ref)] = compare(model, held_out, METHODS, reference=reference,
-                                              n_permutations=args.permutations, repeat=3, **options)
+                results[(col, ref)] = compare(
+                    model, held_out, METHODS, reference=reference, n_permutations=args.permutations, repeat=3, **options
+                )
                 ablation.setdefault(model_name, {})[(col, ref)] = compare(
-                    model, held_out, stiffness_variants(model, fit), reference=reference, **options)
+                    model, held_out, stiffness_variants(model, fit), reference=reference, **options
+                )
             if model_name == "kernel k-means":  # the kernel width: the median heuristic and sharper
                 for s in (1, 10, 100):
                     sharper = kernel_model(fit, labels, K, model.gamma * s, args.seed)
-                    width[(col, f"γ × {s}", sharper.converged)] = compare(sharper, held_out, ("neon", "gradient_x_input", "occlusion"),
-                                                       reference=references["mean"], **options)
+                    width[(col, f"γ × {s}", sharper.converged)] = compare(
+                        sharper,
+                        held_out,
+                        ("neon", "gradient_x_input", "occlusion"),
+                        reference=references["mean"],
+                        **options,
+                    )
             if has_shap:
-                kshap[col] = compare(model, held_out, ("neon", "shapley", "kernel_shap"), reference=references["mean"],
-                                     n_samples=args.kernel_shap, n_permutations=args.permutations, seed=args.seed)
+                kshap[col] = compare(
+                    model,
+                    held_out,
+                    ("neon", "shapley", "kernel_shap"),
+                    reference=references["mean"],
+                    n_samples=args.kernel_shap,
+                    n_permutations=args.permutations,
+                    seed=args.seed,
+                )
             info = f"D={X.shape[1]}, K={K}, fitted on {fit.shape[0]} points"
             if hasattr(model, "support_vectors"):
-                info += (f", {model.n_support} support vectors, γ={model.gamma:.3g} (median heuristic), "
-                         f"{model.description}")
+                info += (
+                    f", {model.n_support} support vectors, γ={model.gamma:.3g} (median heuristic), {model.description}"
+                )
             ratio = cancellation(results[(col, "mean")].attributions["neon"])
-            models_info.append(f"- {col}: {info}. NEON's Σ|R_i| / |f_c|: median {np.median(ratio):.3g}, "
-                               f"max {ratio.max():.3g}")
+            models_info.append(
+                f"- {col}: {info}. NEON's Σ|R_i| / |f_c|: median {np.median(ratio):.3g}, max {ratio.max():.3g}"
+            )
             r = results[(col, "mean")]
             print(f"{col:>30}: " + "  ".join(f"{m}={r.areas[m]['morf']:.3f}" for m in METHODS), flush=True)
 
@@ -274,7 +311,7 @@ def run(args):
         "Each cell is MoRF area / LeRF area of the normalized removal curve (mean target logit divided by "
         "its initial value, over the removed fraction 0..1); **bold** marks the lowest MoRF area. "
         f"Shapley: permutation sampling, {args.permutations} orders per point (antithetic pairs). "
-        "Reference \"mean\" is the mean of the training half.",
+        'Reference "mean" is the mean of the training half.',
         "",
         "Models:",
         "",
@@ -295,9 +332,11 @@ def run(args):
     for model_name, res in ablation.items():
         cols = [c for c in columns if c.endswith(f" · {model_name}")]
         variants = list(next(iter(res.values())).methods)
-        what = ("the soft-min stiffness β over competitors, in multiples of the heuristic 1 / mean logit"
-                if model_name == "k-means" else
-                "the pooling stiffness γ' of the two LME layers (β at its heuristic)")
+        what = (
+            "the soft-min stiffness β over competitors, in multiples of the heuristic 1 / mean logit"
+            if model_name == "k-means"
+            else "the pooling stiffness γ' of the two LME layers (β at its heuristic)"
+        )
         text += ["", f"## NEON on {model_name}: {what}; MoRF / LeRF areas", ""]
         for ref in REFERENCES:
             text += [f"reference = {ref}:", "", area_table(res, cols, ref, variants), ""]
@@ -313,7 +352,11 @@ def run(args):
         for (col, s, converged), r in width.items():
             cells = [f"{r.areas[m]['morf']:.3f} / {r.areas[m]['lerf']:.3f}" for m in r.methods]
             ratio = np.median(cancellation(r.attributions["neon"]))
-            text.append(f"| {col}, {s} | {converged} | " + " | ".join(cells) + f" | {r.areas['random']['random']:.3f} | {ratio:.3g} |")
+            text.append(
+                f"| {col}, {s} | {converged} | "
+                + " | ".join(cells)
+                + f" | {r.areas['random']['random']:.3f} | {ratio:.3g} |"
+            )
     if kshap:
         text += [
             "",
@@ -323,12 +366,13 @@ def run(args):
             "|---|---:|---:|---:|",
         ]
         for col, r in kshap.items():
-            cells = [f"{r.areas[m]['morf']:.3f} / {r.areas[m]['lerf']:.3f}, {fmt_time(r.times[m])}"
-                     for m in r.methods]
+            cells = [f"{r.areas[m]['morf']:.3f} / {r.areas[m]['lerf']:.3f}, {fmt_time(r.times[m])}" for m in r.methods]
             text.append(f"| {col} | " + " | ".join(cells) + " |")
     (args.out / "evaluation_results.md").write_text("\n".join(text) + "\n", encoding="utf-8")
-    print(f"wrote {args.out / 'evaluation_results.md'} and {figures / 'removal_curves.png'} "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"wrote {args.out / 'evaluation_results.md'} and {figures / 'removal_curves.png'} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

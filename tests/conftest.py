@@ -17,7 +17,8 @@ def rng():
 
 def sklearn_dataset(name):
     datasets = pytest.importorskip("sklearn.datasets")
-    loader = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer,
-              "digits": datasets.load_digits}[name]
+    loader = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}[
+        name
+    ]
     X = loader().data.astype(np.float64)
     return X

@@ -124,7 +124,8 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
     # (x_i - m_ki) w_ki = (mu_ci - mu_ki)(2 x_i - mu_ci - mu_ki), summing to
     # h_k = d(x, mu_k) - d(x, mu_c).  contrib[r, c, k, i]; tests are small.
     contrib = (C[None, :, None, :] - C[None, None, :, :]) * (
-        2 * Xl[:, None, None, :] - C[None, :, None, :] - C[None, None, :, :])
+        2 * Xl[:, None, None, :] - C[None, :, None, :] - C[None, None, :, :]
+    )
     H = contrib.sum(-1)  # H[r, c, k] = h_k for target c
     off_diagonal = ~np.eye(k, dtype=bool)
     logits_all = np.where(off_diagonal[None], H, np.inf).min(-1)
@@ -188,22 +189,46 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
         # There rounding can make h_k (almost) 0, so the model's coefficient
         # may be as large as R_k / eps: the worst magnitude it can then reach.
         at_boundary = live & (np.abs(h) <= 8 * delta)
-        worst[r] = float((np.abs(share[at_boundary]).astype(np.float64) / float(eps_abs)
-                          * cm_factorized[at_boundary]).sum()) if at_boundary.any() else 0.0
+        worst[r] = (
+            float((np.abs(share[at_boundary]).astype(np.float64) / float(eps_abs) * cm_factorized[at_boundary]).sum())
+            if at_boundary.any()
+            else 0.0
+        )
         # Stable where rounding of h cannot flip f's or any h_k's sign nor
         # move the soft-min shares, nor move any |h_k| across eps (absorbed
         # or not, which moves the shares of the others).
-        well[r] = (abs(float(f)) > 8 * delta and bool(np.all(np.abs(h[live]) > 8 * delta))
-                   and bool(np.all(np.abs(np.abs(h[candidate]) - eps_abs) > 8 * delta))
-                   and beta * delta < 1e-3 and not near_twin[live].any())
-    rel_tol = np.nan_to_num((64.0 * (d + k) * u + 8.0 * beta * h_error) * term_scale + 8.0 * sens,
-                            nan=np.inf)
+        well[r] = (
+            abs(float(f)) > 8 * delta
+            and bool(np.all(np.abs(h[live]) > 8 * delta))
+            and bool(np.all(np.abs(np.abs(h[candidate]) - eps_abs) > 8 * delta))
+            and beta * delta < 1e-3
+            and not near_twin[live].any()
+        )
+    rel_tol = np.nan_to_num((64.0 * (d + k) * u + 8.0 * beta * h_error) * term_scale + 8.0 * sens, nan=np.inf)
     finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
-    magnitude = max([float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
-                    + [float(term_bound.max()) if n else 0.0, float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
-                       float(z_norm_ld.max()) if n else 0.0])  # the kernel forms x - center
-    return Reference(assigned, logits_all, logit, relevance, gap, h_error,
-                     term_bound, rel_tol, well, absorbed, near_boundary, magnitude, u)
+    magnitude = max(
+        [float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
+        + [
+            float(term_bound.max()) if n else 0.0,
+            float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
+            float(z_norm_ld.max()) if n else 0.0,
+        ]
+    )  # the kernel forms x - center
+    return Reference(
+        assigned,
+        logits_all,
+        logit,
+        relevance,
+        gap,
+        h_error,
+        term_bound,
+        rel_tol,
+        well,
+        absorbed,
+        near_boundary,
+        magnitude,
+        u,
+    )
 
 
 KMEANS = ModelCase("kmeans", _kmeans_make, _kmeans_draw, _kmeans_reference, own_target_bounded=True)
@@ -222,8 +247,11 @@ def _kernel_draw(draw, n_features, scale, offset, integer):
     K = draw(st.integers(2, min(M, 4)))
     labels = np.array(list(range(K)) + draw(st.lists(st.integers(0, K - 1), min_size=M - K, max_size=M - K)))
     unit = st.integers(-3, 3) if integer else st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=True)
-    U = np.asarray([draw(st.lists(unit, min_size=n_features, max_size=n_features)) for _ in range(M)],
-                   dtype=np.float64) * scale + offset
+    U = (
+        np.asarray([draw(st.lists(unit, min_size=n_features, max_size=n_features)) for _ in range(M)], dtype=np.float64)
+        * scale
+        + offset
+    )
     if draw(st.booleans()):  # a support vector duplicated in another cluster
         i, j = draw(st.integers(0, M - 1)), draw(st.integers(0, M - 1))
         U[j] = U[i]
@@ -262,7 +290,8 @@ def _kernel_reference_ld(model, X, targets, beta):
     members = [np.flatnonzero(L == k) for k in range(K)]
     # Layer 1 in midpoint form: contrib[r, i, j, :] sums to h_ij = d(x, u_j) - d(x, u_i).
     contrib = (U[None, :, None, :] - U[None, None, :, :]) * (
-        2 * Xl[:, None, None, :] - U[None, :, None, :] - U[None, None, :, :])
+        2 * Xl[:, None, None, :] - U[None, :, None, :] - U[None, None, :, :]
+    )
     Hp = contrib.sum(-1)  # Hp[r, i, j] = d(x, u_j) - d(x, u_i), exact up to long-double rounding
     # S_k = d(x, u_{n_k}) + corr_k with n_k the nearest member of cluster k and
     # corr_k = -log(mean_j exp(-gamma Delta_j)) / gamma, Delta_j = d(x, u_j) -
@@ -297,8 +326,11 @@ def _kernel_reference_ld(model, X, targets, beta):
     Ud = model.support_vectors
     cross = L[:, None] != L[None, :]
     twin = (Ud[:, None, :] == Ud[None, :, :]).all(-1) & cross
-    near_twin = (np.abs(Ud[:, None, :] - Ud[None, :, :]) <= 4 * EPS64 * (np.abs(Ud.mean(0)) + np.abs(Ud))[:, None, :]
-                 ).all(-1) & cross & ~twin
+    near_twin = (
+        (np.abs(Ud[:, None, :] - Ud[None, :, :]) <= 4 * EPS64 * (np.abs(Ud.mean(0)) + np.abs(Ud))[:, None, :]).all(-1)
+        & cross
+        & ~twin
+    )
 
     relevance = np.zeros((n, d), dtype=LD)
     logit = np.zeros(n, dtype=LD)
@@ -352,23 +384,52 @@ def _kernel_reference_ld(model, X, targets, beta):
         skipped[r] = float((abs_a * cm)[tiny].sum()) + 2.0**-60 * abs(float(f)) * M * M
         at_boundary = live & (np.abs(h_ij).astype(np.float64) <= 8 * delta[r])
         near_boundary[r] = bool(at_boundary.any())
-        worst[r] = float((np.abs(R[at_boundary]).astype(np.float64) / float(eps_abs) * cm_f[at_boundary]).sum()) \
-            if at_boundary.any() else 0.0
+        worst[r] = (
+            float((np.abs(R[at_boundary]).astype(np.float64) / float(eps_abs) * cm_f[at_boundary]).sum())
+            if at_boundary.any()
+            else 0.0
+        )
         crossing = pair & ~twin & (np.abs(np.abs(h_ij) - eps_abs).astype(np.float64) <= 8 * delta[r])
-        well[r] = (abs(float(f)) > 8 * delta_S[r] and not at_boundary.any() and not crossing.any()
-                   and beta * delta_S[r] < 1e-3 and pool * delta[r] < 1e-3 and not near_twin[live].any())
-    rel_tol = np.nan_to_num((64.0 * (d + M) * EPS64 + 8.0 * beta * delta_S + 8.0 * pool * delta) * term_scale
-                            + 8.0 * sens + skipped, nan=np.inf)
+        well[r] = (
+            abs(float(f)) > 8 * delta_S[r]
+            and not at_boundary.any()
+            and not crossing.any()
+            and beta * delta_S[r] < 1e-3
+            and pool * delta[r] < 1e-3
+            and not near_twin[live].any()
+        )
+    rel_tol = np.nan_to_num(
+        (64.0 * (d + M) * EPS64 + 8.0 * beta * delta_S + 8.0 * pool * delta) * term_scale + 8.0 * sens + skipped,
+        nan=np.inf,
+    )
     absorbed += 2.0**-60 * np.abs(logit.astype(np.float64)) * M * M
     finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
-    magnitude = max([float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
-                    + [float(term_bound.max()) if n else 0.0, float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
-                       float(z_norm_ld.max()) if n else 0.0])
-    return Reference(assigned, logits_all, logit, relevance, gap, delta_S,
-                     term_bound, rel_tol, well, absorbed, near_boundary, magnitude)
+    magnitude = max(
+        [float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
+        + [
+            float(term_bound.max()) if n else 0.0,
+            float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
+            float(z_norm_ld.max()) if n else 0.0,
+        ]
+    )
+    return Reference(
+        assigned,
+        logits_all,
+        logit,
+        relevance,
+        gap,
+        delta_S,
+        term_bound,
+        rel_tol,
+        well,
+        absorbed,
+        near_boundary,
+        magnitude,
+    )
 
 
 KERNEL_KMEANS = ModelCase("kernel_kmeans", _kernel_make, _kernel_draw, _kernel_reference)
+
 
 # ------------------------------------------------- k-means behind a feature map --
 # z = A x with A a signed permutation (z_i = s_i x_perm[i]): exact in floating

@@ -18,8 +18,9 @@ from neon_ext.kmeans import NeuralizedKMeans
 
 
 def run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "neon_ext", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "neon_ext", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def leftovers(folder):
@@ -41,6 +42,7 @@ def data(tmp_path):
 
 # --- real processes -----------------------------------------------------------------------------
 
+
 def test_demo_subprocess(tmp_path):
     proc = run(cwd=tmp_path)  # `python -m neon_ext` without arguments runs the demo
     assert proc.returncode == 0, proc.stderr
@@ -57,13 +59,23 @@ def test_fit_explain_csv_subprocess(tmp_path, data):
     `explain` without --drop finds the model's columns by name; the id column leads every
     table output, so results join back to the input."""
     X, names = data
-    fit = run("fit", "data.csv", "--model", "kmeans", "-k", "3", "--drop", "label", "-o", "model.npz",
-              cwd=tmp_path)
+    fit = run("fit", "data.csv", "--model", "kmeans", "-k", "3", "--drop", "label", "-o", "model.npz", cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr
     assert "dropped columns of data.csv (--drop): label" in fit.stdout
     assert "ignored non-numeric columns of data.csv: id\n" in fit.stdout
-    explain = run("explain", "data.csv", "--model", "model.npz", "-o", "rel.csv",
-                  "--logits-out", "logit.npy", "--assigned-out", "assigned.csv", cwd=tmp_path)
+    explain = run(
+        "explain",
+        "data.csv",
+        "--model",
+        "model.npz",
+        "-o",
+        "rel.csv",
+        "--logits-out",
+        "logit.npy",
+        "--assigned-out",
+        "assigned.csv",
+        cwd=tmp_path,
+    )
     assert explain.returncode == 0, explain.stderr
     assert "stored in the model file" in explain.stdout
     assert "ignored columns of data.csv that the model was not fitted on: label" in explain.stdout
@@ -102,14 +114,34 @@ def test_console_script_installed():
 
 # --- through main() --------------------------------------------------------------------------------
 
+
 def test_explain_npy_streams_into_npy(tmp_path, data, capsys, monkeypatch):
     X, _ = data
     monkeypatch.chdir(tmp_path)
     m = NeuralizedKMeans(X[[0, 1, 2]])
     m.save("m.npz")
     monkeypatch.setattr(_chunks, "_TARGET_ELEMENTS", 4 * 32)  # many chunks through the memory maps
-    assert main(["explain", "data32.npy", "--model", "m.npz", "-o", "r.npy", "--target", "1",
-                 "--beta", "0.5", "--logits-out", "f.npy", "--threads", "2"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "data32.npy",
+                "--model",
+                "m.npz",
+                "-o",
+                "r.npy",
+                "--target",
+                "1",
+                "--beta",
+                "0.5",
+                "--logits-out",
+                "f.npy",
+                "--threads",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "for cluster 1" in out and "beta = 0.5 (given)" in out and "mean relevance per assigned" in out
     R = np.load("r.npy")
@@ -146,8 +178,10 @@ def test_fit_then_explain_parquet(tmp_path, data, capsys, monkeypatch):
     assert capsys.readouterr().out == ""
     table = pq.read_table("r.parquet")
     assert table.column_names == names
-    np.testing.assert_array_equal(np.column_stack([table.column(n).to_numpy() for n in names]),
-                                  nx.load("m.npz").explain(pd.DataFrame(X, columns=names)).relevance)
+    np.testing.assert_array_equal(
+        np.column_stack([table.column(n).to_numpy() for n in names]),
+        nx.load("m.npz").explain(pd.DataFrame(X, columns=names)).relevance,
+    )
 
 
 def test_interrupted_explain_leaves_no_output(tmp_path, data, capsys, monkeypatch):
@@ -200,20 +234,35 @@ def test_failure_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
     "argv,code,message",
     [
         (["fit", "data.npy", "--model", "kmeans", "-k", "1", "-o", "m.npz"], 2, "-k must be at least 2"),
-        (["fit", "data.npy", "--model", "kmeans", "-k", "3", "-o", "m.npz", "--gamma", "1"], 2,
-         "--gamma: only for --model kernel-kmeans"),
+        (
+            ["fit", "data.npy", "--model", "kmeans", "-k", "3", "-o", "m.npz", "--gamma", "1"],
+            2,
+            "--gamma: only for --model kernel-kmeans",
+        ),
         (["fit", "data.npy", "--model", "spectral", "-k", "3", "-o", "m.npz"], 2, "invalid choice"),
         (["fit", "data.npy", "--model", "kmeans", "-k", "500", "-o", "m.npz"], 1, "fewer than the 500"),
         (["explain", "data.npy", "--model", "model.npz", "-o", "r.txt"], 2, "must end in one of"),
         (["explain", "data.npy", "--model", "model.npz", "-o", "data.npy"], 2, "is the same file as the data"),
-        (["explain", "data.npy", "--model", "model.npz", "-o", "r.npy", "--target", "3"], 2,
-         "--target 3 is out of range: the model has 3 clusters"),
-        (["explain", "data.npy", "--model", "data.csv", "-o", "r.npy"], 1,
-         "data.csv is not a neon_ext model file (not an .npz archive)"),
-        (["explain", "data.csv", "--model", "model.npz", "-o", "r.npy"], 1,
-         "has 5 numeric columns (ignored non-numeric columns: id), but the model was fitted on 4 features"),
-        (["explain", "data.npy", "--model", "model.npz", "-o", "r.npy", "--threads", "0"], 2,
-         "expected a positive integer"),
+        (
+            ["explain", "data.npy", "--model", "model.npz", "-o", "r.npy", "--target", "3"],
+            2,
+            "--target 3 is out of range: the model has 3 clusters",
+        ),
+        (
+            ["explain", "data.npy", "--model", "data.csv", "-o", "r.npy"],
+            1,
+            "data.csv is not a neon_ext model file (not an .npz archive)",
+        ),
+        (
+            ["explain", "data.csv", "--model", "model.npz", "-o", "r.npy"],
+            1,
+            "has 5 numeric columns (ignored non-numeric columns: id), but the model was fitted on 4 features",
+        ),
+        (
+            ["explain", "data.npy", "--model", "model.npz", "-o", "r.npy", "--threads", "0"],
+            2,
+            "expected a positive integer",
+        ),
         (["explain", "data.xlsx", "--model", "model.npz", "-o", "r.npy"], 1, "unsupported input type"),
         (["nonsense"], 2, "invalid choice"),
     ],
@@ -285,10 +334,33 @@ def test_fit_uses_the_package_estimators(tmp_path, data, monkeypatch):
     assert main(["fit", "data.npy", "--model", "kmeans", "-k", "3", "-o", "m.npz", "--seed", "7", "-q"]) == 0
     km = nx.KMeans(n_clusters=3, max_iter=300, random_state=7).fit(X)
     np.testing.assert_array_equal(nx.load("m.npz").centroids, km.cluster_centers_)
-    assert main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz", "--gamma", "0.5",
-                 "--max-support", "20", "--pool-stiffness", "2", "--max-iter", "5", "-q"]) == 0
-    kk = nx.KernelKMeans(n_clusters=3, gamma=0.5, pool_stiffness=2.0, max_support_per_cluster=20,
-                         max_iter=5, random_state=0)
+    assert (
+        main(
+            [
+                "fit",
+                "data.npy",
+                "--model",
+                "kernel-kmeans",
+                "-k",
+                "3",
+                "-o",
+                "k.npz",
+                "--gamma",
+                "0.5",
+                "--max-support",
+                "20",
+                "--pool-stiffness",
+                "2",
+                "--max-iter",
+                "5",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    kk = nx.KernelKMeans(
+        n_clusters=3, gamma=0.5, pool_stiffness=2.0, max_support_per_cluster=20, max_iter=5, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", nx.ConvergenceWarning)
         kk.fit(X)
@@ -329,8 +401,28 @@ def test_fit_explain_kernel_kmeans(tmp_path, data, capsys, monkeypatch):
         pytest.skip("this build has no KernelKMeans")
     X, _ = data
     monkeypatch.chdir(tmp_path)
-    assert main(["fit", "data.npy", "--model", "kernel-kmeans", "-k", "3", "-o", "k.npz", "--gamma", "0.05",
-                 "--max-support", "15", "--seed", "1", "-q"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "data.npy",
+                "--model",
+                "kernel-kmeans",
+                "-k",
+                "3",
+                "-o",
+                "k.npz",
+                "--gamma",
+                "0.05",
+                "--max-support",
+                "15",
+                "--seed",
+                "1",
+                "-q",
+            ]
+        )
+        == 0
+    )
     m = nx.load("k.npz")
     assert isinstance(m, nx.NeuralizedKernelKMeans) and m.n_support <= 45 and m.gamma == 0.05
     expected = nx.KernelKMeans(3, gamma=0.05, max_support_per_cluster=15, random_state=1).fit(X).neuralize()

@@ -100,8 +100,9 @@ def test_fits_are_bitwise_identical_for_any_thread_count(estimator, dtype):
 
     def fit(n_threads):
         est = getattr(nx, estimator)(4, random_state=0, n_threads=n_threads).fit(X)
-        attrs = ["labels_", "beta_"] + (["cluster_centers_", "inertia_"] if estimator == "KMeans"
-                                        else ["support_vectors_", "gamma_"])
+        attrs = ["labels_", "beta_"] + (
+            ["cluster_centers_", "inertia_"] if estimator == "KMeans" else ["support_vectors_", "gamma_"]
+        )
         return {a: np.asarray(getattr(est, a)) for a in attrs}, est.explain(X[:100]).relevance
 
     reference, relevance = fit(1)

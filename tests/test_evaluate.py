@@ -72,8 +72,11 @@ def test_one_feature_carries_all_relevance(one_feature):
     assert np.array_equal(model.predict(X), labels)
     f = model.explain(X).logit
     for method in ("neon", "sensitivity", "gradient_x_input", "occlusion", "shapley"):
-        R = bl.attribute(model, X, method, reference="competitor") if method in ("occlusion", "shapley") \
+        R = (
+            bl.attribute(model, X, method, reference="competitor")
+            if method in ("occlusion", "shapley")
             else bl.attribute(model, X, method)
+        )
         others = np.delete(R, 2, axis=1)
         np.testing.assert_allclose(others, 0.0, atol=1e-9, err_msg=method)
         if method != "gradient_x_input":  # x * grad has the sign of x_2 here (origin-dependent)
@@ -118,8 +121,9 @@ def test_kmeans_gradient_is_exact(blobs):
             fd = (kmeans_logits(C, X + e, t) - kmeans_logits(C, X - e, t)) / (2 * h)
             np.testing.assert_allclose(grad[:, i], fd, rtol=1e-6, atol=1e-6)
         # the gradient is 2 (mu_c - mu_k*) of the active competitor
-        k_star = np.array([min((k for k in range(4) if k != c),
-                               key=lambda k: np.sum((x - C[k]) ** 2)) for x, c in zip(X, t)])
+        k_star = np.array(
+            [min((k for k in range(4) if k != c), key=lambda k: np.sum((x - C[k]) ** 2)) for x, c in zip(X, t)]
+        )
         np.testing.assert_allclose(grad, 2 * (C[t] - C[k_star]), rtol=1e-12)
 
 
@@ -144,8 +148,12 @@ class LoopKernelKMeans:
         return self
 
     def logits(self, X):
-        return np.array([[kernel_logit(self.support_vectors, self.labels, self.gamma, x, c)
-                          for c in range(self.n_clusters)] for x in X])
+        return np.array(
+            [
+                [kernel_logit(self.support_vectors, self.labels, self.gamma, x, c) for c in range(self.n_clusters)]
+                for x in X
+            ]
+        )
 
     def predict(self, X):
         return self.logits(X).argmax(1)
@@ -168,8 +176,12 @@ def test_kernel_kmeans_gradient_is_exact(gamma):
         for i in range(3):
             e = np.zeros(3)
             e[i] = h
-            fd = np.array([(kernel_logit(U, labels, gamma, x + e, c) - kernel_logit(U, labels, gamma, x - e, c))
-                           / (2 * h) for x, c in zip(X, tt)])
+            fd = np.array(
+                [
+                    (kernel_logit(U, labels, gamma, x + e, c) - kernel_logit(U, labels, gamma, x - e, c)) / (2 * h)
+                    for x, c in zip(X, tt)
+                ]
+            )
             np.testing.assert_allclose(grad[:, i], fd, rtol=1e-5, atol=1e-5)
 
 
@@ -224,7 +236,7 @@ def test_kernel_kmeans_with_one_support_vector_per_cluster_is_kmeans(blobs):
 def test_sensitivity_and_gradient_x_input(blobs):
     model, _, X = blobs
     _, grad = bl.logit_gradient(model, X)
-    np.testing.assert_array_equal(bl.sensitivity(model, X), grad ** 2)
+    np.testing.assert_array_equal(bl.sensitivity(model, X), grad**2)
     np.testing.assert_array_equal(bl.gradient_x_input(model, X), grad * X)
 
 
@@ -298,8 +310,9 @@ def test_shapley_two_features_is_exact_with_an_antithetic_pair():
     t = model.predict(X)
     ref = np.zeros(2)
     exact = np.array([exact_shapley(_value_function(C, X[n], ref, t[n]), 2) for n in range(5)])
-    np.testing.assert_allclose(bl.shapley_sampling(model, X, reference=ref, n_permutations=2), exact,
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        bl.shapley_sampling(model, X, reference=ref, n_permutations=2), exact, rtol=1e-10, atol=1e-10
+    )
 
 
 def test_shapley_sampling_is_deterministic_and_independent_of_blocking(blobs, monkeypatch):
@@ -360,7 +373,8 @@ def test_removal_curves_by_recomputation(blobs, monkeypatch):
             np.testing.assert_allclose(curves[n], expect, rtol=1e-9, atol=1e-9)
         monkeypatch.setattr(bl, "_BLOCK_ELEMENTS", 100)
         np.testing.assert_allclose(
-            curves, ev.removal_curves(model, X, R, order=order, target=t, reference="mean"), rtol=1e-12)
+            curves, ev.removal_curves(model, X, R, order=order, target=t, reference="mean"), rtol=1e-12
+        )
         monkeypatch.undo()
 
 
@@ -387,9 +401,18 @@ def test_curve_area():
 def test_compare_result(blobs):
     model, _, X = blobs
     own = np.random.default_rng(0).normal(size=(20, X.shape[1]))
-    result = ev.compare(model, X, methods={"neon": "neon", "occlusion": "occlusion", "mine": own,
-                                          "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1]},
-                        n_samples=20, seed=3)
+    result = ev.compare(
+        model,
+        X,
+        methods={
+            "neon": "neon",
+            "occlusion": "occlusion",
+            "mine": own,
+            "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1],
+        },
+        n_samples=20,
+        seed=3,
+    )
     assert result.methods == ("neon", "occlusion", "mine", "grad")
     assert result.n_samples == 20 and result.n_features == X.shape[1]
     assert [r["method"] for r in result.table()] == ["neon", "occlusion", "mine", "grad", "random"]
@@ -405,9 +428,18 @@ def test_compare_result(blobs):
     text = result.to_markdown()
     assert text.count("\n") == 6 and "| neon |" in text and "| random |" in text
     # reproducible
-    again = ev.compare(model, X, methods={"neon": "neon", "occlusion": "occlusion", "mine": own,
-                                         "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1]},
-                       n_samples=20, seed=3)
+    again = ev.compare(
+        model,
+        X,
+        methods={
+            "neon": "neon",
+            "occlusion": "occlusion",
+            "mine": own,
+            "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1],
+        },
+        n_samples=20,
+        seed=3,
+    )
     assert again.areas == result.areas
 
 
@@ -496,8 +528,9 @@ def _load_example(name):
 def test_example_scripts(tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    _load_example("evaluate_removal").main(["--points", "12", "--permutations", "2", "--kernel-shap", "0",
-                                           "--datasets", "wine", "--out", str(tmp_path)])
+    _load_example("evaluate_removal").main(
+        ["--points", "12", "--permutations", "2", "--kernel-shap", "0", "--datasets", "wine", "--out", str(tmp_path)]
+    )
     text = (tmp_path / "evaluation_results.md").read_text(encoding="utf-8")
     assert "| neon |" in text and "wine · k-means" in text and "wine · kernel k-means" in text
     assert (tmp_path / "figures" / "removal_curves.png").stat().st_size > 10_000

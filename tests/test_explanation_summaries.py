@@ -33,16 +33,22 @@ def direct_means(R, groups, K, absolute=False):
 
 # --- summaries against direct numpy ------------------------------------------------
 
+
 @pytest.mark.parametrize("absolute", [False, True])
 def test_mean_relevance_matches_numpy(case, absolute, monkeypatch):
     X, m, e = case
     monkeypatch.setattr(explanation_module, "_SUMMARY_CHUNK", 7 * X.shape[1])  # many chunks
     R = e.relevance
-    np.testing.assert_allclose(e.mean_relevance(absolute=absolute), (np.abs(R) if absolute else R).mean(0),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        e.mean_relevance(absolute=absolute), (np.abs(R) if absolute else R).mean(0), rtol=1e-12, atol=1e-12
+    )
     for by in ("target", "assigned"):
-        np.testing.assert_allclose(e.mean_relevance(by, absolute=absolute),
-                                   direct_means(R, getattr(e, by), 4, absolute), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            e.mean_relevance(by, absolute=absolute),
+            direct_means(R, getattr(e, by), 4, absolute),
+            rtol=1e-12,
+            atol=1e-12,
+        )
     np.testing.assert_array_equal(e.mean_abs_relevance("target"), e.mean_relevance("target", absolute=True))
     np.testing.assert_array_equal(e.cluster_sizes(), np.bincount(e.target, minlength=4))
 
@@ -52,8 +58,9 @@ def test_empty_cluster_rows_are_nan(case):
     e = m.explain(X, target=2)
     M = e.mean_relevance("target")
     assert np.isnan(M[[0, 1, 3]]).all() and np.isfinite(M[2]).all()
-    np.testing.assert_allclose(e.mean_relevance("assigned"), direct_means(e.relevance, e.assigned, 4),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        e.mean_relevance("assigned"), direct_means(e.relevance, e.assigned, 4), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_array_equal(e.cluster_sizes("target"), [0, 0, 300, 0])
     ml = e.mean_logit("target")
     assert np.isnan(ml[[0, 1, 3]]).all() and ml[2] == pytest.approx(e.logit.mean())
@@ -119,8 +126,9 @@ def test_summaries_of_memmapped_result(tmp_path):
     m = nx.NeuralizedKMeans(C)
     out = np.lib.format.open_memmap(tmp_path / "R.npy", mode="w+", dtype=np.float32, shape=X.shape)
     e = m.explain(X, out=out)
-    np.testing.assert_allclose(e.mean_relevance("target"),
-                               direct_means(np.asarray(out, np.float64), e.target, 3), rtol=1e-6)
+    np.testing.assert_allclose(
+        e.mean_relevance("target"), direct_means(np.asarray(out, np.float64), e.target, 3), rtol=1e-6
+    )
 
 
 def test_subsets_and_labels(case):
@@ -158,16 +166,26 @@ def test_bad_summary_arguments(case, call, exc, match):
 
 # --- per-competitor breakdown ----------------------------------------------------------
 
+
 def test_competitors_golden_values():
     m = nx.NeuralizedKMeans(GOLDEN_C)
     parts = m.explain_competitors(GOLDEN_X, beta=0.5)
-    np.testing.assert_allclose(parts.sum(1), [[1.613648528220, 4.386351471779],
-                                              [7.601980675331, 0.398019324668],
-                                              [0.000209528625, 5.999790471374], [0, 0]], atol=1e-9)
+    np.testing.assert_allclose(
+        parts.sum(1),
+        [[1.613648528220, 4.386351471779], [7.601980675331, 0.398019324668], [0.000209528625, 5.999790471374], [0, 0]],
+        atol=1e-9,
+    )
     parts1 = m.explain_competitors(GOLDEN_X, target=1, beta=0.5)
-    np.testing.assert_allclose(parts1.sum(1), [[-9.13822095626, 1.138220956261],
-                                               [7.601980675331, 0.398019324668],
-                                               [-20.284555239065, -5.715444760934], [0, 0]], atol=1e-9)
+    np.testing.assert_allclose(
+        parts1.sum(1),
+        [
+            [-9.13822095626, 1.138220956261],
+            [7.601980675331, 0.398019324668],
+            [-20.284555239065, -5.715444760934],
+            [0, 0],
+        ],
+        atol=1e-9,
+    )
     # Point 0 (cluster 0): R_k = f * softmin_beta(h) over k = 1, 2 with h = (8, 6), f = 6.
     w = np.exp(-0.5 * np.array([8.0, 6.0]))
     np.testing.assert_allclose(parts[0, 1:].sum(1), 6 * w / w.sum(), rtol=1e-10)  # eps-stabilizer
@@ -195,8 +213,9 @@ def test_competitors_default_beta_and_rows_of_an_explanation():
     parts = m.explain_competitors(X[rows], e.target[rows], beta=e.beta)
     np.testing.assert_allclose(parts.sum(1), e.relevance[rows], rtol=1e-9, atol=1e-9)
     fixed = nx.NeuralizedKMeans(C, beta=0.7)
-    np.testing.assert_allclose(fixed.explain_competitors(X[:5]).sum(1), fixed.explain(X[:5]).relevance,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        fixed.explain_competitors(X[:5]).sum(1), fixed.explain(X[:5]).relevance, rtol=1e-9, atol=1e-9
+    )
 
 
 def test_competitors_duplicate_centroids_finite():
@@ -215,22 +234,41 @@ def test_competitors_refuse_huge_requests():
         m.explain_competitors(np.zeros((20_000, 64)), beta=1.0)
 
 
-@pytest.mark.parametrize("pool,expected", [
-    (0.5, [[1.468699930312, 5.093159676927], [5.959882165255, -1.276472303442],
-           [0.578772722534, 4.533779626355], [0.582761315237, 0.914110019675]]),
-    (2.0, [[1.618117122619, 4.94374248462], [5.36039481927, -0.676984957457],
-           [0.811727375604, 4.300824973285], [0.471221132826, 1.025650202087]]),
-])
+@pytest.mark.parametrize(
+    "pool,expected",
+    [
+        (
+            0.5,
+            [
+                [1.468699930312, 5.093159676927],
+                [5.959882165255, -1.276472303442],
+                [0.578772722534, 4.533779626355],
+                [0.582761315237, 0.914110019675],
+            ],
+        ),
+        (
+            2.0,
+            [
+                [1.618117122619, 4.94374248462],
+                [5.36039481927, -0.676984957457],
+                [0.811727375604, 4.300824973285],
+                [0.471221132826, 1.025650202087],
+            ],
+        ),
+    ],
+)
 def test_kernel_competitors_golden_values(pool, expected):
     U = np.array([[0, 0], [0.5, 0.5], [4, 0], [4.5, -0.5], [0, 3]], dtype=float)
     X = np.array([[1, 0.5], [3, 1], [-0.5, 2.5], [2.2, 1.3]])
     parts = kernel_competitor_relevance(U, [0, 0, 1, 1, 2], 0.5, pool, X, [0, 1, 2, 0], 0.5, 1e-12)
     np.testing.assert_allclose(parts.sum(1), expected, atol=1e-9)
-    np.testing.assert_allclose(parts.sum((1, 2)), [6.56185960724, 4.683409861815, 5.11255234889,
-                                                   1.496871334913], atol=1e-9)
+    np.testing.assert_allclose(
+        parts.sum((1, 2)), [6.56185960724, 4.683409861815, 5.11255234889, 1.496871334913], atol=1e-9
+    )
 
 
 # --- shap ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def shap():
@@ -265,6 +303,7 @@ def test_shap_plots_render(case, shap, agg):
 
 
 # --- plots -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def agg():
@@ -306,6 +345,7 @@ def test_plot_cluster_heatmap(case, agg, tmp_path):
 
 
 # --- progress bars ----------------------------------------------------------------------------
+
 
 def test_progress_bar_between_chunks(capsys, monkeypatch):
     pytest.importorskip("tqdm")

@@ -120,8 +120,11 @@ def test_centroids_equal_after_centring_are_twins():
     np.testing.assert_allclose(e.relevance, [[-1.0]], rtol=1e-14)
 
 
-@pytest.mark.parametrize("model", [nx.NeuralizedKMeans(np.zeros((2, 3))),
-                                   nx.NeuralizedKernelKMeans(np.zeros((2, 3)), [0, 1], 1.0)], ids=["kmeans", "kernel"])
+@pytest.mark.parametrize(
+    "model",
+    [nx.NeuralizedKMeans(np.zeros((2, 3))), nx.NeuralizedKernelKMeans(np.zeros((2, 3)), [0, 1], 1.0)],
+    ids=["kmeans", "kernel"],
+)
 def test_huge_rows_with_zero_coefficients_give_zero_not_nan(model):
     # Was: (2 z) g with z = 1.7e308 and g = 0 gave inf * 0 = NaN.  Twins
     # everywhere: every logit is 0, but |x|^2 is beyond float64, which a

@@ -26,8 +26,11 @@ DOCUMENTED_VALUE_ERRORS = re.compile(
     "NaN or infinity|outside the supported range|too far from the|is not finite in float"
 )
 # NEON_FUZZ_EXAMPLES=20000 for a long hunt; the default keeps this file to seconds.
-FUZZ = settings(max_examples=int(os.environ.get("NEON_FUZZ_EXAMPLES", "400")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("NEON_FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # name: (prototype scale, prototype offset, scale of the random rows around them)
 REGIMES = {
@@ -130,7 +133,12 @@ def test_explain_is_finite_exact_and_conservative_or_raises_documented_error(cas
         assert isinstance(build_error, ValueError) and _documented(build_error), build_error
         event("documented error: prototypes")
         return
-    print("model state:", {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in model.__getstate__().items()}, "X:", X.tolist())  # shown for a failing example
+    print(
+        "model state:",
+        {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in model.__getstate__().items()},
+        "X:",
+        X.tolist(),
+    )  # shown for a failing example
     N, D = X.shape
     dtypes = [np.float64, np.float32, np.float16]
     if regime == "integers":
@@ -144,8 +152,11 @@ def test_explain_is_finite_exact_and_conservative_or_raises_documented_error(cas
         dtype = np.float64
     Xw = Xd.astype(_working_dtype(dtype))  # what the model computes on
     K = model.n_clusters
-    target = data.draw(st.one_of(st.none(), st.integers(0, K - 1),
-                                 st.lists(st.integers(0, K - 1), min_size=N, max_size=N).map(np.asarray)))
+    target = data.draw(
+        st.one_of(
+            st.none(), st.integers(0, K - 1), st.lists(st.integers(0, K - 1), min_size=N, max_size=N).map(np.asarray)
+        )
+    )
     beta = data.draw(st.sampled_from(BETAS))
     n_threads = data.draw(st.sampled_from([None, 1, 2]))
     event(f"dtype {np.dtype(dtype).name}")
@@ -155,8 +166,9 @@ def test_explain_is_finite_exact_and_conservative_or_raises_documented_error(cas
     except ValueError as exc:
         assert _documented(exc), exc
         if LONG_DOUBLE_WIDE:
-            ref = case.reference(model, Xw.astype(np.float64), _per_row(target, N), _beta_used(model, Xw, beta),
-                                 Xw.dtype)
+            ref = case.reference(
+                model, Xw.astype(np.float64), _per_row(target, N), _beta_used(model, Xw, beta), Xw.dtype
+            )
             assert not _expect_representable(model, ref, Xw.dtype), f"{exc} for representable results"
         event("documented error: results")
         return
@@ -236,11 +248,14 @@ def _compare(case, model, Xw, e, ref):
     # The assigned cluster's coefficients are bounded for k-means (|R_k / h_k| <= 1):
     # conservation holds there even where the relevance is ill-conditioned.
     own = (e.target == e.assigned) & case.own_target_bounded
-    bound_own = (64 * ref.unit_roundoff * (Xw.shape[1] + model.n_clusters) * ref.term_bound + model._core.epsilon
-                 + ref.absorbed)
+    bound_own = (
+        64 * ref.unit_roundoff * (Xw.shape[1] + model.n_clusters) * ref.term_bound + model._core.epsilon + ref.absorbed
+    )
     assert (defect[own] <= (bound_own + rounding)[own] + tiny).all(), (defect, bound_own)
     other = ~own & well
-    bound_other = ref.rel_tol * Xw.shape[1] + ref.absorbed * (1 + 1e-12) + 8 * ref.h_error  # absorbed: of f, +- f's error
+    bound_other = (
+        ref.rel_tol * Xw.shape[1] + ref.absorbed * (1 + 1e-12) + 8 * ref.h_error
+    )  # absorbed: of f, +- f's error
     assert (defect[other] <= (bound_other + rounding)[other] + tiny).all(), (defect, bound_other)
 
 

@@ -122,8 +122,12 @@ def _interrupt(tmp_path: Path, case: str, method: str, wait: float = 0.5, child:
     script = tmp_path / "child.py"
     script.write_text(child)
     tests_dir = str(Path(__file__).parent)
-    proc = subprocess.Popen([sys.executable, str(script), tests_dir, case, method],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), tests_dir, case, method],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         time.sleep(wait)  # well inside the computation, which lasts many seconds
@@ -156,7 +160,11 @@ def test_a_compiled_call_is_bounded_in_work():
     """What makes the latency small: chunks are cut by work, not only by size."""
     from neon_ext import _chunks
 
-    for block, d, work, threads in [(1024, 16, 3 * 4096 * 16, 1), (512, 32, 3 * 512 * 32 + 500, 2), (16, 1000, 10**9, 4)]:
+    for block, d, work, threads in [
+        (1024, 16, 3 * 4096 * 16, 1),
+        (512, 32, 3 * 512 * 32 + 500, 2),
+        (16, 1000, 10**9, 4),
+    ]:
         rows = _chunks.chunk_rows(block, d, work, threads)
         assert rows % block == 0 and rows >= block
         assert rows == block or rows * work <= _chunks._TARGET_WORK * threads

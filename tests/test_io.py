@@ -25,6 +25,7 @@ def leftovers(folder):
 
 # --- save / load -----------------------------------------------------------------------------
 
+
 def test_save_load_round_trip(model, tmp_path):
     X, m = model
     path = tmp_path / "model.npz"
@@ -68,9 +69,15 @@ def test_save_fitted_estimator_and_refuse_others(tmp_path):
 
 
 def write_npz(path, **arrays):
-    base = {"format": np.array("neon_ext.model"), "format_version": np.array(1), "kind": np.array("kmeans"),
-            "neon_ext": np.array("0.1.0"), "eps": np.array(1e-12), "beta": np.array(np.nan),
-            "centroids": np.eye(2)}
+    base = {
+        "format": np.array("neon_ext.model"),
+        "format_version": np.array(1),
+        "kind": np.array("kmeans"),
+        "neon_ext": np.array("0.1.0"),
+        "eps": np.array(1e-12),
+        "beta": np.array(np.nan),
+        "centroids": np.eye(2),
+    }
     base.update(arrays)
     np.savez(path, **{k: v for k, v in base.items() if v is not None})
 
@@ -123,7 +130,7 @@ def test_load_rejects_foreign_and_damaged_files(model, tmp_path):
     corrupted = tmp_path / "corrupted.npz"  # flip bytes inside a stored member: CRC error
     with zipfile.ZipFile(good) as z:
         offset = z.getinfo("centroids.npy").header_offset + 200
-    corrupted.write_bytes(data[:offset] + bytes(b ^ 0xFF for b in data[offset:offset + 16]) + data[offset + 16:])
+    corrupted.write_bytes(data[:offset] + bytes(b ^ 0xFF for b in data[offset : offset + 16]) + data[offset + 16 :])
     with pytest.raises(ValueError, match="not a readable neon_ext model file"):
         nx.load(corrupted)
     with pytest.raises(FileNotFoundError):
@@ -135,6 +142,7 @@ def test_registered_kinds_include_kmeans():
 
 
 # --- atomic outputs ----------------------------------------------------------------------------
+
 
 def test_atomic_files_commit_together(tmp_path):
     with AtomicFiles() as files:
@@ -155,8 +163,9 @@ def test_atomic_files_interrupted_leave_nothing(tmp_path, exc):
     (tmp_path / "old.npy").write_text("previous result")
     with pytest.raises(exc):
         with AtomicFiles() as files:
-            out = np.lib.format.open_memmap(files.temporary(tmp_path / "old.npy"), mode="w+",
-                                            dtype=np.float64, shape=(10, 3))
+            out = np.lib.format.open_memmap(
+                files.temporary(tmp_path / "old.npy"), mode="w+", dtype=np.float64, shape=(10, 3)
+            )
             out[:5] = 1.0
             files.temporary(tmp_path / "new.npy")
             raise exc()
@@ -172,6 +181,7 @@ def test_atomic_refuses_directory(tmp_path):
 
 
 # --- data files ----------------------------------------------------------------------------------
+
 
 def test_read_csv_header_and_text_columns(tmp_path):
     path = tmp_path / "d.csv"
@@ -240,8 +250,7 @@ def test_read_npy_memory_mapped_and_errors(tmp_path):
 def test_parquet_round_trip(tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    table = pa.table({"name": ["a", "b"], "f": pa.array([1.5, 2.5], pa.float32()),
-                      "g": pa.array([1, 2], pa.int64())})
+    table = pa.table({"name": ["a", "b"], "f": pa.array([1.5, 2.5], pa.float32()), "g": pa.array([1, 2], pa.int64())})
     pq.write_table(table, tmp_path / "d.parquet")
     t = read_table(tmp_path / "d.parquet")
     assert t.names == ["f", "g"] and t.dropped == ["name"] and t.X.dtype == np.float64

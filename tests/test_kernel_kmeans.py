@@ -12,17 +12,30 @@ from conftest import blobs, sklearn_dataset
 GOLDEN_U = np.array([[0, 0], [0.5, 0.5], [4, 0], [4.5, -0.5], [0, 3]], dtype=float)
 GOLDEN_L = np.array([0, 0, 1, 1, 2])
 GOLDEN_X = np.array([[1, 0.5], [3, 1], [-0.5, 2.5], [2.2, 1.3]])
-GOLDEN_LOGITS = [[6.56185960724, -9.694297946274, -6.56185960724],
-                 [-4.683409861815, 4.683409861815, -10.117563801571],
-                 [-5.11255234889, -27.339803432375, 5.11255234889],
-                 [1.496871334913, -1.496871334913, -3.216532194846]]
-GOLDEN_R = {0.5: [[1.468699930312, 5.093159676927], [5.959882165255, -1.276472303442],
-                  [0.578772722534, 4.533779626355], [0.582761315237, 0.914110019675]],
-            2.0: [[1.618117122619, 4.94374248462], [5.36039481927, -0.676984957457],
-                  [0.811727375604, 4.300824973285], [0.471221132826, 1.025650202087]]}
+GOLDEN_LOGITS = [
+    [6.56185960724, -9.694297946274, -6.56185960724],
+    [-4.683409861815, 4.683409861815, -10.117563801571],
+    [-5.11255234889, -27.339803432375, 5.11255234889],
+    [1.496871334913, -1.496871334913, -3.216532194846],
+]
+GOLDEN_R = {
+    0.5: [
+        [1.468699930312, 5.093159676927],
+        [5.959882165255, -1.276472303442],
+        [0.578772722534, 4.533779626355],
+        [0.582761315237, 0.914110019675],
+    ],
+    2.0: [
+        [1.618117122619, 4.94374248462],
+        [5.36039481927, -0.676984957457],
+        [0.811727375604, 4.300824973285],
+        [0.471221132826, 1.025650202087],
+    ],
+}
 
 
 # --- the slow reference: the four layers and their rules, literally ------------------
+
 
 def lme(values, s):
     """LME^s v = (1/s) log(mean exp(s v)), with the max of s v subtracted."""
@@ -32,8 +45,9 @@ def lme(values, s):
 
 
 def ref_soft_min_distances(x, U, L, gamma):
-    return np.array([lme([np.sum((x - U[j]) ** 2) for j in np.flatnonzero(L == k)], -gamma)
-                     for k in range(L.max() + 1)])
+    return np.array(
+        [lme([np.sum((x - U[j]) ** 2) for j in np.flatnonzero(L == k)], -gamma) for k in range(L.max() + 1)]
+    )
 
 
 def ref_layers(x, U, L, gamma, c):
@@ -131,6 +145,7 @@ def random_model(seed, n_support=14, d=5, k=3, spread=3.0):
 
 # --- golden values (NEON_SPEC.md, section 4) -----------------------------------------
 
+
 def test_golden_logits_assignment_and_beta():
     m = nx.NeuralizedKernelKMeans(GOLDEN_U, GOLDEN_L, 0.5)
     np.testing.assert_allclose(m.logits(GOLDEN_X), GOLDEN_LOGITS, atol=1e-9, rtol=0)
@@ -161,9 +176,16 @@ def test_golden_against_the_reference():
 
 # --- against the slow reference ------------------------------------------------------
 
-@pytest.mark.parametrize("seed,gamma,pool,beta", [
-    (0, 0.5, None, 0.3), (1, 0.05, None, 2.0), (2, 2.0, 0.3, 0.05), (3, 0.2, 5.0, 1.0),
-])
+
+@pytest.mark.parametrize(
+    "seed,gamma,pool,beta",
+    [
+        (0, 0.5, None, 0.3),
+        (1, 0.05, None, 2.0),
+        (2, 2.0, 0.3, 0.05),
+        (3, 0.2, 5.0, 1.0),
+    ],
+)
 def test_matches_reference_assigned(seed, gamma, pool, beta):
     U, L, X = random_model(seed)
     m = nx.NeuralizedKernelKMeans(U, L, gamma, pool)
@@ -236,6 +258,7 @@ def test_sklearn_datasets_against_reference(name, k):
 
 # --- invariants and limits -------------------------------------------------------------
 
+
 def test_conservation_many_points_both_dtypes():
     X, centers = blobs(3000, 6, 4, seed=1)
     rng = np.random.default_rng(1)
@@ -281,8 +304,9 @@ def test_permuting_support_vectors_changes_nothing():
     m = nx.NeuralizedKernelKMeans(U, L, 0.3)
     p = np.random.default_rng(8).permutation(len(U))
     mp = nx.NeuralizedKernelKMeans(U[p], L[p], 0.3)
-    np.testing.assert_allclose(mp.explain(X, beta=0.5).relevance, m.explain(X, beta=0.5).relevance,
-                               rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(
+        mp.explain(X, beta=0.5).relevance, m.explain(X, beta=0.5).relevance, rtol=1e-11, atol=1e-11
+    )
 
 
 def test_translation_invariance_float32_far_from_origin():
@@ -352,6 +376,7 @@ def test_leave_one_out_distances():
 
 # --- API -------------------------------------------------------------------------------
 
+
 def test_out_pickle_repr_and_dataframe_names():
     U, L, X = random_model(12)
     m = nx.NeuralizedKernelKMeans(U, L, 0.3, eps=1e-10)
@@ -375,25 +400,28 @@ def test_empty_input():
     assert m.logits(np.empty((0, 2), np.float32)).shape == (0, 3)
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(labels=[0, 0, 1, 1]), ValueError, "labels has 4 entries, but there are 5 support vectors"),
-    (dict(labels=[[0, 0, 1, 1, 2]]), ValueError, "labels must be 1-D"),
-    (dict(labels=[0, 0, 2, 2, 3]), ValueError, "cluster 1 has no support vector"),
-    (dict(labels=[0, 0, 0, 0, 0]), ValueError, "at least 2 clusters"),
-    (dict(labels=[0, 0, 1, -1, 2]), ValueError, r"labels\[3\]=-1 is not a cluster index"),
-    (dict(labels=[0.0, 0, 1, 1, 2]), TypeError, "labels must hold integers"),
-    (dict(gamma=0.0), ValueError, "gamma=0.0 must be a finite number > 0"),
-    (dict(gamma=-1), ValueError, "gamma=-1 must be"),
-    (dict(gamma=np.inf), ValueError, "gamma=inf must be"),
-    (dict(gamma=np.nan), ValueError, "gamma=nan must be"),
-    (dict(gamma="auto"), TypeError, "gamma must be a real number"),
-    (dict(pool_stiffness=0), ValueError, "pool_stiffness=0 must be"),
-    (dict(pool_stiffness=np.inf), ValueError, "pool_stiffness=inf must be"),
-    (dict(pool_stiffness=-np.nan), ValueError, "pool_stiffness=nan must be"),
-    (dict(support_vectors=[[0, 0], [1, np.nan], [4, 0], [4, 1], [0, 3]]), ValueError, "NaN or infinity"),
-    (dict(support_vectors=[[0, 0]], labels=[0]), ValueError, "at least 2 rows"),
-    (dict(eps=-1.0), ValueError, "eps=-1.0 must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(labels=[0, 0, 1, 1]), ValueError, "labels has 4 entries, but there are 5 support vectors"),
+        (dict(labels=[[0, 0, 1, 1, 2]]), ValueError, "labels must be 1-D"),
+        (dict(labels=[0, 0, 2, 2, 3]), ValueError, "cluster 1 has no support vector"),
+        (dict(labels=[0, 0, 0, 0, 0]), ValueError, "at least 2 clusters"),
+        (dict(labels=[0, 0, 1, -1, 2]), ValueError, r"labels\[3\]=-1 is not a cluster index"),
+        (dict(labels=[0.0, 0, 1, 1, 2]), TypeError, "labels must hold integers"),
+        (dict(gamma=0.0), ValueError, "gamma=0.0 must be a finite number > 0"),
+        (dict(gamma=-1), ValueError, "gamma=-1 must be"),
+        (dict(gamma=np.inf), ValueError, "gamma=inf must be"),
+        (dict(gamma=np.nan), ValueError, "gamma=nan must be"),
+        (dict(gamma="auto"), TypeError, "gamma must be a real number"),
+        (dict(pool_stiffness=0), ValueError, "pool_stiffness=0 must be"),
+        (dict(pool_stiffness=np.inf), ValueError, "pool_stiffness=inf must be"),
+        (dict(pool_stiffness=-np.nan), ValueError, "pool_stiffness=nan must be"),
+        (dict(support_vectors=[[0, 0], [1, np.nan], [4, 0], [4, 1], [0, 3]]), ValueError, "NaN or infinity"),
+        (dict(support_vectors=[[0, 0]], labels=[0]), ValueError, "at least 2 rows"),
+        (dict(eps=-1.0), ValueError, "eps=-1.0 must be"),
+    ],
+)
 def test_bad_model_arguments(kwargs, exc, match):
     args = dict(support_vectors=GOLDEN_U, labels=GOLDEN_L, gamma=0.5, pool_stiffness=None)
     eps = kwargs.pop("eps", 1e-12)
@@ -419,6 +447,7 @@ def test_bad_explain_arguments():
 
 
 # --- from_labels: explaining any clustering ---------------------------------------------
+
 
 def test_from_labels_dbscan_noise_and_fidelity():
     datasets = pytest.importorskip("sklearn.datasets")
@@ -448,12 +477,10 @@ def test_from_labels_spectral_clustering():
     X, truth = datasets.make_circles(200, noise=0.03, factor=0.4, random_state=0)
     labels = cluster.SpectralClustering(2, affinity="rbf", gamma=30.0, random_state=0).fit_predict(X)
     assert same_partition(labels, truth)  # the two rings, which k-means cannot find
-    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=20.0, max_support_per_cluster=40,
-                                              random_state=3)
+    m = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=20.0, max_support_per_cluster=40, random_state=3)
     assert m.n_noise_ == 0 and m.n_support == 80 and np.all(m.cluster_sizes == 40)
     assert m.loo_fidelity_ >= 0.95 and m.fidelity_ >= 0.95
-    again = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=20.0, max_support_per_cluster=40,
-                                                  random_state=3)
+    again = nx.NeuralizedKernelKMeans.from_labels(X, labels, gamma=20.0, max_support_per_cluster=40, random_state=3)
     np.testing.assert_array_equal(again.support_indices_, m.support_indices_)
     e = m.explain(X[:20], target=1)
     assert_conserves(e, 1e-9)
@@ -470,14 +497,17 @@ def test_from_labels_loo_fidelity_against_reference():
     assert m.loo_fidelity_ == pytest.approx(np.mean(np.array(loo) == model_labels))
 
 
-@pytest.mark.parametrize("labels,exc,match", [
-    ([0, 1, 1], ValueError, "labels has 3 entries, but there are 4 points"),
-    ([0, 1, -2, 1], ValueError, r"labels\[2\]=-2 is not a cluster index >= -1"),
-    ([0, 2, 2, 0], ValueError, "cluster 1 has no point"),
-    ([-1, -1, 0, 0], ValueError, "at least 2 clusters, got 1"),
-    ([-1, -1, -1, -1], ValueError, "at least 2 clusters, got 0"),
-    (["a", "b", "a", "b"], TypeError, "labels must hold integers"),
-])
+@pytest.mark.parametrize(
+    "labels,exc,match",
+    [
+        ([0, 1, 1], ValueError, "labels has 3 entries, but there are 4 points"),
+        ([0, 1, -2, 1], ValueError, r"labels\[2\]=-2 is not a cluster index >= -1"),
+        ([0, 2, 2, 0], ValueError, "cluster 1 has no point"),
+        ([-1, -1, 0, 0], ValueError, "at least 2 clusters, got 1"),
+        ([-1, -1, -1, -1], ValueError, "at least 2 clusters, got 0"),
+        (["a", "b", "a", "b"], TypeError, "labels must hold integers"),
+    ],
+)
 def test_from_labels_bad_labels(labels, exc, match):
     X = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0], [6.0, 5.0]])
     with pytest.raises(exc, match=match):
@@ -502,6 +532,7 @@ def test_median_heuristic_gamma_definition():
 
 
 # --- the KernelKMeans estimator ------------------------------------------------------------
+
 
 def same_partition(a, b):
     """True when labelings a and b are equal up to renaming the clusters."""
@@ -590,8 +621,7 @@ def test_fit_float32_and_thread_counts():
     b = nx.KernelKMeans(4, gamma=0.05, random_state=0, n_threads=2).fit(X)
     np.testing.assert_array_equal(a.labels_, b.labels_)
     assert a.support_vectors_.dtype == np.float64
-    np.testing.assert_array_equal(a.explain(X[:100], n_threads=1).relevance,
-                                  b.explain(X[:100], n_threads=2).relevance)
+    np.testing.assert_array_equal(a.explain(X[:100], n_threads=1).relevance, b.explain(X[:100], n_threads=2).relevance)
 
 
 def test_reseed_empty_clusters():
@@ -620,25 +650,28 @@ def test_convergence_warning():
     assert kk.n_iter_ == 1 and not kk.converged_
 
 
-@pytest.mark.parametrize("params,X,exc,match", [
-    (dict(n_clusters=1), None, ValueError, "n_clusters=1 must be >= 2"),
-    (dict(n_clusters=50), None, ValueError, "n_clusters=50 must be <= n_samples=40"),
-    (dict(n_clusters=2.5), None, TypeError, "n_clusters must be an int"),
-    (dict(max_iter=0), None, ValueError, "max_iter=0 must be >= 1"),
-    (dict(gamma=0.0), None, ValueError, "gamma=0.0 must be a finite number > 0"),
-    (dict(gamma="median"), None, ValueError, "gamma='median' must be a finite number > 0 or 'auto'"),
-    (dict(gamma=np.inf), None, ValueError, "gamma=inf must be"),
-    (dict(pool_stiffness=-1.0), None, ValueError, "pool_stiffness=-1.0 must be"),
-    (dict(max_support_per_cluster=0), None, ValueError, "max_support_per_cluster=0 must be >= 1"),
-    (dict(n_threads=0), None, ValueError, "n_threads=0 must be >= 1"),
-    (dict(max_samples=1), None, ValueError, "max_samples=1 must be >= n_clusters=2"),
-    (dict(max_samples=1.5), None, ValueError, r"max_samples=1.5 must be in \(0, 1\]"),
-    (dict(max_samples=0.0), None, ValueError, r"max_samples=0.0 must be in \(0, 1\]"),
-    (dict(max_samples="all"), None, TypeError, "max_samples must be None, an int or a float, got str"),
-    (dict(max_samples=True), None, TypeError, "max_samples must be None, an int or a float, got bool"),
-    (dict(), "nan", ValueError, r"X contains NaN or infinity \(first at row 3\)"),
-    (dict(), "1d", ValueError, "X must be 2-D"),
-])
+@pytest.mark.parametrize(
+    "params,X,exc,match",
+    [
+        (dict(n_clusters=1), None, ValueError, "n_clusters=1 must be >= 2"),
+        (dict(n_clusters=50), None, ValueError, "n_clusters=50 must be <= n_samples=40"),
+        (dict(n_clusters=2.5), None, TypeError, "n_clusters must be an int"),
+        (dict(max_iter=0), None, ValueError, "max_iter=0 must be >= 1"),
+        (dict(gamma=0.0), None, ValueError, "gamma=0.0 must be a finite number > 0"),
+        (dict(gamma="median"), None, ValueError, "gamma='median' must be a finite number > 0 or 'auto'"),
+        (dict(gamma=np.inf), None, ValueError, "gamma=inf must be"),
+        (dict(pool_stiffness=-1.0), None, ValueError, "pool_stiffness=-1.0 must be"),
+        (dict(max_support_per_cluster=0), None, ValueError, "max_support_per_cluster=0 must be >= 1"),
+        (dict(n_threads=0), None, ValueError, "n_threads=0 must be >= 1"),
+        (dict(max_samples=1), None, ValueError, "max_samples=1 must be >= n_clusters=2"),
+        (dict(max_samples=1.5), None, ValueError, r"max_samples=1.5 must be in \(0, 1\]"),
+        (dict(max_samples=0.0), None, ValueError, r"max_samples=0.0 must be in \(0, 1\]"),
+        (dict(max_samples="all"), None, TypeError, "max_samples must be None, an int or a float, got str"),
+        (dict(max_samples=True), None, TypeError, "max_samples must be None, an int or a float, got bool"),
+        (dict(), "nan", ValueError, r"X contains NaN or infinity \(first at row 3\)"),
+        (dict(), "1d", ValueError, "X must be 2-D"),
+    ],
+)
 def test_estimator_bad_input(params, X, exc, match):
     data, _ = blobs(40, 2, 2, seed=0)
     if X == "nan":

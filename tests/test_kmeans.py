@@ -31,6 +31,7 @@ def assert_conserves(e, rtol):
 
 # --- golden values (NEON_SPEC.md, section 4) -----------------------------------
 
+
 def test_golden_logits_and_assignment():
     m = nx.NeuralizedKMeans(GOLDEN_C)
     expected = [[6, -8, -6], [-8, 8, -11], [-6, -26, 6], [0, 0, 0]]
@@ -44,8 +45,12 @@ def test_golden_beta_heuristic():
 
 def test_golden_relevance_assigned():
     e = nx.NeuralizedKMeans(GOLDEN_C).explain(GOLDEN_X, beta=0.5)
-    expected = [[1.613648528220, 4.386351471779], [7.601980675331, 0.398019324668],
-                [0.000209528625, 5.999790471374], [0, 0]]
+    expected = [
+        [1.613648528220, 4.386351471779],
+        [7.601980675331, 0.398019324668],
+        [0.000209528625, 5.999790471374],
+        [0, 0],
+    ]
     np.testing.assert_allclose(e.relevance, expected, atol=1e-9, rtol=0)
     np.testing.assert_allclose(e.logit, [6, 8, 6, 0], atol=1e-12)
     np.testing.assert_array_equal(e.target, [0, 1, 2, 0])
@@ -55,8 +60,12 @@ def test_golden_relevance_assigned():
 
 def test_golden_relevance_target_1():
     e = nx.NeuralizedKMeans(GOLDEN_C).explain(GOLDEN_X, target=1, beta=0.5)
-    expected = [[-9.13822095626, 1.138220956261], [7.601980675331, 0.398019324668],
-                [-20.284555239065, -5.715444760934], [0, 0]]
+    expected = [
+        [-9.13822095626, 1.138220956261],
+        [7.601980675331, 0.398019324668],
+        [-20.284555239065, -5.715444760934],
+        [0, 0],
+    ]
     np.testing.assert_allclose(e.relevance, expected, atol=1e-9, rtol=0)
     np.testing.assert_array_equal(e.target, [1, 1, 1, 1])
     np.testing.assert_array_equal(e.assigned, [0, 1, 2, 0])
@@ -65,12 +74,17 @@ def test_golden_relevance_target_1():
 def test_golden_float32():
     e = nx.NeuralizedKMeans(GOLDEN_C).explain(GOLDEN_X.astype(np.float32), beta=0.5)
     assert e.relevance.dtype == np.float32 and e.logit.dtype == np.float32
-    expected = [[1.613648528220, 4.386351471779], [7.601980675331, 0.398019324668],
-                [0.000209528625, 5.999790471374], [0, 0]]
+    expected = [
+        [1.613648528220, 4.386351471779],
+        [7.601980675331, 0.398019324668],
+        [0.000209528625, 5.999790471374],
+        [0, 0],
+    ]
     np.testing.assert_allclose(e.relevance, expected, atol=1e-5, rtol=1e-5)
 
 
 # --- against the slow reference ----------------------------------------------------
+
 
 def _random_case(seed, n=60, d=7, k=5):
     X, C = blobs(n, d, k, seed=seed)
@@ -190,6 +204,7 @@ def test_beta_heuristic_fallback_is_finite():
 
 # --- threads, layouts, dtypes ---------------------------------------------------------
 
+
 def test_identical_across_thread_counts():
     X, C = blobs(5000, 20, 7, seed=3)  # several blocks of rows
     m = nx.NeuralizedKMeans(C)
@@ -218,10 +233,18 @@ def test_layouts_give_same_results(dtype):
     for name, V in views.items():
         e = m.explain(V, beta=0.4)
         assert e.relevance.dtype == dtype, name
-        expected = base.relevance[::-1] if name == "negative_strides" else (
-            base.relevance[::2] if name == "every_other_row" else base.relevance)
-        np.testing.assert_allclose(e.relevance, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
-                                   atol=1e-5 if dtype == np.float32 else 1e-12, err_msg=name)
+        expected = (
+            base.relevance[::-1]
+            if name == "negative_strides"
+            else (base.relevance[::2] if name == "every_other_row" else base.relevance)
+        )
+        np.testing.assert_allclose(
+            e.relevance,
+            expected,
+            rtol=1e-5 if dtype == np.float32 else 1e-12,
+            atol=1e-5 if dtype == np.float32 else 1e-12,
+            err_msg=name,
+        )
 
 
 def test_read_only_and_non_native_byte_order():
@@ -291,6 +314,7 @@ def test_duplicate_centroids_give_finite_results():
 
 # --- API conveniences --------------------------------------------------------------
 
+
 def test_pickle_round_trip():
     X, C = _random_case(12)
     m = nx.NeuralizedKMeans(C, eps=1e-10)
@@ -347,6 +371,7 @@ def test_demo_runs():
 
 # --- bad input ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "X,exc,match",
     [
@@ -387,8 +412,17 @@ def test_bad_centroids(C, exc, match):
         nx.NeuralizedKMeans(C)
 
 
-@pytest.mark.parametrize("beta,exc", [(0.0, ValueError), (-1.0, ValueError), (np.nan, ValueError),
-                                      (np.inf, ValueError), (True, TypeError), ("1", TypeError)])
+@pytest.mark.parametrize(
+    "beta,exc",
+    [
+        (0.0, ValueError),
+        (-1.0, ValueError),
+        (np.nan, ValueError),
+        (np.inf, ValueError),
+        (True, TypeError),
+        ("1", TypeError),
+    ],
+)
 def test_bad_beta(beta, exc):
     with pytest.raises(exc, match="beta"):
         nx.NeuralizedKMeans(GOLDEN_C).explain(GOLDEN_X, beta=beta)
@@ -435,8 +469,7 @@ def test_out_read_only_or_overlapping():
         m.explain(X, beta=1.0, out=X)
 
 
-@pytest.mark.parametrize("n_threads,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
-                                           (True, TypeError)])
+@pytest.mark.parametrize("n_threads,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)])
 def test_bad_n_threads(n_threads, exc):
     with pytest.raises(exc, match="n_threads"):
         nx.NeuralizedKMeans(GOLDEN_C).predict(GOLDEN_X, n_threads=n_threads)

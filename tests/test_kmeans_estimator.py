@@ -13,6 +13,7 @@ from neon_ext import _core
 
 ISAS = nx.build_info()["kernel_isas"]
 
+
 def blobs(n=600, d=5, k=4, seed=0, dtype=np.float64, spread=1.0):
     rng = np.random.default_rng(seed)
     centers = rng.uniform(-8, 8, size=(k, d))
@@ -31,8 +32,7 @@ def _datasets():
         "wine": standardized(datasets.load_wine().data),
         "breast_cancer": standardized(datasets.load_breast_cancer().data),
         "digits": datasets.load_digits().data,
-        "blobs": datasets.make_blobs(n_samples=1500, n_features=8, centers=6, cluster_std=2.0,
-                                     random_state=0)[0],
+        "blobs": datasets.make_blobs(n_samples=1500, n_features=8, centers=6, cluster_std=2.0, random_state=0)[0],
     }
 
 
@@ -47,8 +47,9 @@ def test_inertia_within_one_percent_of_sklearn():
         for name, X in _datasets().items():
             for k in (3, 8):
                 ours = [nx.KMeans(k, n_init=10, random_state=s, n_threads=1).fit(X).inertia_ for s in range(3)]
-                theirs = [cluster.KMeans(k, n_init=10, random_state=s, algorithm="lloyd").fit(X).inertia_
-                          for s in range(3)]
+                theirs = [
+                    cluster.KMeans(k, n_init=10, random_state=s, algorithm="lloyd").fit(X).inertia_ for s in range(3)
+                ]
                 assert np.mean(ours) <= 1.01 * np.mean(theirs), (name, k, ours, theirs)
 
 
@@ -68,8 +69,9 @@ def test_lloyd_matches_sklearn_from_the_same_centres(dtype):
                 ours = nx.KMeans(k, init=init, n_threads=1).fit(X)
                 with threadpool_limits(1):
                     theirs = cluster.KMeans(k, init=init.astype(dtype), n_init=1, algorithm="lloyd").fit(X)
-                np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=1e-4 if dtype == np.float32 else 1e-9,
-                                           err_msg=name)
+                np.testing.assert_allclose(
+                    ours.inertia_, theirs.inertia_, rtol=1e-4 if dtype == np.float32 else 1e-9, err_msg=name
+                )
 
 
 def test_float32_fit_matches_float64_quality():
@@ -336,8 +338,7 @@ def test_feature_names_from_dataframe():
 def test_params_clone_repr_pickle():
     km = nx.KMeans(5, init="random", n_init=2, random_state=3)
     params = km.get_params()
-    assert params == dict(n_clusters=5, init="random", n_init=2, max_iter=300, tol=1e-4, random_state=3,
-                          n_threads=None)
+    assert params == dict(n_clusters=5, init="random", n_init=2, max_iter=300, tol=1e-4, random_state=3, n_threads=None)
     assert km.set_params(n_clusters=4, tol=0.0) is km and km.n_clusters == 4 and km.tol == 0.0
     with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
         km.set_params(bogus=1)
@@ -461,8 +462,13 @@ def test_sparse_input_is_refused():
 
 def test_not_fitted_and_wrong_features():
     km = nx.KMeans(3)
-    for call in (lambda: km.predict(X_OK), lambda: km.explain(X_OK), lambda: km.transform(X_OK),
-                 lambda: km.neuralize(), lambda: km.score(X_OK)):
+    for call in (
+        lambda: km.predict(X_OK),
+        lambda: km.explain(X_OK),
+        lambda: km.transform(X_OK),
+        lambda: km.neuralize(),
+        lambda: km.score(X_OK),
+    ):
         with pytest.raises(nx.NotFittedError, match="not fitted yet") as info:
             call()
         assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
@@ -501,8 +507,9 @@ def _sklearn_checks():
         return pytest.mark.skip(reason="scikit-learn is not installed")
     with warnings.catch_warnings():  # "does not inherit from BaseEstimator": by design
         warnings.simplefilter("ignore", UserWarning)
-        return parametrize_with_checks([nx.KMeans(n_clusters=2, n_init=2, max_iter=5)],
-                                       expected_failed_checks=lambda est: _EXPECTED_FAILED_CHECKS)
+        return parametrize_with_checks(
+            [nx.KMeans(n_clusters=2, n_init=2, max_iter=5)], expected_failed_checks=lambda est: _EXPECTED_FAILED_CHECKS
+        )
 
 
 @_sklearn_checks()

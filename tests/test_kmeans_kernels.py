@@ -34,8 +34,9 @@ def run(model, X, isa, beta=0.5, target=None, n_threads=1):
         fixed = int(target)
     elif target is not None:
         targets = np.ascontiguousarray(target, dtype=np.int64)
-    model._core.evaluate(X, targets, fixed, beta, out["assigned"], out["logit"], out["logits_all"],
-                         out["relevance"], n_threads, 0, isa)
+    model._core.evaluate(
+        X, targets, fixed, beta, out["assigned"], out["logit"], out["logits_all"], out["relevance"], n_threads, 0, isa
+    )
     return out
 
 
@@ -211,9 +212,9 @@ def test_huge_finite_float32_rows(isa):
         fits = max(np.abs(o64[key][r]).max() for key in ("logits_all", "relevance")) < 3e38
         if not fits:  # results beyond float32: an error naming the row, never inf or NaN
             with pytest.raises(ValueError, match="X row 0 is not finite in float32"):
-                run(m, X[r:r + 1], isa)
+                run(m, X[r : r + 1], isa)
             continue
-        o32 = run(m, X[r:r + 1], isa)
+        o32 = run(m, X[r : r + 1], isa)
         assert o32["assigned"][0] == o64["assigned"][r]
         assert rel_err(o32["logit"][0], o64["logit"][r]) < 1e-5, r
         assert rel_err(o32["relevance"][0], o64["relevance"][r]) < 1e-5, r

@@ -42,8 +42,11 @@ def test_allocation_check_against_the_available_memory(monkeypatch):
     monkeypatch.setattr(_validation, "available_memory", lambda: 100 << 20)
     a = _validation.allocate((50 << 20,), np.uint8, "relevance")
     assert a.shape == (50 << 20,)
-    with pytest.raises(MemoryError, match=r"the relevance array would need 200.0 MiB \(shape \(25, 1048576\), "
-                                          r"float64\) but only 100.0 MiB of memory is available"):
+    with pytest.raises(
+        MemoryError,
+        match=r"the relevance array would need 200.0 MiB \(shape \(25, 1048576\), "
+        r"float64\) but only 100.0 MiB of memory is available",
+    ):
         _validation.allocate((25, 1 << 20), np.float64, "relevance")
     monkeypatch.setattr(_validation, "available_memory", lambda: None)  # unknown: no check
     assert _validation.allocate((2, 3), np.float32).dtype == np.float32
@@ -107,14 +110,24 @@ def test_memory_mapped_explain_keeps_peak_memory_bounded(tmp_path, case):
     X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=(n, d))
     rng = np.random.default_rng(1)
     for lo in range(0, n, 8192):
-        X[lo:lo + 8192] = rng.normal(size=(8192, d))
+        X[lo : lo + 8192] = rng.normal(size=(8192, d))
     X.flush()
     del X
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    run = subprocess.run([sys.executable, str(script), str(Path(__file__).parent), case,
-                          str(tmp_path / "X.npy"), str(tmp_path / "R.npy")],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(Path(__file__).parent),
+            case,
+            str(tmp_path / "X.npy"),
+            str(tmp_path / "R.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["matches"], result

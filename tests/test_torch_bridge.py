@@ -27,17 +27,20 @@ def conv_net(bias=True, n_features=6, seed=0):
     """A small ReLU convolutional feature extractor for 1 x 8 x 8 images."""
     torch.manual_seed(seed)
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1, bias=bias), torch.nn.ReLU(),
-        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=bias), torch.nn.ReLU(),
-        torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, n_features, bias=bias), torch.nn.ReLU(),
+        torch.nn.Conv2d(1, 4, 3, padding=1, bias=bias),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, bias=bias),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8 * 4 * 4, n_features, bias=bias),
+        torch.nn.ReLU(),
     ).eval()
 
 
 def linear_net(dtype=torch.float32, seed=0):
     """A bias-free linear network 8 -> 7 -> 5, on which LRP-0 conserves exactly."""
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(8, 7, bias=False),
-                               torch.nn.Linear(7, 5, bias=False)).to(dtype).eval()
+    return torch.nn.Sequential(torch.nn.Linear(8, 7, bias=False), torch.nn.Linear(7, 5, bias=False)).to(dtype).eval()
 
 
 def lrp0():
@@ -197,9 +200,9 @@ def test_head_backward_starts_from_exactly_the_core_relevance():
     out = head(a)
     core = model.explain(a_np, beta=0.3)
     np.testing.assert_array_equal(out.detach().numpy(), core.logit)
-    grad, = torch.autograd.grad(out, a, grad_outputs=out.detach(), retain_graph=True)
+    (grad,) = torch.autograd.grad(out, a, grad_outputs=out.detach(), retain_graph=True)
     np.testing.assert_array_equal(grad.numpy(), core.relevance)
-    ones, = torch.autograd.grad(out, a, grad_outputs=torch.ones_like(out))
+    (ones,) = torch.autograd.grad(out, a, grad_outputs=torch.ones_like(out))
     np.testing.assert_allclose(ones.sum(1).numpy(), 1.0, rtol=1e-4)
     assert head.explanation_.beta == 0.3
 
@@ -209,7 +212,7 @@ def test_head_on_a_decision_boundary_hands_on_zeros():
     a = torch.tensor([[1.0, -1.0], [0.2, 0.1]], requires_grad=True)  # row 0: equidistant from 0 and 1
     out = nxt.NeonHead(model, beta=1.0)(a)
     assert out[0].item() == 0.0
-    grad, = torch.autograd.grad(out, a, grad_outputs=torch.ones_like(out))
+    (grad,) = torch.autograd.grad(out, a, grad_outputs=torch.ones_like(out))
     assert torch.all(grad[0] == 0) and torch.isfinite(grad).all()
 
 

@@ -160,9 +160,8 @@ private:
     };
 
     template <class T>
-    void run_block(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out,
-                   Index r0, Index n, Index first_row, Block& s, FirstBadRow& bad_input,
-                   FirstBadRow& unrepresentable) const;
+    void run_block(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out, Index r0,
+                   Index n, Index first_row, Block& s, FirstBadRow& bad_input, FirstBadRow& unrepresentable) const;
     void pair_cross(const double* w, const double* e, Index c, Block& s) const;
 
     const Core* core_;

@@ -44,7 +44,9 @@ namespace neon {
 // The direct pair loop per instruction set (isa.hpp's kernel families).
 NEON_DECLARE_KERNEL_FAMILY(PairSumsKernelTable, pair_sums_kernels)
 
-inline const PairSumsKernelTable& pair_sums_table() { return pair_sums_kernels_for(Isa::automatic); }
+inline const PairSumsKernelTable& pair_sums_table() {
+    return pair_sums_kernels_for(Isa::automatic);
+}
 
 // The direct sums, pair by pair (the reference for the tree, and the method
 // for small clusters): rho[j] = sum_i q_i / (t_j - s_i) and
@@ -198,7 +200,9 @@ namespace neon {
 
 // Whether the tree code pays off: enough target members for a few levels,
 // and enough pairs.
-inline bool use_cauchy_tree(Index nI, Index nJ) { return nI >= 64 && nI * nJ >= 32768; }
+inline bool use_cauchy_tree(Index nI, Index nJ) {
+    return nI >= 64 && nI * nJ >= 32768;
+}
 
 // The same sums as direct_cauchy_sums (s sorted ascending), by the tree code:
 // equal to float64 rounding of the sums of absolute values.

@@ -24,8 +24,10 @@ NEON_DECLARE_KERNEL_FAMILY(FitKernelTable, fit_kernels)
 template <class T, class F32, class F64>
 constexpr auto for_precision(F32 f32, F64 f64) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "float32 or float64 rows");
-    if constexpr (std::is_same_v<T, float>) return f32;
-    else return f64;
+    if constexpr (std::is_same_v<T, float>)
+        return f32;
+    else
+        return f64;
 }
 
 template <class T>
@@ -47,8 +49,8 @@ class FitPacked {
 public:
     FitPacked() = default;
     explicit FitPacked(const CenteredPrototypes& protos)
-        : K_(protos.size()), D_(protos.dim()), Kp_(padded_to_line<S>(K_)), Dp_(padded_to_line<S>(D_)),
-          PT2_(Dp_ * Kp_), sq_norm_(Kp_), origin_(Dp_) {
+        : K_(protos.size()), D_(protos.dim()), Kp_(padded_to_line<S>(K_)), Dp_(padded_to_line<S>(D_)), PT2_(Dp_ * Kp_),
+          sq_norm_(Kp_), origin_(Dp_) {
         // The kernels carry a centre's index in S (exact below 2^24 in float32).
         if (K_ >= (Index(1) << std::numeric_limits<S>::digits))
             throw std::invalid_argument("too many centres for this precision");

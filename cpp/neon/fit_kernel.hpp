@@ -101,8 +101,7 @@ inline S lane_sum(const typename Lanes<S, N>::V& v) {
 // never booked).  X is not checked here: a fit checks it once, in its
 // moments pass.
 template <class T, class S>
-void centre_rows(const FitRows<T>& X, const FitPrototypesView<S>& P, Idx r0, Idx rows, Idx padded, S* Z,
-                 double* z_sq) {
+void centre_rows(const FitRows<T>& X, const FitPrototypesView<S>& P, Idx r0, Idx rows, Idx padded, S* Z, double* z_sq) {
     using Vs = Vec<S>;
     using V = typename Vs::V;
     const Idx D = P.D, Dp = P.Dp, cs = X.col_stride;
@@ -323,8 +322,8 @@ void distance_rows(const FitPrototypesView<S>& P, const FitRows<T>& X, Idx r_beg
                     S lanes[W];
                     Vs::store(lanes, acc[r][0]);
                     for (int j = 0; j < W && k0 + j < P.K; ++j) {
-                        const double d = static_cast<double>(lanes[j]) + static_cast<double>(P.sq_norm[k0 + j]) +
-                                         s.z_sq[g + r];
+                        const double d =
+                            static_cast<double>(lanes[j]) + static_cast<double>(P.sq_norm[k0 + j]) + s.z_sq[g + r];
                         out[(k0 + j) * ld + (b0 - r_begin) + g + r] = d < 0.0 ? 0.0 : d;
                     }
                 }
@@ -379,8 +378,7 @@ Idx moment_rows(const FitRows<T>& X, const double* origin, Idx r_begin, Idx r_en
 // sum over rows [r_begin, r_end) of w ||x - centers[label]||^2, term by
 // term in float64 (lanes summed in a fixed order).
 template <class T>
-double inertia_rows(const FitRows<T>& X, const double* centers, const std::int64_t* labels, Idx r_begin,
-                    Idx r_end) {
+double inertia_rows(const FitRows<T>& X, const double* centers, const std::int64_t* labels, Idx r_begin, Idx r_end) {
     using Vd = Vec<double>;
     constexpr int W = Vd::W;
     const Idx D = X.n_cols, cs = X.col_stride;

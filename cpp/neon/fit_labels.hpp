@@ -44,10 +44,9 @@ LabelResult label_rows(const RowsView<T>& X, const double* w, const double* cent
     }
     const auto kernel = for_precision<T>(fit_kernels_for(isa).inertia_f32, fit_kernels_for(isa).inertia_f64);
     const FitRows<T> rows = fit_rows(X, w);
-    result.inertia = reduce_over_groups(N, D, 1, n_threads, double(N) * double(D), [] { return 0; },
-                                        [&](Index r0, Index r1, int, double* part) {
-                                            part[0] += kernel(rows, centers, labels, r0, r1);
-                                        })[0];
+    result.inertia = reduce_over_groups(
+        N, D, 1, n_threads, double(N) * double(D), [] { return 0; },
+        [&](Index r0, Index r1, int, double* part) { part[0] += kernel(rows, centers, labels, r0, r1); })[0];
     return result;
 }
 
@@ -58,8 +57,7 @@ template <class T>
 void center_distances(const RowsView<T>& X, const double* centers, Index K, bool squared, const RowsOut<T>& out,
                       int n_threads, Isa isa = Isa::automatic) {
     const Index N = X.n_rows, D = X.n_cols;
-    const auto kernel =
-        for_precision<T>(fit_kernels_for(isa).distances_f32_in_f64, fit_kernels_for(isa).distances_f64);
+    const auto kernel = for_precision<T>(fit_kernels_for(isa).distances_f32_in_f64, fit_kernels_for(isa).distances_f64);
     const CenteredPrototypes protos(centers, K, D, "centroids");
     const FitPacked<double> packed(protos);
     const FitPrototypesView<double> view = packed.view();

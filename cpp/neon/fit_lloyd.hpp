@@ -30,9 +30,8 @@ namespace detail {
 // centres; ties to the lower row) of clusters that keep at least one other
 // row.  sums (K x D, of w (x - origin)), weight and count are updated.
 template <class T>
-Index relocate_empty_clusters(const RowsView<T>& X, const double* w, const std::int64_t* labels,
-                              const double* dist, const double* origin, Index K, double* sums, double* weight,
-                              double* count) {
+Index relocate_empty_clusters(const RowsView<T>& X, const double* w, const std::int64_t* labels, const double* dist,
+                              const double* origin, Index K, double* sums, double* weight, double* count) {
     const Index N = X.n_rows, D = X.n_cols;
     std::vector<Index> empty;
     for (Index k = 0; k < K; ++k)
@@ -101,16 +100,17 @@ LloydResult lloyd_step(const RowsView<T>& X, const double* w, const double* cent
         job.update = sums;
         job.sum_origin = centred_sums ? origin.data() : nullptr;
         const Index width = sums ? K * (D + 2) + 2 : 2;
-        return reduce_over_groups(N, D, width, n_threads, double(N) * double(D) * double(K + 1),
-                                  [&] { return FitScratch<T>(packed.padded_dim()); },
-                                  [&](Index r0, Index r1, FitScratch<T>& scratch, double* part) {
-                                      LloydPartials out;
-                                      out.sums = part;
-                                      out.weight = part + K * D;
-                                      out.count = part + K * D + K;
-                                      out.scalars = part + width - 2;
-                                      kernel(view, rows, job, r0, r1, scratch.view(), out);
-                                  });
+        return reduce_over_groups(
+            N, D, width, n_threads, double(N) * double(D) * double(K + 1),
+            [&] { return FitScratch<T>(packed.padded_dim()); },
+            [&](Index r0, Index r1, FitScratch<T>& scratch, double* part) {
+                LloydPartials out;
+                out.sums = part;
+                out.weight = part + K * D;
+                out.count = part + K * D + K;
+                out.scalars = part + width - 2;
+                kernel(view, rows, job, r0, r1, scratch.view(), out);
+            });
     };
     std::vector<double> total = pass(update, dist);
     const Index width = static_cast<Index>(total.size());

@@ -23,7 +23,9 @@
 namespace neon {
 
 // A double in [0, 1) from the top 53 bits of one draw.
-inline double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+inline double uniform01(std::mt19937_64& rng) {
+    return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
 
 // Sampling from a distribution over rows given by per-block sums of
 // non-negative row values: the first row whose running sum exceeds u (the
@@ -81,8 +83,7 @@ class KMeansPlusPlus {
 public:
     KMeansPlusPlus(Index n_rows, Index n_features, Index n_clusters, Index n_local_trials, std::uint64_t seed,
                    Isa isa = Isa::automatic)
-        : N_(n_rows), D_(n_features), K_(n_clusters), L_(n_local_trials), rng_(seed),
-          kernels_(&fit_kernels_for(isa)) {
+        : N_(n_rows), D_(n_features), K_(n_clusters), L_(n_local_trials), rng_(seed), kernels_(&fit_kernels_for(isa)) {
         if (N_ < 1 || D_ < 1) throw std::invalid_argument("X must have at least one row and one column");
         if (K_ < 1 || K_ > N_) throw std::invalid_argument("n_clusters must be in [1, n_samples]");
         if (L_ < 1) throw std::invalid_argument("n_local_trials must be >= 1");
@@ -136,14 +137,18 @@ private:
 
     template <class S>
     FitPacked<S>& last_packed() {
-        if constexpr (std::is_same_v<S, float>) return last_packed_f_;
-        else return last_packed_d_;
+        if constexpr (std::is_same_v<S, float>)
+            return last_packed_f_;
+        else
+            return last_packed_d_;
     }
 
     template <class S>
     std::vector<Scratch<S>>& scratch() {
-        if constexpr (std::is_same_v<S, float>) return scratch_f_;
-        else return scratch_d_;
+        if constexpr (std::is_same_v<S, float>)
+            return scratch_f_;
+        else
+            return scratch_d_;
     }
 
     template <class T>
@@ -243,12 +248,14 @@ inline Index KMeansPlusPlus::draw_by_weight(const double* w, std::vector<double>
     for (double s : weight_sums_) total += s;
     if (!(total > 0.0)) throw std::invalid_argument("the sample weights sum to zero");
     const double u = uniform01(rng_) * total;
-    const Index row = sample_row(weight_sums_, 1, 0, u, B_,
-                                         [&](Index b, std::vector<double>& out) {
-                                             const Index r0 = b * B_, rows = std::min(B_, N_ - r0);
-                                             out.assign(w + r0, w + r0 + rows);
-                                             return rows;
-                                         }, v);
+    const Index row = sample_row(
+        weight_sums_, 1, 0, u, B_,
+        [&](Index b, std::vector<double>& out) {
+            const Index r0 = b * B_, rows = std::min(B_, N_ - r0);
+            out.assign(w + r0, w + r0 + rows);
+            return rows;
+        },
+        v);
     if (row < 0) throw std::invalid_argument("the sample weights sum to zero");
     return row;
 }
@@ -265,13 +272,15 @@ Index KMeansPlusPlus::draw_by_potential(const RowsView<T>& X, const double* w) {
     Index row = -1;
     const double u = uniform01(rng_) * pot;
     if (pot > 0.0 && std::isfinite(pot)) {
-        row = sample_row(last_sums_, last_columns_, current_column_, u, B_,
-                                 [&](Index b, std::vector<double>& out) {
-                                     const Index rows = block_values(X, w, b, s, false);
-                                     out.resize(static_cast<std::size_t>(rows));
-                                     for (Index r = 0; r < rows; ++r) out[r] = s.V(current_column_, r);
-                                     return rows;
-                                 }, v);
+        row = sample_row(
+            last_sums_, last_columns_, current_column_, u, B_,
+            [&](Index b, std::vector<double>& out) {
+                const Index rows = block_values(X, w, b, s, false);
+                out.resize(static_cast<std::size_t>(rows));
+                for (Index r = 0; r < rows; ++r) out[r] = s.V(current_column_, r);
+                return rows;
+            },
+            v);
     }
     if (row < 0) row = draw_by_weight(w, v);
     return row;
@@ -337,14 +346,16 @@ inline std::vector<Index> random_init_rows(const double* w, Index N, Index K, st
     for (Index k = 0; k < K; ++k) {
         double total = 0.0;
         for (double s : sums) total += s;
-        const Index row = total > 0.0 ? sample_row(sums, 1, 0, uniform01(rng) * total, block_rows,
-                                                            [&](Index b, std::vector<double>& out) {
-                                                                const Index r0 = b * block_rows;
-                                                                const Index n = std::min(block_rows, N - r0);
-                                                                out.assign(left.begin() + r0, left.begin() + r0 + n);
-                                                                return n;
-                                                            }, v)
-                                       : -1;
+        const Index row = total > 0.0 ? sample_row(
+                                            sums, 1, 0, uniform01(rng) * total, block_rows,
+                                            [&](Index b, std::vector<double>& out) {
+                                                const Index r0 = b * block_rows;
+                                                const Index n = std::min(block_rows, N - r0);
+                                                out.assign(left.begin() + r0, left.begin() + r0 + n);
+                                                return n;
+                                            },
+                                            v)
+                                      : -1;
         if (row < 0)
             throw std::invalid_argument("init='random' needs at least n_clusters samples with positive weight");
         rows.push_back(row);

@@ -46,10 +46,14 @@ enum class Isa : int { automatic = -1, portable = 0, avx2 = 1, avx512 = 2 };
 
 inline const char* isa_name(Isa isa) {
     switch (isa) {
-        case Isa::portable: return "portable";
-        case Isa::avx2: return "avx2";
-        case Isa::avx512: return "avx512";
-        default: return "auto";
+        case Isa::portable:
+            return "portable";
+        case Isa::avx2:
+            return "avx2";
+        case Isa::avx512:
+            return "avx512";
+        default:
+            return "auto";
     }
 }
 
@@ -112,38 +116,36 @@ inline Isa resolve_isa(Isa requested) {
 // The kernel table of one family for `requested` (see the top of this file).
 // Only the getter of the resolved, supported instruction set runs: the
 // other copies may use instructions this CPU lacks.
-#define NEON_ISA_FAMILY_PORTABLE_(Table, getter)          \
-    default: {                                            \
-        static const Table table = portable::getter();    \
-        return table;                                     \
+#define NEON_ISA_FAMILY_PORTABLE_(Table, getter)       \
+    default: {                                         \
+        static const Table table = portable::getter(); \
+        return table;                                  \
     }
 #if defined(NEON_X86_KERNELS)
-#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)                       \
-    namespace avx2 {                                                    \
-    Table getter();                                                     \
-    }                                                                   \
-    namespace avx512 {                                                  \
-    Table getter();                                                     \
-    }                                                                   \
-    inline const Table& getter##_for(::neon::Isa requested) {           \
-        switch (::neon::resolve_isa(requested)) {                       \
-            case ::neon::Isa::avx512: {                                 \
-                static const Table table = avx512::getter();            \
-                return table;                                           \
-            }                                                           \
-            case ::neon::Isa::avx2: {                                   \
-                static const Table table = avx2::getter();              \
-                return table;                                           \
-            }                                                           \
-            NEON_ISA_FAMILY_PORTABLE_(Table, getter)                    \
-        }                                                               \
-    }
-#else
 #define NEON_DECLARE_KERNEL_FAMILY(Table, getter)             \
+    namespace avx2 {                                          \
+    Table getter();                                           \
+    }                                                         \
+    namespace avx512 {                                        \
+    Table getter();                                           \
+    }                                                         \
     inline const Table& getter##_for(::neon::Isa requested) { \
         switch (::neon::resolve_isa(requested)) {             \
-            NEON_ISA_FAMILY_PORTABLE_(Table, getter)          \
+            case ::neon::Isa::avx512: {                       \
+                static const Table table = avx512::getter();  \
+                return table;                                 \
+            }                                                 \
+            case ::neon::Isa::avx2: {                         \
+                static const Table table = avx2::getter();    \
+                return table;                                 \
+            }                                                 \
+                NEON_ISA_FAMILY_PORTABLE_(Table, getter)      \
         }                                                     \
+    }
+#else
+#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)                                            \
+    inline const Table& getter##_for(::neon::Isa requested) {                                \
+        switch (::neon::resolve_isa(requested)) { NEON_ISA_FAMILY_PORTABLE_(Table, getter) } \
     }
 #endif
 

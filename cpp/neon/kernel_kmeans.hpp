@@ -51,7 +51,9 @@ constexpr double kNegligibleWeight = 0x1p-64;
 // exp(-t) of a shifted pool exponent t >= 0.  Beyond t = 700 the weight is
 // below 1e-304: added to a pool sum >= 1 it changes no bit, so it is taken as
 // 0 without calling exp (whose underflow path is slow).
-inline double pool_weight(double t) { return t < 700.0 ? std::exp(-t) : 0.0; }
+inline double pool_weight(double t) {
+    return t < 700.0 ? std::exp(-t) : 0.0;
+}
 
 template <class T>
 struct KernelKMeansOutputs : KMeansOutputs<T> {
@@ -97,7 +99,8 @@ public:
         start_.assign(K + 1, 0);
         for (Index j = 0; j < M; ++j) ++start_[labels[j] + 1];
         for (Index k = 0; k < K; ++k) {
-            if (start_[k + 1] == 0) throw std::invalid_argument("cluster " + std::to_string(k) + " has no support vector");
+            if (start_[k + 1] == 0)
+                throw std::invalid_argument("cluster " + std::to_string(k) + " has no support vector");
             start_[k + 1] += start_[k];
         }
         position_.resize(M);
@@ -141,7 +144,8 @@ public:
         Index rows = std::min<Index>(std::max<Index>(16384 / std::max<Index>(D, 1), 16), 1024);
         rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
         const double by_work = 16777216.0 / work_per_row(D, M, largest_cluster);
-        if (by_work < static_cast<double>(rows)) rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 8));
+        if (by_work < static_cast<double>(rows))
+            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 8));
         return rows;
     }
 
@@ -175,8 +179,8 @@ private:
         Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
         Vector S, lo, total, total_p, h, share;  // per cluster
         Vector eI, qI, eJ, RJ, uJ;  // compacted target (sorted by distance) and competitor members
-        Vector q_prefix, Q, P;     // prefix sums of qI; kept layer-2 weight per member, kept layer-3 weight per cluster
-        Vector sigma;              // layer-1 sums of the target's members
+        Vector q_prefix, Q, P;  // prefix sums of qI; kept layer-2 weight per member, kept layer-3 weight per cluster
+        Vector sigma;  // layer-1 sums of the target's members
         CauchyTree tree;
         std::vector<Index> I, J;
         Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
@@ -398,8 +402,10 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
             const double p = W[j] / total[k];
             const double q = nI > 0 ? kept_weight(j) : 0.0;
             s.Q[j] = q;
-            if (q > 0.0) kept += p;
-            else gone += p;
+            if (q > 0.0)
+                kept += p;
+            else
+                gone += p;
         }
         s.P[k] = gone == 0.0 ? 1.0 : gone <= 0.5 ? 1.0 - gone : kept;
     }
@@ -441,8 +447,7 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     if (!target_twins && use_cauchy_tree(nI, nJ)) {
         // The same sums by the tree code (cauchy_sums.hpp): O(M P) for
         // clusters apart instead of O(|C_c| M) divisions.
-        tree_cauchy_sums(s.tree, s.eI.data(), s.qI.data(), nI, s.eJ.data(), s.RJ.data(), nJ, eps_, uJ,
-                         s.sigma.data());
+        tree_cauchy_sums(s.tree, s.eI.data(), s.qI.data(), nI, s.eJ.data(), s.RJ.data(), nJ, eps_, uJ, s.sigma.data());
         for (Index t = 0; t < nI; ++t) a[s.I[t]] = -s.qI[t] * s.sigma[t];
         for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
         return;
@@ -450,8 +455,9 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     for (Index t = 0; t < nI; ++t) {
         if ((t & 255) == 255) interrupt_point();  // O(|C_c| M): seconds at M = 40,000
         const Index i = s.I[t];
-        const double sum = twin_[i] >= 0 ? pair_sums_without_twins(i, s.eI[t], s.qI[t], s, nJ, uJ)
-                                         : pair_sums_table().f64(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
+        const double sum = twin_[i] >= 0
+                               ? pair_sums_without_twins(i, s.eI[t], s.qI[t], s, nJ, uJ)
+                               : pair_sums_table().f64(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
         a[i] = -s.qI[t] * sum;
     }
     for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];

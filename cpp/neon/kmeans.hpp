@@ -137,8 +137,7 @@ class KMeansScratch {
 public:
     KMeansScratch(Index Kp, Index Dp)
         : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp),
-          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 3) * Kp),
-          rows_(Kp) {
+          d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 3) * Kp), rows_(Kp) {
         view_.Z = s_.data();
         view_.E = view_.Z + kKMeansSubBlockRows * Dp;
         view_.aT_s = view_.E + kKMeansSubBlockRows * Kp;
@@ -251,8 +250,7 @@ template <class T, class S, class Kernel>
 void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const RowsView<T>& X, const TargetSpec& target,
                      double beta, const KMeansOutputs<T>& out, int n_threads, Index first_row) const {
     const Index N = X.n_rows, K = n_clusters();
-    const KMeansModelView<S> model =
-        packed.view(protos_.raw().data(), representative_.data(), has_duplicates_, eps_);
+    const KMeansModelView<S> model = packed.view(protos_.raw().data(), representative_.data(), has_duplicates_, eps_);
     KMeansJob<T> job;
     job.X = X.data;
     job.row_stride = X.row_stride;

@@ -88,7 +88,9 @@ struct Simd {
 };
 
 template <class S>
-constexpr int lanes() { return Simd<S>::W; }
+constexpr int lanes() {
+    return Simd<S>::W;
+}
 
 // Square root of each lane (a plain loop over lanes: vectorized, and
 // never a call into the library from this instruction set).
@@ -136,10 +138,20 @@ inline Vd exp_nonpositive(const Vd& x) {
     const Vd n = t - shifter;
     const Vd r = (xc - n * ln2_hi) - n * ln2_lo;
     // Taylor coefficients 1/13!, 1/12!, ..., 1/1!, 1/0! (Horner; degree 8 starts at 1/8!).
-    constexpr double coef[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                 1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
-                                 1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,
-                                 1.0,                1.0};
+    constexpr double coef[14] = {1.0 / 6227020800.0,
+                                 1.0 / 479001600.0,
+                                 1.0 / 39916800.0,
+                                 1.0 / 3628800.0,
+                                 1.0 / 362880.0,
+                                 1.0 / 40320.0,
+                                 1.0 / 5040.0,
+                                 1.0 / 720.0,
+                                 1.0 / 120.0,
+                                 1.0 / 24.0,
+                                 1.0 / 6.0,
+                                 0.5,
+                                 1.0,
+                                 1.0};
     constexpr int first = Full ? 0 : 5;
     Vd p = Dd::splat(coef[first]);
     for (int i = first + 1; i < 14; ++i) p = p * r + coef[i];
@@ -217,8 +229,7 @@ inline void distance_tile(const KMeansModelView<S>& m, const S* Z, Idx r0, Idx k
     }
     for (int r = 0; r < RG; ++r) {
         S* e = E + (r0 + r) * Kp + k0;
-        for (int v = 0; v < NV; ++v)
-            Sd::store(e + v * W, Sd::load(m.sq_norm + k0 + v * W) - S(2) * acc[r][v]);
+        for (int v = 0; v < NV; ++v) Sd::store(e + v * W, Sd::load(m.sq_norm + k0 + v * W) - S(2) * acc[r][v]);
     }
 }
 
@@ -336,8 +347,8 @@ inline T checked_output(double v, Idx row, KMeansRowStatus& status) {
 // coefficients are so large (or not finite: eps = 0 on a boundary) that the
 // vectorized product could overflow S or T.
 template <class T, class S>
-void relevance_row_checked(const KMeansModelView<S>& m, const double* aT, Idx lane, Idx L, const S* z, T* out,
-                           Idx row, KMeansRowStatus& status) {
+void relevance_row_checked(const KMeansModelView<S>& m, const double* aT, Idx lane, Idx L, const S* z, T* out, Idx row,
+                           KMeansRowStatus& status) {
     bool ok = true;
     for (Idx i = 0; i < m.D; ++i) {
         double g = 0.0, g2 = 0.0;
@@ -605,8 +616,10 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         for (Idx k = 0; k < K; ++k) f_all[k] = checked_output<T>(lo_l[j] - eT[k * L + j], row, status);
                         f_all[n] = checked_output<T>(second_l[j] - lo_l[j], row, status);
                     }
-                    if (job.target_per_row) c = static_cast<Idx>(job.target_per_row[row]);
-                    else if (job.target_fixed >= 0) c = static_cast<Idx>(job.target_fixed);
+                    if (job.target_per_row)
+                        c = static_cast<Idx>(job.target_per_row[row]);
+                    else if (job.target_fixed >= 0)
+                        c = static_cast<Idx>(job.target_fixed);
                 }
                 if (c < 0 || c >= K) {
                     if (status.first_bad_target < 0) status.first_bad_target = row;
@@ -735,8 +748,8 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         ++n;
                     }
                 }
-                RelevanceRows<T, S, 1> one{{s.active_a}, {s.Z + (g0 + j) * m.Dp},
-                                           {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
+                RelevanceRows<T, S, 1> one{
+                    {s.active_a}, {s.Z + (g0 + j) * m.Dp}, {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
                 relevance_rows<T, S, 1, false>(m, s.active_rows, 1, n, one);
             }
             // Rows with (nearly) all shares nonzero, two at a time.
@@ -751,8 +764,8 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
             if (q < n_dense) {
                 const Idx j = dense[q];
-                RelevanceRows<T, S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp},
-                                           {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
+                RelevanceRows<T, S, 1> one{
+                    {aT_s + j}, {s.Z + (g0 + j) * m.Dp}, {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
                 relevance_rows<T, S, 1, true>(m, nullptr, L, K, one);
             }
             if (kRedoIllConditioned && job.relevance) {  // (affine.hpp's coefficients-only calls: none)

@@ -67,15 +67,17 @@ void write_ranking(const KMeansOutputs<T>& out, Index row, const NearestTwo& ran
 // of range [0, K).
 inline Index target_of(const TargetSpec& target, Index row, Index assigned, Index K) {
     Index c = assigned;
-    if (target.per_row) c = static_cast<Index>(target.per_row[row]);
-    else if (target.fixed >= 0) c = static_cast<Index>(target.fixed);
+    if (target.per_row)
+        c = static_cast<Index>(target.per_row[row]);
+    else if (target.fixed >= 0)
+        c = static_cast<Index>(target.fixed);
     return c >= 0 && c < K ? c : -1;
 }
 
 inline void throw_if_bad_input(const FirstBadRow& bad, Index first_row) {
     if (bad.any())
-        throw std::invalid_argument("X contains NaN or infinity (first at row " + std::to_string(first_row + bad.row()) +
-                                    ")");
+        throw std::invalid_argument("X contains NaN or infinity (first at row " +
+                                    std::to_string(first_row + bad.row()) + ")");
 }
 
 // A row too far from the prototypes: its distance products overflow.
@@ -94,8 +96,9 @@ void throw_if_unrepresentable(const FirstBadRow& bad, Index first_row, double ep
                       " is not finite in " + (single ? "float32" : "float64") +
                       (single ? " (beyond 3.4e38; explain float64 data instead)" : " (beyond 1.8e308)");
     if (eps == 0.0)
-        msg += ", or the row lies exactly on a decision boundary between the explained cluster and a "
-               "competitor, where the midpoint rule is singular without a stabilizer: use eps > 0";
+        msg +=
+            ", or the row lies exactly on a decision boundary between the explained cluster and a "
+            "competitor, where the midpoint rule is singular without a stabilizer: use eps > 0";
     throw std::invalid_argument(msg);
 }
 

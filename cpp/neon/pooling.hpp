@@ -26,7 +26,9 @@ inline double stabilized_inverse(double h, double eps) {
 }
 
 // Whether the stabilizer keeps a layer-1 output h (|h| > eps).
-inline bool kept_by_stabilizer(double h, double eps) { return h > eps || h < -eps; }
+inline bool kept_by_stabilizer(double h, double eps) {
+    return h > eps || h < -eps;
+}
 
 // Midpoint-rule coefficient R_k * stabilized_inverse(h_k): the factor by
 // which the layer-1 contributions (x - m) * w of a competitor are scaled.
@@ -43,8 +45,7 @@ inline double stabilized_ratio(double relevance, double h, double eps) {
 // that underflow get exactly zero.  Writes R_k into `share` (0 where masked
 // out; all 0 when the mask is empty).
 template <class Mask>
-void softmin_redistribute(const double* v, Index n, double f, double stiffness, Mask&& mask,
-                          double* share) {
+void softmin_redistribute(const double* v, Index n, double f, double stiffness, Mask&& mask, double* share) {
     double lo = std::numeric_limits<double>::infinity();
     for (Index k = 0; k < n; ++k)
         if (mask(k)) lo = std::min(lo, v[k]);

@@ -157,8 +157,8 @@ bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, In
                       NearestTwo& two) {
     const double m = protos.max_norm();
     if (!(z_norm <= 7.0 * m)) return false;
-    const double tol = 8.0 * static_cast<double>(protos.dim() + 4) * std::numeric_limits<double>::epsilon() *
-                       (z_norm * m + m * m);
+    const double tol =
+        8.0 * static_cast<double>(protos.dim() + 4) * std::numeric_limits<double>::epsilon() * (z_norm * m + m * m);
     if (two.second - two.lo > tol) return false;
     const T* x = X.row(row);
     for (Index k = 0; k < protos.size(); ++k) e[k] = protos.direct_sq_distance(x, X.col_stride, k);
@@ -197,9 +197,8 @@ void distance_offsets(const CenteredPrototypes& protos, const RowMatrixOf<S>& Z,
 // Rows whose relevance is not representable in T (overflow, or NaN/inf from
 // a singular midpoint rule with eps = 0) are reported to `unrepresentable`.
 template <class T>
-void midpoint_relevance(const CenteredPrototypes& protos, const RowMatrix& Z, const RowMatrix& A,
-                        Index rows, RowMatrix& G, const RowsOut<T>& out, Index r0,
-                        FirstBadRow* unrepresentable = nullptr) {
+void midpoint_relevance(const CenteredPrototypes& protos, const RowMatrix& Z, const RowMatrix& A, Index rows,
+                        RowMatrix& G, const RowsOut<T>& out, Index r0, FirstBadRow* unrepresentable = nullptr) {
     const Index D = protos.dim();
     G.topRows(rows).noalias() = A.topRows(rows) * protos.stacked();
     for (Index r = 0; r < rows; ++r) {

@@ -50,8 +50,8 @@ bool row_is_finite(const T* x, Index D, Index col_stride) {
 // (raw pixels, uncentred embeddings) would cause.  Returns false if a value
 // is not finite; `bad` receives the first such row.
 template <class T, class S>
-bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vector& center,
-                         RowMatrixOf<S>& Z, FirstBadRow& bad) {
+bool load_centered_block(const RowsView<T>& X, Index r0, Index rows, const Vector& center, RowMatrixOf<S>& Z,
+                         FirstBadRow& bad) {
     const Index D = X.n_cols;
     bool all_finite = true;
     const double* c = center.data();

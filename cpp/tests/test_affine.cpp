@@ -149,8 +149,8 @@ NEON_TEST(affine_refuses_a_map_without_right_inverse_and_wrong_widths) {
     const std::vector<std::int64_t> labels = {0, 1};
     const neon::KMeansCore core(C.data(), 2, 3, 0.0);
     const std::vector<double> I = {1, 0, 0, 1};
-    NEON_CHECK_THROWS(neon::AffineCore<neon::KMeansCore>(
-                          core, neon::AffineFeatureMap(I.data(), xc.data(), b.data(), I.data(), 2, 2), C.data(),
-                          labels.data(), 2),
-                      std::invalid_argument, "feature map produces 2");
+    NEON_CHECK_THROWS(
+        neon::AffineCore<neon::KMeansCore>(core, neon::AffineFeatureMap(I.data(), xc.data(), b.data(), I.data(), 2, 2),
+                                           C.data(), labels.data(), 2),
+        std::invalid_argument, "feature map produces 2");
 }

@@ -30,8 +30,8 @@ struct Run {
 // buffer with the given element strides (row_stride may be negative; the
 // buffer is sized exactly to what the view touches).
 template <class T>
-Run<T> evaluate(const neon::KMeansCore& core, const std::vector<double>& x, Index N, double beta,
-                int threads, neon::TargetSpec target = {}, Index row_stride = 0, Index col_stride = 1) {
+Run<T> evaluate(const neon::KMeansCore& core, const std::vector<double>& x, Index N, double beta, int threads,
+                neon::TargetSpec target = {}, Index row_stride = 0, Index col_stride = 1) {
     const Index D = core.n_features(), K = core.n_clusters();
     if (row_stride == 0) row_stride = D * col_stride;
     const Index span = N == 0 ? 0 : (N - 1) * std::abs(row_stride) + (D - 1) * col_stride + 1;
@@ -76,8 +76,8 @@ NEON_TEST(golden_logits_and_relevance) {
     const auto run = evaluate<double>(core, kX, 4, 0.5, 1);
     const std::int64_t assigned[] = {0, 1, 2, 0};
     const double logits[] = {6, -8, -6, -8, 8, -11, -6, -26, 6, 0, 0, 0};
-    const double relevance[] = {1.613648528220, 4.386351471779, 7.601980675331, 0.398019324668,
-                                0.000209528625, 5.999790471374, 0, 0};
+    const double relevance[] = {
+        1.613648528220, 4.386351471779, 7.601980675331, 0.398019324668, 0.000209528625, 5.999790471374, 0, 0};
     for (int r = 0; r < 4; ++r) NEON_CHECK(run.assigned[r] == assigned[r]);
     for (int j = 0; j < 12; ++j) NEON_CHECK_CLOSE(run.logits_all[j], logits[j], 1e-12, 1e-12);
     for (int j = 0; j < 8; ++j) NEON_CHECK_CLOSE(run.relevance[j], relevance[j], 1e-9, 1e-11);
@@ -88,8 +88,8 @@ NEON_TEST(golden_relevance_of_a_fixed_target) {
     neon::TargetSpec target;
     target.fixed = 1;
     const auto run = evaluate<double>(core, kX, 4, 0.5, 1, target);
-    const double relevance[] = {-9.13822095626, 1.138220956261, 7.601980675331, 0.398019324668,
-                                -20.284555239065, -5.715444760934, 0, 0};
+    const double relevance[] = {
+        -9.13822095626, 1.138220956261, 7.601980675331, 0.398019324668, -20.284555239065, -5.715444760934, 0, 0};
     for (int j = 0; j < 8; ++j) NEON_CHECK_CLOSE(run.relevance[j], relevance[j], 1e-9, 1e-11);
 }
 
@@ -109,7 +109,8 @@ NEON_TEST(float32_matches_float64_to_float32_precision) {
         double scale = 1.0;
         for (Index i = 0; i < 7; ++i) scale = std::max(scale, std::abs(r64b.relevance[r * 7 + i]));
         for (Index i = 0; i < 7; ++i)
-            close_enough = close_enough && std::abs(r32.relevance[r * 7 + i] - r64b.relevance[r * 7 + i]) <= 1e-5 * scale;
+            close_enough =
+                close_enough && std::abs(r32.relevance[r * 7 + i] - r64b.relevance[r * 7 + i]) <= 1e-5 * scale;
     }
     NEON_CHECK(close_enough);
     NEON_CHECK(r32.assigned == r64b.assigned);
@@ -186,11 +187,9 @@ NEON_TEST(invalid_input_throws_naming_the_problem) {
     const std::vector<double> nan_c = {0, 0, std::numeric_limits<double>::quiet_NaN(), 0};
     NEON_CHECK_THROWS(neon::KMeansCore(nan_c.data(), 2, 2, 1e-12), std::invalid_argument, "NaN");
     const std::vector<double> huge = {0, 0, 1e200, 0};
-    NEON_CHECK_THROWS(neon::KMeansCore(huge.data(), 2, 2, 1e-12), std::invalid_argument,
-                      "outside the supported range");
+    NEON_CHECK_THROWS(neon::KMeansCore(huge.data(), 2, 2, 1e-12), std::invalid_argument, "outside the supported range");
     const std::vector<double> tiny = {0, 0, 1e-200, 0};
-    NEON_CHECK_THROWS(neon::KMeansCore(tiny.data(), 2, 2, 1e-12), std::invalid_argument,
-                      "outside the supported range");
+    NEON_CHECK_THROWS(neon::KMeansCore(tiny.data(), 2, 2, 1e-12), std::invalid_argument, "outside the supported range");
 
     const neon::KMeansCore core(kC.data(), 3, 2, 1e-12);
     std::vector<double> X = random_matrix(3000, 2, 9);
@@ -215,8 +214,7 @@ NEON_TEST(unrepresentable_results_throw_instead_of_writing_inf) {
                       "X row 1 is too far from the centroids");
     const std::vector<double> C32 = {0, 0, 1e19, 0};
     const neon::KMeansCore core32(C32.data(), 2, 2, 1e-12);
-    NEON_CHECK_THROWS(evaluate<float>(core32, {3e19, 0}, 1, 1e-38, 1), std::invalid_argument,
-                      "not finite in float32");
+    NEON_CHECK_THROWS(evaluate<float>(core32, {3e19, 0}, 1, 1e-38, 1), std::invalid_argument, "not finite in float32");
     // eps = 0 on a boundary: the pair is absorbed (|h| <= eps), finite.
     const std::vector<double> line = {0, 1, -1};
     const neon::KMeansCore no_eps(line.data(), 3, 1, 0.0);

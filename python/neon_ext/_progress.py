@@ -60,8 +60,7 @@ def progress_bar(enabled, total: int, desc: str, *, warn_missing: bool = True, *
         from tqdm.auto import tqdm
     except ImportError:
         if warn_missing:
-            warnings.warn("progress=True needs tqdm (pip install tqdm); continuing without a bar",
-                          stacklevel=3)
+            warnings.warn("progress=True needs tqdm (pip install tqdm); continuing without a bar", stacklevel=3)
         return _NoBar()
     options = {"unit": "row", "unit_scale": True, "dynamic_ncols": True, **kwargs}
     return tqdm(total=total, desc=desc, **options)

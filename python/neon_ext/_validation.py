@@ -87,8 +87,10 @@ def _from_dataframe(X, name: str):
         if isinstance(d, np.dtype) and kind not in "fiub":
             numeric = False
         if not numeric:
-            raise TypeError(f"{name} column {col!r} has dtype {d}, not numbers; drop it or convert it "
-                            "(e.g. an id column: set it as the index)")
+            raise TypeError(
+                f"{name} column {col!r} has dtype {d}, not numbers; drop it or convert it "
+                "(e.g. an id column: set it as the index)"
+            )
     out = np.empty((len(X), len(columns)), dtype=np.float64)
     for j in range(len(columns)):
         out[:, j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -204,8 +206,9 @@ def check_isa_environment() -> None:
     """Refuse a ``NEON_EXT_ISA`` that names no instruction set (the core would ignore it)."""
     forced = os.environ.get("NEON_EXT_ISA")
     if forced and forced not in _ISAS:
-        raise ValueError(f"NEON_EXT_ISA={forced!r} is not an instruction set of neon_ext; "
-                         f"use one of {', '.join(_ISAS)} or unset it")
+        raise ValueError(
+            f"NEON_EXT_ISA={forced!r} is not an instruction set of neon_ext; use one of {', '.join(_ISAS)} or unset it"
+        )
 
 
 def check_n_threads(n_threads) -> int:
@@ -220,11 +223,12 @@ def check_n_threads(n_threads) -> int:
     check_isa_environment()
     if n_threads is None:
         return 0
-    v = check_int(n_threads, "n_threads", 1, accepts="None or a positive int",
-                  note=" (or None for the OpenMP default)")
+    v = check_int(n_threads, "n_threads", 1, accepts="None or a positive int", note=" (or None for the OpenMP default)")
     if v > MAX_THREADS:
-        raise ValueError(f"n_threads={v} is more than the {MAX_THREADS} threads neon_ext accepts; "
-                         f"this machine has {available_cpus()} CPUs available")
+        raise ValueError(
+            f"n_threads={v} is more than the {MAX_THREADS} threads neon_ext accepts; "
+            f"this machine has {available_cpus()} CPUs available"
+        )
     return min(v, available_cpus())
 
 
@@ -286,8 +290,10 @@ _CHECKED_ALLOCATION = 1 << 24  # smaller arrays are allocated without looking
 
 def _check_fits(specs) -> None:
     """MemoryError when the arrays (shape, dtype, name) together exceed the available memory."""
-    sizes = [(int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize, shape, dtype, name)
-             for shape, dtype, name in specs]
+    sizes = [
+        (int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize, shape, dtype, name)
+        for shape, dtype, name in specs
+    ]
     total = sum(size for size, *_ in sizes)
     if total < _CHECKED_ALLOCATION:
         return
@@ -374,7 +380,8 @@ def reserve_file_space(a: np.ndarray, name: str = "out") -> None:
     except OSError as exc:
         if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
             return  # the file system cannot reserve: behave as before
-        raise OSError(exc.errno, f"cannot reserve the {_format_bytes(size)} of {name} on disk "
-                                 f"({exc.strerror})", filename) from None
+        raise OSError(
+            exc.errno, f"cannot reserve the {_format_bytes(size)} of {name} on disk ({exc.strerror})", filename
+        ) from None
     finally:
         os.close(fd)

@@ -80,11 +80,11 @@ class Explanation:
     Indexing (``e[rows]``) gives the explanation of a subset of the rows.
     """
 
-    __slots__ = ("relevance", "logit", "target", "assigned", "beta", "feature_names", "data", "n_clusters",
-                 "index")
+    __slots__ = ("relevance", "logit", "target", "assigned", "beta", "feature_names", "data", "n_clusters", "index")
 
-    def __init__(self, relevance, logit, target, assigned, beta, feature_names=None, *, data=None,
-                 n_clusters=None, index=None):
+    def __init__(
+        self, relevance, logit, target, assigned, beta, feature_names=None, *, data=None, n_clusters=None, index=None
+    ):
         self.relevance = relevance
         self.logit = logit
         self.target = target
@@ -103,10 +103,7 @@ class Explanation:
 
     def __repr__(self) -> str:
         n, d = self.relevance.shape
-        return (
-            f"Explanation(n_samples={n}, n_features={d}, dtype={self.relevance.dtype}, "
-            f"beta={self.beta:.6g})"
-        )
+        return f"Explanation(n_samples={n}, n_features={d}, dtype={self.relevance.dtype}, beta={self.beta:.6g})"
 
     def __getitem__(self, rows) -> Explanation:
         """The explanation of a subset of rows (int, slice, index or boolean array)."""
@@ -120,9 +117,15 @@ class Explanation:
             if rows.ndim != 1 or rows.dtype.kind not in "iub":
                 raise IndexError("rows must be an int, a slice, or a 1-D integer or boolean array")
         return Explanation(
-            self.relevance[rows], self.logit[rows], self.target[rows], self.assigned[rows], self.beta,
-            self.feature_names, data=None if self.data is None else self.data[rows],
-            n_clusters=self.n_clusters, index=None if self.index is None else self.index[rows],
+            self.relevance[rows],
+            self.logit[rows],
+            self.target[rows],
+            self.assigned[rows],
+            self.beta,
+            self.feature_names,
+            data=None if self.data is None else self.data[rows],
+            n_clusters=self.n_clusters,
+            index=None if self.index is None else self.index[rows],
         )
 
     # -- per row ------------------------------------------------------------
@@ -249,8 +252,10 @@ class Explanation:
         import shap
 
         return shap.Explanation(
-            values=np.asarray(self.relevance), base_values=np.zeros(len(self), dtype=self.relevance.dtype),
-            data=X, feature_names=self.feature_labels,
+            values=np.asarray(self.relevance),
+            base_values=np.zeros(len(self), dtype=self.relevance.dtype),
+            data=X,
+            feature_names=self.feature_labels,
         )
 
     def cluster_labels(self, by: str = "assigned") -> np.ndarray:
@@ -359,9 +364,15 @@ class ClusterSummary:
         top = _top_k_in_logit_direction(np.nan_to_num(M), f_safe, k)
         share = _share(np.nan_to_num(M), f_safe, k)
         share[np.isnan(f)] = np.nan
-        return cls(sizes=np.append(counts, count_all).astype(np.int64), mean_logit=f, top_features=top,
-                   top_relevance=np.take_along_axis(M, top, axis=1), top_share=share,
-                   feature_names=feature_names, by=by)
+        return cls(
+            sizes=np.append(counts, count_all).astype(np.int64),
+            mean_logit=f,
+            top_features=top,
+            top_relevance=np.take_along_axis(M, top, axis=1),
+            top_share=share,
+            feature_names=feature_names,
+            by=by,
+        )
 
     def __repr__(self) -> str:
         return self.to_string()
@@ -375,8 +386,9 @@ class ClusterSummary:
             if self.sizes[g] == 0:
                 lines.append(f"{label:>7} {0:>7} {'-':>10}  {'-':>11}  (no rows)")
                 continue
-            top = ", ".join(f"{self.feature_names[j]} ({r:+.3g})"
-                            for j, r in zip(self.top_features[g], self.top_relevance[g]))
+            top = ", ".join(
+                f"{self.feature_names[j]} ({r:+.3g})" for j, r in zip(self.top_features[g], self.top_relevance[g])
+            )
             share = "-" if np.isnan(self.top_share[g]) else f"{100 * self.top_share[g]:.0f}%"
             lines.append(f"{label:>7} {self.sizes[g]:>7} {self.mean_logit[g]:>10.4g}  {share:>11}  {top}")
         return "\n".join(lines)
@@ -386,8 +398,10 @@ class ClusterSummary:
         import pandas as pd
 
         index = [str(g) for g in range(len(self.sizes) - 1)] + ["all"]
-        df = pd.DataFrame({"size": self.sizes, "mean_logit": self.mean_logit, "top_share": self.top_share},
-                          index=pd.Index(index, name=f"cluster ({self.by})"))
+        df = pd.DataFrame(
+            {"size": self.sizes, "mean_logit": self.mean_logit, "top_share": self.top_share},
+            index=pd.Index(index, name=f"cluster ({self.by})"),
+        )
         for j in range(self.top_features.shape[1]):
             df[f"top_{j + 1}"] = [self.feature_names[i] for i in self.top_features[:, j]]
         return df

@@ -91,8 +91,15 @@ def plot_relevance(explanation, row: int, *, data=None, max_features: int = 15, 
     ax.set_ylim(-0.6, m - 0.4)
     span = max(abs(v) for v in values) or 1.0
     for yi, v in zip(y, values):
-        ax.annotate(f"{v:+.3g}", (v, yi), xytext=(3 if v >= 0 else -3, 0), textcoords="offset points",
-                    ha="left" if v >= 0 else "right", va="center", fontsize=8)
+        ax.annotate(
+            f"{v:+.3g}",
+            (v, yi),
+            xytext=(3 if v >= 0 else -3, 0),
+            textcoords="offset points",
+            ha="left" if v >= 0 else "right",
+            va="center",
+            fontsize=8,
+        )
     lo, hi = min(min(values), 0.0), max(max(values), 0.0)
     ax.set_xlim(lo - 0.18 * span, hi + 0.18 * span)
     ax.set_xlabel("relevance (red: for the cluster, blue: against)")
@@ -108,13 +115,13 @@ def plot_relevance(explanation, row: int, *, data=None, max_features: int = 15, 
         ax.spines[spine].set_visible(False)
     c, a = int(e.target[row]), int(e.assigned[row])
     which = f"cluster {c}" + ("" if c == a else f" (assigned to {a})")
-    ax.set_title(f"row {row if row >= 0 else n + row}: {which}, logit {float(e.logit[row]):.4g} = sum of bars",
-                 fontsize=10)
+    ax.set_title(
+        f"row {row if row >= 0 else n + row}: {which}, logit {float(e.logit[row]):.4g} = sum of bars", fontsize=10
+    )
     return ax
 
 
-def plot_cluster_heatmap(explanation, *, by: str = "target", absolute: bool = False, annotate=None,
-                         ax=None):
+def plot_cluster_heatmap(explanation, *, by: str = "target", absolute: bool = False, annotate=None, ax=None):
     """Heat map of the mean relevance of each feature (columns) in each cluster (rows).
 
     Parameters
@@ -160,10 +167,8 @@ def plot_cluster_heatmap(explanation, *, by: str = "target", absolute: bool = Fa
                 if not np.isfinite(v):
                     continue
                 dark = abs(v) > 0.6 * vmax
-                ax.text(j, k, f"{v:.2g}", ha="center", va="center", fontsize=7,
-                        color="white" if dark else "0.15")
+                ax.text(j, k, f"{v:.2g}", ha="center", va="center", fontsize=7, color="white" if dark else "0.15")
     label = "mean |relevance|" if absolute else "mean relevance"
     ax.figure.colorbar(image, ax=ax, label=label, shrink=0.9)
-    ax.set_title(f"{label} per cluster ({'explained' if by == 'target' else 'assigned'} cluster)",
-                 fontsize=10)
+    ax.set_title(f"{label} per cluster ({'explained' if by == 'target' else 'assigned'} cluster)", fontsize=10)
     return ax

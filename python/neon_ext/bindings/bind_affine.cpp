@@ -26,12 +26,12 @@ void register_affine(py::module_& m, const char* name, const char* core_doc) {
                          const Matrix& prototypes, const Labels& labels) {
                  if (prototypes.ndim() != 2 || labels.ndim() != 1 || labels.shape(0) != prototypes.shape(0))
                      throw std::invalid_argument("prototypes must be 2-D with one label each");
-                 if (prototypes.shape(1) != A.shape(0))
-                     throw std::invalid_argument("prototypes must have D_z columns");
-                 return new Affine(core, feature_map(A, x_center, b, B), prototypes.data(), labels.data(), prototypes.shape(0));
+                 if (prototypes.shape(1) != A.shape(0)) throw std::invalid_argument("prototypes must have D_z columns");
+                 return new Affine(core, feature_map(A, x_center, b, B), prototypes.data(), labels.data(),
+                                   prototypes.shape(0));
              }),
-             py::arg("core"), py::arg("A"), py::arg("x_center"), py::arg("b"), py::arg("B"), py::arg("prototypes"), py::arg("labels"),
-             py::keep_alive<1, 2>())
+             py::arg("core"), py::arg("A"), py::arg("x_center"), py::arg("b"), py::arg("B"), py::arg("prototypes"),
+             py::arg("labels"), py::keep_alive<1, 2>())
         .def_property_readonly("n_features", &Affine::n_features)
         .def_property_readonly("n_clusters", &Affine::n_clusters)
         .def_property_readonly("epsilon", &Affine::epsilon, "The model core's absolute stabilizer.")
@@ -57,7 +57,8 @@ void register_affine(py::module_& m, const char* name, const char* core_doc) {
             py::arg("X"), py::arg("targets"), py::arg("fixed_target"), py::arg("beta"), py::arg("assigned"),
             py::arg("logit"), py::arg("logits_all"), py::arg("relevance"), py::arg("n_threads"),
             py::arg("first_row") = 0,
-            "As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b and "
+            "As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b "
+            "and "
             "the relevance is on the input features.");
 }
 
@@ -67,7 +68,8 @@ void register_affine(py::module_& m) {
     register_affine<neon::KMeansCore>(m, "AffineKMeansCore",
                                       "Neuralized k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).");
     register_affine<neon::KernelKMeansCore>(
-        m, "AffineKernelKMeansCore", "Neuralized kernel k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).");
+        m, "AffineKernelKMeansCore",
+        "Neuralized kernel k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).");
 }
 
 }  // namespace neon_bind

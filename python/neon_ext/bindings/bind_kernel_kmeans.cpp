@@ -12,8 +12,8 @@ using Support = py::array_t<double, py::array::c_style | py::array::forcecast>;
 template <class T>
 void evaluate_typed(const neon::KernelKMeansCore& core, const py::array_t<T, 0>& X, const py::object& targets,
                     std::int64_t fixed_target, double beta, const py::object& assigned, const py::object& logit,
-                    const py::object& logits_all, const py::object& relevance, int n_threads,
-                    std::int64_t first_row, const py::object& distances, const py::object& exclude) {
+                    const py::object& logits_all, const py::object& relevance, int n_threads, std::int64_t first_row,
+                    const py::object& distances, const py::object& exclude) {
     const neon::RowsView<T> rows = rows_view(X, "X");
     const py::ssize_t N = rows.n_rows, K = core.n_clusters();
     const neon::TargetSpec target = target_spec(targets, fixed_target, N);
@@ -66,16 +66,15 @@ void register_kernel_kmeans(py::module_& m) {
     py::class_<neon::KernelKMeansCore>(
         m, "KernelKMeansCore",
         "Neuralized Gaussian kernel k-means over fixed support vectors (NEON_SPEC.md, section 2).")
-        .def(py::init([](const Support& support, const Labels& labels, double gamma, double pool_stiffness,
-                         double eps) {
-                 if (support.ndim() != 2) throw std::invalid_argument("support vectors must be 2-D");
-                 if (labels.ndim() != 1 || labels.shape(0) != support.shape(0))
-                     throw std::invalid_argument("labels must be 1-D with one entry per support vector");
-                 return new neon::KernelKMeansCore(support.data(), labels.data(), support.shape(0),
-                                                   support.shape(1), gamma, pool_stiffness, eps);
-             }),
-             py::arg("support_vectors"), py::arg("labels"), py::arg("gamma"), py::arg("pool_stiffness"),
-             py::arg("eps"))
+        .def(
+            py::init([](const Support& support, const Labels& labels, double gamma, double pool_stiffness, double eps) {
+                if (support.ndim() != 2) throw std::invalid_argument("support vectors must be 2-D");
+                if (labels.ndim() != 1 || labels.shape(0) != support.shape(0))
+                    throw std::invalid_argument("labels must be 1-D with one entry per support vector");
+                return new neon::KernelKMeansCore(support.data(), labels.data(), support.shape(0), support.shape(1),
+                                                  gamma, pool_stiffness, eps);
+            }),
+            py::arg("support_vectors"), py::arg("labels"), py::arg("gamma"), py::arg("pool_stiffness"), py::arg("eps"))
         .def_property_readonly("n_clusters", &neon::KernelKMeansCore::n_clusters)
         .def_property_readonly("n_features", &neon::KernelKMeansCore::n_features)
         .def_property_readonly("n_support", &neon::KernelKMeansCore::n_support)

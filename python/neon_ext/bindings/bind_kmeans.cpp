@@ -8,9 +8,9 @@ namespace {
 
 template <class T>
 void evaluate_typed(const neon::KMeansCore& core, const py::array_t<T, 0>& X, const py::object& targets,
-                    std::int64_t fixed_target, double beta, const py::object& assigned,
-                    const py::object& logit, const py::object& logits_all, const py::object& relevance,
-                    int n_threads, std::int64_t first_row, neon::Isa isa) {
+                    std::int64_t fixed_target, double beta, const py::object& assigned, const py::object& logit,
+                    const py::object& logits_all, const py::object& relevance, int n_threads, std::int64_t first_row,
+                    neon::Isa isa) {
     const neon::RowsView<T> rows = rows_view(X, "X");
     const py::ssize_t N = rows.n_rows;
     const neon::TargetSpec target = target_spec(targets, fixed_target, N);
@@ -24,10 +24,8 @@ void evaluate_typed(const neon::KMeansCore& core, const py::array_t<T, 0>& X, co
 }  // namespace
 
 void register_kmeans(py::module_& m) {
-    py::class_<neon::KMeansCore>(m, "KMeansCore",
-                                 "Neuralized k-means over fixed centroids (NEON_SPEC.md, section 1).")
-        .def(py::init([](const py::array_t<double, py::array::c_style | py::array::forcecast>& centroids,
-                         double eps) {
+    py::class_<neon::KMeansCore>(m, "KMeansCore", "Neuralized k-means over fixed centroids (NEON_SPEC.md, section 1).")
+        .def(py::init([](const py::array_t<double, py::array::c_style | py::array::forcecast>& centroids, double eps) {
                  if (centroids.ndim() != 2) throw std::invalid_argument("centroids must be 2-D");
                  return new neon::KMeansCore(centroids.data(), centroids.shape(0), centroids.shape(1), eps);
              }),
@@ -39,9 +37,9 @@ void register_kmeans(py::module_& m) {
                 // the Python model holds no second copy of the centroids.
                 const auto& raw = self.cast<const neon::KMeansCore&>().prototypes().raw();
                 const py::ssize_t K = raw.rows(), D = raw.cols();
-                py::array_t<double> view({K, D}, {D * static_cast<py::ssize_t>(sizeof(double)),
-                                                  static_cast<py::ssize_t>(sizeof(double))},
-                                         raw.data(), self);
+                py::array_t<double> view(
+                    {K, D}, {D * static_cast<py::ssize_t>(sizeof(double)), static_cast<py::ssize_t>(sizeof(double))},
+                    raw.data(), self);
                 py::detail::array_proxy(view.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
                 return view;
             },
@@ -54,19 +52,18 @@ void register_kmeans(py::module_& m) {
                     "Rows per block of the kernel for this many features.")
         .def(
             "evaluate",
-            [](const neon::KMeansCore& core, const py::array& X, const py::object& targets,
-               std::int64_t fixed_target, double beta, const py::object& assigned, const py::object& logit,
-               const py::object& logits_all, const py::object& relevance, int n_threads,
-               std::int64_t first_row, const std::string& isa_name) {
+            [](const neon::KMeansCore& core, const py::array& X, const py::object& targets, std::int64_t fixed_target,
+               double beta, const py::object& assigned, const py::object& logit, const py::object& logits_all,
+               const py::object& relevance, int n_threads, std::int64_t first_row, const std::string& isa_name) {
                 const neon::Isa isa = neon::parse_isa(isa_name);
                 with_float_rows(X, [&](const auto& Xt) {
-                    evaluate_typed(core, Xt, targets, fixed_target, beta, assigned, logit, logits_all,
-                                   relevance, n_threads, first_row, isa);
+                    evaluate_typed(core, Xt, targets, fixed_target, beta, assigned, logit, logits_all, relevance,
+                                   n_threads, first_row, isa);
                 });
             },
             py::arg("X"), py::arg("targets"), py::arg("fixed_target"), py::arg("beta"), py::arg("assigned"),
-            py::arg("logit"), py::arg("logits_all"), py::arg("relevance"), py::arg("n_threads"), py::arg("first_row") = 0,
-            py::arg("isa") = "auto",
+            py::arg("logit"), py::arg("logits_all"), py::arg("relevance"), py::arg("n_threads"),
+            py::arg("first_row") = 0, py::arg("isa") = "auto",
             "Assignment, logits and NEON relevance of the rows of X, written into the given outputs "
             "(None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that "
             "cluster for all rows; otherwise the assigned cluster. first_row: index of X's first row "

@@ -208,8 +208,8 @@ void register_kmeans_fit(py::module_& m) {
 
     m.def(
         "center_distances",
-        [](const py::array& X_any, const DoubleArray& centers, const py::object& out_any, bool squared,
-           int n_threads, const std::string& isa) {
+        [](const py::array& X_any, const DoubleArray& centers, const py::object& out_any, bool squared, int n_threads,
+           const std::string& isa) {
             const neon::Isa which = neon::parse_isa(isa);
             dispatch(X_any, [&](const auto& X) {
                 using T = typename std::decay_t<decltype(X)>::value_type;

@@ -82,8 +82,7 @@ T* flat_out(py::array_t<T, 0>& a, py::ssize_t n, const char* name) {
 template <class T>
 py::array_t<T, 0> optional_array(const py::object& o, const char* name) {
     if (o.is_none()) return py::array_t<T, 0>();
-    if (!py::isinstance<py::array_t<T, 0>>(o))
-        throw py::type_error(std::string(name) + " has the wrong type or dtype");
+    if (!py::isinstance<py::array_t<T, 0>>(o)) throw py::type_error(std::string(name) + " has the wrong type or dtype");
     return py::reinterpret_borrow<py::array_t<T, 0>>(o);
 }
 

@@ -90,88 +90,169 @@ def build_parser() -> argparse.ArgumentParser:
     from ..cluster._fitting import fitters
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true",
-                        help="print nothing but errors (no report, no progress bar)")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (no report, no progress bar)"
+    )
     data_opts = argparse.ArgumentParser(add_help=False)
-    data_opts.add_argument("--drop", type=_column_list, default=[], metavar="COLS",
-                           help="comma-separated names (or 0-based indices) of columns to leave out, "
-                                "e.g. an id or label column")
-    data_opts.add_argument("--delimiter", default=None,
-                           help="field delimiter of a text file (default: ',' for .csv, tab for .tsv)")
-    data_opts.add_argument("--threads", type=_thread_count, default=None, metavar="N",
-                           help="threads for the compiled kernels (default: OpenMP's default; "
-                                "at most the CPUs available are used)")
+    data_opts.add_argument(
+        "--drop",
+        type=_column_list,
+        default=[],
+        metavar="COLS",
+        help="comma-separated names (or 0-based indices) of columns to leave out, e.g. an id or label column",
+    )
+    data_opts.add_argument(
+        "--delimiter", default=None, help="field delimiter of a text file (default: ',' for .csv, tab for .tsv)"
+    )
+    data_opts.add_argument(
+        "--threads",
+        type=_thread_count,
+        default=None,
+        metavar="N",
+        help="threads for the compiled kernels (default: OpenMP's default; at most the CPUs available are used)",
+    )
 
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Exact NEON explanations of k-means and kernel k-means cluster assignments "
-                    "(Kauffmann et al., IEEE TNNLS 2024). Without a command: run the demo.",
+        "(Kauffmann et al., IEEE TNNLS 2024). Without a command: run the demo.",
         epilog="Inputs: .npy (memory-mapped), .csv/.tsv (header detected, numeric columns used), "
-               ".parquet (needs pyarrow). Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.",
+        ".parquet (needs pyarrow). Exit status: 0 ok, 1 failure, 2 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", parents=[common], help="cluster and explain the bundled wine data",
-                       description="Cluster the bundled UCI wine data with k-means, explain every wine, "
-                                   "print a report and (with matplotlib) write a figure.")
-    p.add_argument("--figure", default="neon-ext-demo.png", metavar="PATH",
-                   help="where to write the PNG figure when matplotlib is installed "
-                        "(default: %(default)s in the current directory)")
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="cluster and explain the bundled wine data",
+        description="Cluster the bundled UCI wine data with k-means, explain every wine, "
+        "print a report and (with matplotlib) write a figure.",
+    )
+    p.add_argument(
+        "--figure",
+        default="neon-ext-demo.png",
+        metavar="PATH",
+        help="where to write the PNG figure when matplotlib is installed "
+        "(default: %(default)s in the current directory)",
+    )
     p.add_argument("--no-figure", action="store_true", help="do not write a figure")
     p.set_defaults(func=_cmd_demo, parser=p)
 
-    p = sub.add_parser("fit", parents=[common, data_opts], help="fit a clustering model and save it",
-                       description="Fit a clustering model on DATA and save it, with the stiffness beta "
-                                   "of the paper's heuristic on DATA, to a .npz model file.")
+    p = sub.add_parser(
+        "fit",
+        parents=[common, data_opts],
+        help="fit a clustering model and save it",
+        description="Fit a clustering model on DATA and save it, with the stiffness beta "
+        "of the paper's heuristic on DATA, to a .npz model file.",
+    )
     p.add_argument("data", metavar="DATA", help="training data (.npy, .csv, .tsv, .parquet)")
-    p.add_argument("--model", required=True, choices=sorted(fitters()),
-                   help="the model family (kernel-kmeans: each fitting sweep costs O(rows^2 x features))")
-    p.add_argument("-k", "--clusters", type=_positive_int, required=True, metavar="K",
-                   help="number of clusters (>= 2)")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.npz",
-                   help="model file to write (.npz; never the data file)")
+    p.add_argument(
+        "--model",
+        required=True,
+        choices=sorted(fitters()),
+        help="the model family (kernel-kmeans: each fitting sweep costs O(rows^2 x features))",
+    )
+    p.add_argument("-k", "--clusters", type=_positive_int, required=True, metavar="K", help="number of clusters (>= 2)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="MODEL.npz", help="model file to write (.npz; never the data file)"
+    )
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
-                   help="maximum number of iterations (default: the model's)")
-    p.add_argument("--gamma", type=_float_or_auto, default=None,
-                   help="kernel k-means: kernel width, a number or 'auto'")
-    p.add_argument("--max-support", type=_positive_int, default=None, metavar="N",
-                   help="kernel k-means: keep at most N support vectors per cluster")
-    p.add_argument("--pool-stiffness", type=_positive_float, default=None, metavar="G",
-                   help="kernel k-means: gamma' of the explanation's pooling layers (default: gamma)")
-    p.add_argument("--standardize", action="store_true",
-                   help="cluster the standardized columns (mean 0, standard deviation 1); the model file "
-                        "keeps the map and 'explain' reports relevance on the raw columns")
-    p.add_argument("--pca", type=_positive_int, default=None, metavar="N",
-                   help="cluster the N leading principal components (after --standardize if given); "
-                        "relevance is still reported on the raw columns")
+    p.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="maximum number of iterations (default: the model's)",
+    )
+    p.add_argument(
+        "--gamma", type=_float_or_auto, default=None, help="kernel k-means: kernel width, a number or 'auto'"
+    )
+    p.add_argument(
+        "--max-support",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="kernel k-means: keep at most N support vectors per cluster",
+    )
+    p.add_argument(
+        "--pool-stiffness",
+        type=_positive_float,
+        default=None,
+        metavar="G",
+        help="kernel k-means: gamma' of the explanation's pooling layers (default: gamma)",
+    )
+    p.add_argument(
+        "--standardize",
+        action="store_true",
+        help="cluster the standardized columns (mean 0, standard deviation 1); the model file "
+        "keeps the map and 'explain' reports relevance on the raw columns",
+    )
+    p.add_argument(
+        "--pca",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="cluster the N leading principal components (after --standardize if given); "
+        "relevance is still reported on the raw columns",
+    )
     p.set_defaults(func=_cmd_fit, parser=p)
 
-    p = sub.add_parser("explain", parents=[common, data_opts], help="explain the rows of a data file",
-                       description="Compute the NEON relevance of every feature of every row of DATA "
-                                   "for a cluster of the model, and write it as a rows x features array.")
+    p = sub.add_parser(
+        "explain",
+        parents=[common, data_opts],
+        help="explain the rows of a data file",
+        description="Compute the NEON relevance of every feature of every row of DATA "
+        "for a cluster of the model, and write it as a rows x features array.",
+    )
     p.add_argument("data", metavar="DATA", help="data to explain (.npy, .csv, .tsv, .parquet)")
     p.add_argument("--model", required=True, metavar="MODEL.npz", help="model file written by 'fit'")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="relevance file: .npy (written while computed, for data larger than memory), "
-                        ".csv, .tsv or .parquet")
-    p.add_argument("--target", type=_nonnegative_int, default=None, metavar="C",
-                   help="explain cluster C for every row (default: each row's own cluster)")
-    p.add_argument("--beta", type=_float_or_auto, default=None,
-                   help="soft-min stiffness over competitors: a number, or 'auto' for the heuristic "
-                        "on DATA (default: the value stored in the model file, else 'auto')")
-    p.add_argument("--logits-out", metavar="PATH", default=None,
-                   help="also write the explained logit of each row (.npy, .csv, ...)")
-    p.add_argument("--assigned-out", metavar="PATH", default=None,
-                   help="also write the assigned cluster of each row (.npy, .csv, ...)")
-    p.add_argument("--top", type=_positive_int, default=3, metavar="K",
-                   help="features per cluster in the printed summary (default: %(default)s)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="relevance file: .npy (written while computed, for data larger than memory), .csv, .tsv or .parquet",
+    )
+    p.add_argument(
+        "--target",
+        type=_nonnegative_int,
+        default=None,
+        metavar="C",
+        help="explain cluster C for every row (default: each row's own cluster)",
+    )
+    p.add_argument(
+        "--beta",
+        type=_float_or_auto,
+        default=None,
+        help="soft-min stiffness over competitors: a number, or 'auto' for the heuristic "
+        "on DATA (default: the value stored in the model file, else 'auto')",
+    )
+    p.add_argument(
+        "--logits-out",
+        metavar="PATH",
+        default=None,
+        help="also write the explained logit of each row (.npy, .csv, ...)",
+    )
+    p.add_argument(
+        "--assigned-out",
+        metavar="PATH",
+        default=None,
+        help="also write the assigned cluster of each row (.npy, .csv, ...)",
+    )
+    p.add_argument(
+        "--top",
+        type=_positive_int,
+        default=3,
+        metavar="K",
+        help="features per cluster in the printed summary (default: %(default)s)",
+    )
     dask_explain.add_arguments(p)
     p.set_defaults(func=_cmd_explain, parser=p)
 
-    p = sub.add_parser("info", parents=[common], help="describe a model file",
-                       description="Print what a model file holds.")
+    p = sub.add_parser(
+        "info", parents=[common], help="describe a model file", description="Print what a model file holds."
+    )
     p.add_argument("model", metavar="MODEL.npz")
     p.set_defaults(func=_cmd_info, parser=p)
     return parser
@@ -184,8 +265,7 @@ def _say(args, *lines) -> None:
 
 
 def _show_progress(args) -> bool:
-    return (not args.quiet and sys.stderr.isatty()
-            and importlib.util.find_spec("tqdm") is not None)
+    return not args.quiet and sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
 
 
 def _check_output_suffix(path, what: str) -> str:
@@ -226,8 +306,9 @@ def _check_distinct(inputs, outputs) -> None:
     for what, path in outputs:
         for other, other_path in seen:
             if _same_file(path, other_path):
-                raise UsageError(f"{what} {path!r} is the same file as {other} {other_path!r}; "
-                                 "choose another output name")
+                raise UsageError(
+                    f"{what} {path!r} is the same file as {other} {other_path!r}; choose another output name"
+                )
         seen.append((what, path))
 
 
@@ -246,8 +327,10 @@ def _align_columns(args, model, table):
         fitted = [str(n) for n in fitted]
         missing = [n for n in fitted if n not in table.names]
         if missing:
-            raise ValueError(f"{args.data} lacks the model's columns {', '.join(missing)} "
-                             f"(its numeric columns: {', '.join(table.names)})")
+            raise ValueError(
+                f"{args.data} lacks the model's columns {', '.join(missing)} "
+                f"(its numeric columns: {', '.join(table.names)})"
+            )
         extra = [n for n in table.names if n not in fitted]
         if extra:
             _say(args, f"ignored columns of {args.data} that the model was not fitted on: {', '.join(extra)}")
@@ -257,11 +340,16 @@ def _align_columns(args, model, table):
         return X, fitted
     if X.shape[1] != model.n_features_in_:
         hint = f" (ignored non-numeric columns: {', '.join(table.skipped)})" if table.skipped else ""
-        raise ValueError(f"{args.data} has {X.shape[1]} numeric columns{hint}, but the model was fitted on "
-                         f"{model.n_features_in_} features; use --drop to leave columns out")
+        raise ValueError(
+            f"{args.data} has {X.shape[1]} numeric columns{hint}, but the model was fitted on "
+            f"{model.n_features_in_} features; use --drop to leave columns out"
+        )
     if fitted is not None:
-        _say(args, f"note: {args.data} has no column names; its columns are taken as the model's "
-                   f"({', '.join(str(n) for n in fitted)}) in that order")
+        _say(
+            args,
+            f"note: {args.data} has no column names; its columns are taken as the model's "
+            f"({', '.join(str(n) for n in fitted)}) in that order",
+        )
         return X, [str(n) for n in fitted]
     return X, table.names or [f"x{j}" for j in range(X.shape[1])]
 
@@ -274,10 +362,13 @@ def _scale_hint(args, X) -> None:
         return
     if std.max() > 100 * std.min():
         names = getattr(args, "_names", None) or [f"x{j}" for j in range(X.shape[1])]
-        _say(args, f"note: feature scales differ widely (standard deviation {std.min():.3g} for "
-                   f"{names[int(std.argmin())]} to {std.max():.3g} for {names[int(std.argmax())]}); "
-                   "k-means distances will mostly measure the large ones. Standardize the data "
-                   "first if every feature should count.")
+        _say(
+            args,
+            f"note: feature scales differ widely (standard deviation {std.min():.3g} for "
+            f"{names[int(std.argmin())]} to {std.max():.3g} for {names[int(std.argmax())]}); "
+            "k-means distances will mostly measure the large ones. Standardize the data "
+            "first if every feature should count.",
+        )
 
 
 def _model_name(model) -> str:
@@ -323,19 +414,22 @@ def _cmd_fit(args) -> int:
         model = _fit_through_map(args, X, options, progress)
     else:
         _scale_hint(args, X)
-        model = fitters()[args.model](X, args.clusters, seed=args.seed, n_threads=args.threads,
-                                      progress=progress, **options)
+        model = fitters()[args.model](
+            X, args.clusters, seed=args.seed, n_threads=args.threads, progress=progress, **options
+        )
     model.beta = model.beta_heuristic(X, n_threads=args.threads, progress=progress)
     sizes = np.bincount(model.predict(X, n_threads=args.threads), minlength=model.n_clusters)
     if table.names is not None:
         model.feature_names_in_ = table.names  # explain then finds the columns by name
     save(model, args.output)
-    _say(args,
-         f"fitted {_model_name(model)} with {model.n_clusters} clusters on {X.shape[0]} rows x "
-         f"{X.shape[1]} features of {args.data}",
-         f"cluster sizes: {sizes.tolist()}",
-         f"beta (heuristic on the training data, stored with the model): {model.beta:.6g}",
-         f"wrote {args.output}")
+    _say(
+        args,
+        f"fitted {_model_name(model)} with {model.n_clusters} clusters on {X.shape[0]} rows x "
+        f"{X.shape[1]} features of {args.data}",
+        f"cluster sizes: {sizes.tolist()}",
+        f"beta (heuristic on the training data, stored with the model): {model.beta:.6g}",
+        f"wrote {args.output}",
+    )
     return 0
 
 
@@ -347,11 +441,15 @@ def _fit_through_map(args, X, options, progress):
     A, center, b, B = fit_preprocessing(X, standardize=args.standardize, pca=args.pca)
     Z = np.empty((X.shape[0], A.shape[0]))
     for lo in range(0, X.shape[0], 65536):  # row blocks: no float64 copy of X
-        Z[lo:lo + 65536] = (np.asarray(X[lo:lo + 65536], dtype=np.float64) - center) @ A.T + b
-    inner = fitters()[args.model](Z, args.clusters, seed=args.seed, n_threads=args.threads, progress=progress,
-                                  **options)
-    steps = " and ".join(s for s, on in (("standardized", args.standardize),
-                                          (f"reduced to {args.pca} principal components", args.pca)) if on)
+        Z[lo : lo + 65536] = (np.asarray(X[lo : lo + 65536], dtype=np.float64) - center) @ A.T + b
+    inner = fitters()[args.model](
+        Z, args.clusters, seed=args.seed, n_threads=args.threads, progress=progress, **options
+    )
+    steps = " and ".join(
+        s
+        for s, on in (("standardized", args.standardize), (f"reduced to {args.pca} principal components", args.pca))
+        if on
+    )
     _say(args, f"clustering the data {steps}; relevance will be reported on the raw columns")
     return NeuralizedPipeline(inner, A, b, B, x_center=center)
 
@@ -362,14 +460,23 @@ def _cmd_explain(args) -> int:
     from ..io.persistence import load
 
     out_fmt = _check_output_suffix(args.output, "the output")
-    extra = [(path, _check_output_suffix(path, flag), values)
-             for path, flag, values in ((args.logits_out, "--logits-out", "logit"),
-                                        (args.assigned_out, "--assigned-out", "assigned"))
-             if path is not None]
-    _check_distinct([("the data", args.data), ("the model", args.model)],
-                    [("the output", args.output)]
-                    + [(flag, path) for path, flag in ((args.logits_out, "--logits-out"),
-                                                       (args.assigned_out, "--assigned-out")) if path])
+    extra = [
+        (path, _check_output_suffix(path, flag), values)
+        for path, flag, values in (
+            (args.logits_out, "--logits-out", "logit"),
+            (args.assigned_out, "--assigned-out", "assigned"),
+        )
+        if path is not None
+    ]
+    _check_distinct(
+        [("the data", args.data), ("the model", args.model)],
+        [("the output", args.output)]
+        + [
+            (flag, path)
+            for path, flag in ((args.logits_out, "--logits-out"), (args.assigned_out, "--assigned-out"))
+            if path
+        ],
+    )
     model = load(args.model)
     if args.target is not None and args.target >= model.n_clusters:
         raise UsageError(f"--target {args.target} is out of range: the model has {model.n_clusters} clusters")
@@ -405,8 +512,7 @@ def _explain_to_files(args, model, X, beta, out_fmt, extra, names, ids):
         out = None
         if out_fmt == ".npy":  # written block by block while the kernels run
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=X.dtype, shape=X.shape)
-        e = model.explain(X, args.target, beta=beta, out=out, n_threads=args.threads,
-                          progress=_show_progress(args))
+        e = model.explain(X, args.target, beta=beta, out=out, n_threads=args.threads, progress=_show_progress(args))
         if out is not None:
             out.flush()
         else:
@@ -422,16 +528,20 @@ def _report_explanation(args, model, X, e, beta, source, names, extra) -> None:
     scale = max(float(np.abs(np.asarray(e.logit, dtype=np.float64)).max(initial=0.0)), 1e-300)
     target = "each row's own cluster" if args.target is None else f"cluster {args.target}"
     by = "target" if args.target is None else "assigned"
-    _say(args,
-         f"explained {X.shape[0]} rows x {X.shape[1]} features of {args.data} for {target} with the "
-         f"{_model_name(model)} model {args.model} ({model.n_clusters} clusters)",
-         f"beta = {beta:.6g} ({source})",
-         f"conservation: max |sum(relevance) - logit| = {error.max(initial=0.0):.2e} "
-         f"({error.max(initial=0.0) / scale:.1e} of the largest |logit|)",
-         "", f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:",
-         e.summary(min(args.top, X.shape[1]), by=by).to_string(), "",
-         f"wrote {args.output} ({X.dtype.name}, {X.shape[0]} x {X.shape[1]})"
-         + "".join(f", {path}" for path, _, _ in extra))
+    _say(
+        args,
+        f"explained {X.shape[0]} rows x {X.shape[1]} features of {args.data} for {target} with the "
+        f"{_model_name(model)} model {args.model} ({model.n_clusters} clusters)",
+        f"beta = {beta:.6g} ({source})",
+        f"conservation: max |sum(relevance) - logit| = {error.max(initial=0.0):.2e} "
+        f"({error.max(initial=0.0) / scale:.1e} of the largest |logit|)",
+        "",
+        f"mean relevance per {'explained' if by == 'target' else 'assigned'} cluster:",
+        e.summary(min(args.top, X.shape[1]), by=by).to_string(),
+        "",
+        f"wrote {args.output} ({X.dtype.name}, {X.shape[0]} x {X.shape[1]})"
+        + "".join(f", {path}" for path, _, _ in extra),
+    )
 
 
 def _cmd_info(args) -> int:
@@ -443,11 +553,15 @@ def _cmd_info(args) -> int:
     beta = getattr(model, "beta", None)
     kernel = ""
     if hasattr(model, "support_vectors"):
-        kernel = (f", {model.support_vectors.shape[0]} support vectors, gamma = {model.gamma:.6g}, "
-                  f"pool stiffness = {model.pool_stiffness:.6g}")
-    print(f"{args.model}: {_model_name(model)} model, {model.n_clusters} clusters, "
-          f"{model.n_features_in_} features{kernel}, beta = {'not set' if beta is None else f'{beta:.6g}'}, "
-          f"eps = {model.eps:g}, written by neon_ext {written_by}")
+        kernel = (
+            f", {model.support_vectors.shape[0]} support vectors, gamma = {model.gamma:.6g}, "
+            f"pool stiffness = {model.pool_stiffness:.6g}"
+        )
+    print(
+        f"{args.model}: {_model_name(model)} model, {model.n_clusters} clusters, "
+        f"{model.n_features_in_} features{kernel}, beta = {'not set' if beta is None else f'{beta:.6g}'}, "
+        f"eps = {model.eps:g}, written by neon_ext {written_by}"
+    )
     if model.feature_names_in_ is not None:
         print(f"features: {', '.join(model.feature_names_in_)}")
     return 0

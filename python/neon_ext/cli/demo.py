@@ -71,8 +71,10 @@ def run_demo(*, figure=None, file=None, n_clusters: int = 3, seed: int = 0):
         f"cluster sizes: {sizes.tolist()}",
         "wines per cluster and cultivar (unused by k-means):",
     ]
-    out += [f"  cluster {c}: " + "  ".join(f"cultivar {j}: {cross[c, j]:>2}" for j in range(cross.shape[1]))
-            for c in range(n_clusters)]
+    out += [
+        f"  cluster {c}: " + "  ".join(f"cultivar {j}: {cross[c, j]:>2}" for j in range(cross.shape[1]))
+        for c in range(n_clusters)
+    ]
     out += [
         f"beta (the paper's heuristic, 1 / mean logit): {e.beta:.4f}",
         f"conservation: max |sum(relevance) - logit| = {error:.1e}  (logits up to {e.logit.max():.1f})",

@@ -27,9 +27,7 @@ def _check_random_state(seed):
         return np.random.RandomState(int(seed))
     if isinstance(seed, (np.random.RandomState, np.random.Generator)):
         return seed
-    raise ValueError(
-        f"random_state={_describe(seed)} must be None, an int, a numpy RandomState or Generator"
-    )
+    raise ValueError(f"random_state={_describe(seed)} must be None, an int, a numpy RandomState or Generator")
 
 
 def _draw_seed(rng) -> int:
@@ -90,9 +88,7 @@ class ClusteringEstimator:
         valid = self._get_param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {self!r}. Valid parameters are: {valid!r}."
-                )
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}. Valid parameters are: {valid!r}.")
             setattr(self, name, value)
         return self
 
@@ -148,14 +144,14 @@ class ClusteringEstimator:
         fitted = getattr(self, "feature_names_in_", None)
         cls = type(self).__name__
         if names is not None and fitted is None:
-            warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning,
-                          stacklevel=3)
+            warnings.warn(f"X has feature names, but {cls} was fitted without feature names", UserWarning, stacklevel=3)
         elif names is None and fitted is not None:
-            warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature names",
-                          UserWarning, stacklevel=3)
-        elif names is not None and fitted is not None and (
-            len(names) != len(fitted) or np.any(names != fitted)
-        ):
+            warnings.warn(
+                f"X does not have valid feature names, but {cls} was fitted with feature names",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif names is not None and fitted is not None and (len(names) != len(fitted) or np.any(names != fitted)):
             unexpected = sorted(set(names) - set(fitted))
             missing = sorted(set(fitted) - set(names))
             detail = ""

@@ -22,12 +22,28 @@ def fit_kmeans(X, n_clusters: int, *, seed: int = 0, max_iter=None, n_threads=No
     return km.fit(X, progress=progress).neuralize()
 
 
-def fit_kernel_kmeans(X, n_clusters: int, *, seed: int = 0, max_iter=None, n_threads=None, gamma=None,
-                      max_support=None, pool_stiffness=None, progress=False):
+def fit_kernel_kmeans(
+    X,
+    n_clusters: int,
+    *,
+    seed: int = 0,
+    max_iter=None,
+    n_threads=None,
+    gamma=None,
+    max_support=None,
+    pool_stiffness=None,
+    progress=False,
+):
     """Kernel k-means on X (``neon_ext.KernelKMeans``); returns a NeuralizedKernelKMeans."""
-    kk = KernelKMeans(n_clusters=n_clusters, gamma="auto" if gamma is None else gamma,
-                      pool_stiffness=pool_stiffness, max_support_per_cluster=max_support,
-                      max_iter=max_iter or 100, random_state=seed, n_threads=n_threads)
+    kk = KernelKMeans(
+        n_clusters=n_clusters,
+        gamma="auto" if gamma is None else gamma,
+        pool_stiffness=pool_stiffness,
+        max_support_per_cluster=max_support,
+        max_iter=max_iter or 100,
+        random_state=seed,
+        n_threads=n_threads,
+    )
     return kk.fit(X, progress=progress).neuralize()
 
 
@@ -51,11 +67,11 @@ def fit_preprocessing(X, *, standardize: bool = False, pca=None, block_rows: int
     n, d = X.shape
     mean = np.zeros(d)
     for lo in range(0, n, block_rows):
-        mean += np.asarray(X[lo:lo + block_rows], dtype=np.float64).sum(axis=0)
+        mean += np.asarray(X[lo : lo + block_rows], dtype=np.float64).sum(axis=0)
     mean /= max(n, 1)
     cov = np.zeros((d, d))
     for lo in range(0, n, block_rows):
-        block = np.asarray(X[lo:lo + block_rows], dtype=np.float64) - mean
+        block = np.asarray(X[lo : lo + block_rows], dtype=np.float64) - mean
         cov += block.T @ block
     cov /= max(n - 1, 1)
     scale = np.ones(d)
@@ -69,8 +85,10 @@ def fit_preprocessing(X, *, standardize: bool = False, pca=None, block_rows: int
         values, vectors = np.linalg.eigh(cov / np.outer(scale, scale))
         order = np.argsort(values)[::-1][:pca]
         if values[order[-1]] <= 1e-12 * max(values[order[0]], 1e-300):
-            raise ValueError(f"--pca {pca}: the data have only {int(np.sum(values > 1e-12 * values.max()))} "
-                             "directions of non-zero variance")
+            raise ValueError(
+                f"--pca {pca}: the data have only {int(np.sum(values > 1e-12 * values.max()))} "
+                "directions of non-zero variance"
+            )
         V = vectors[:, order].T  # (pca, d), orthonormal rows
         A, B = V @ A, B @ V.T
     return A, mean, np.zeros(A.shape[0]), B

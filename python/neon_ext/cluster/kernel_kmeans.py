@@ -180,8 +180,20 @@ class KernelKMeans(ClusteringEstimator):
         Only when X was a DataFrame with string column names.
     """
 
-    def __init__(self, n_clusters=8, *, gamma="auto", pool_stiffness=None, max_support_per_cluster=None,
-                 max_iter=100, n_init=3, random_state=None, n_threads=None, eps=DEFAULT_EPS, max_samples=None):
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        gamma="auto",
+        pool_stiffness=None,
+        max_support_per_cluster=None,
+        max_iter=100,
+        n_init=3,
+        random_state=None,
+        n_threads=None,
+        eps=DEFAULT_EPS,
+        max_samples=None,
+    ):
         self.n_clusters = n_clusters
         self.gamma = gamma
         self.pool_stiffness = pool_stiffness
@@ -240,8 +252,9 @@ class KernelKMeans(ClusteringEstimator):
 
         own = np.arange(n, dtype=np.int64)
         with progress_bar(progress, max_iter, "kernel k-means fit", unit="sweep", unit_scale=False) as bar:
-            labels, changed, sweeps, reseeded = self._sweeps(X, X64, labels, gamma, eps, own, k, max_iter,
-                                                             reseeded, bar)
+            labels, changed, sweeps, reseeded = self._sweeps(
+                X, X64, labels, gamma, eps, own, k, max_iter, reseeded, bar
+            )
 
         support = stratified_support(labels, limit, rng)
         model = NeuralizedKernelKMeans(X64[support], labels[support], gamma, self.pool_stiffness, eps=eps)
@@ -267,8 +280,12 @@ class KernelKMeans(ClusteringEstimator):
         self.n_reseeded_ = reseeded
         self._set_input_features(X.shape[1], names)
         if not self.converged_:
-            warnings.warn(f"KernelKMeans did not converge in max_iter={max_iter} sweeps "
-                          f"({changed} labels changed in the last one)", ConvergenceWarning, stacklevel=2)
+            warnings.warn(
+                f"KernelKMeans did not converge in max_iter={max_iter} sweeps "
+                f"({changed} labels changed in the last one)",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def _sweeps(self, X, X64, labels, gamma, eps, own, k, max_iter, reseeded, bar):

@@ -78,8 +78,10 @@ def _scaled_distances(rows: np.ndarray, centers: np.ndarray, index: np.ndarray, 
     too_far = ~(d <= limit)
     if too_far.any():
         row = int(index[np.flatnonzero(too_far.any(axis=1))[0]])
-        raise ValueError(f"the distance of row {row} to the centres is beyond the range of {np.dtype(dtype)}"
-                         + ("; transform float64 data instead" if np.dtype(dtype) != np.float64 else ""))
+        raise ValueError(
+            f"the distance of row {row} to the centres is beyond the range of {np.dtype(dtype)}"
+            + ("; transform float64 data instead" if np.dtype(dtype) != np.float64 else "")
+        )
     return d.astype(dtype)
 
 
@@ -156,8 +158,17 @@ class KMeans(ClusteringEstimator):
     random draws differ (same algorithm, another generator).
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
-                 random_state=None, n_threads=None):
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter=300,
+        tol=1e-4,
+        random_state=None,
+        n_threads=None,
+    ):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -237,10 +248,22 @@ class KMeans(ClusteringEstimator):
         _, variances = _core.kmeans_moments(X, w, threads)
         tol = float(np.mean(variances)) * float(self.tol)
 
-        with progress_bar(progress, n_init * max_iter, "k-means fit", unit="iteration",
-                          unit_scale=False) as bar:
-            best = self._runs(X, w, init, init_is_array, centers_init if init_is_array else None, n_init,
-                              n_clusters, n_features, max_iter, tol, threads, rng, bar)
+        with progress_bar(progress, n_init * max_iter, "k-means fit", unit="iteration", unit_scale=False) as bar:
+            best = self._runs(
+                X,
+                w,
+                init,
+                init_is_array,
+                centers_init if init_is_array else None,
+                n_init,
+                n_clusters,
+                n_features,
+                max_iter,
+                tol,
+                threads,
+                rng,
+                bar,
+            )
         centers, labels, inertia, logit_sum, n_iter = best
 
         self.cluster_centers_ = centers
@@ -261,16 +284,18 @@ class KMeans(ClusteringEstimator):
             )
         return self
 
-    def _runs(self, X, w, init, init_is_array, centers_init, n_init, n_clusters, n_features, max_iter, tol,
-              threads, rng, bar):
+    def _runs(
+        self, X, w, init, init_is_array, centers_init, n_init, n_clusters, n_features, max_iter, tol, threads, rng, bar
+    ):
         """The best of `n_init` seeded Lloyd runs, as (centers, labels, inertia, logit_sum, n_iter)."""
         best = None
         for _ in range(n_init):
             if init_is_array:
                 centers = centers_init.copy()
             elif callable(init):
-                centers = self._check_centers(init(X, n_clusters, random_state=rng), n_clusters, n_features,
-                                              "the centres returned by init")
+                centers = self._check_centers(
+                    init(X, n_clusters, random_state=rng), n_clusters, n_features, "the centres returned by init"
+                )
             elif init == "random":
                 rows = _core.kmeans_random_rows(w, n_clusters, _draw_seed(rng))
                 centers = np.ascontiguousarray(X[rows], dtype=np.float64)
@@ -364,9 +389,11 @@ class KMeans(ClusteringEstimator):
         labels = np.empty(X.shape[0], dtype=np.int64)
         step = _core.kmeans_labels(X, w, self.cluster_centers_, labels, check_n_threads(self.n_threads))
         if not np.isfinite(step["inertia"]):
-            raise ValueError("the inertia of X (its weighted sum of squared distances to the centres) is "
-                             "beyond the float64 range (1.8e308); rows are too far from the centres for a "
-                             "score: rescale X, or use transform() for the distances")
+            raise ValueError(
+                "the inertia of X (its weighted sum of squared distances to the centres) is "
+                "beyond the float64 range (1.8e308); rows are too far from the centres for a "
+                "score: rescale X, or use transform() for the distances"
+            )
         return -float(step["inertia"])
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

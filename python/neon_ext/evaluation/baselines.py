@@ -211,8 +211,9 @@ def occlusion(model, X, target=None, *, reference="mean") -> np.ndarray:
     return out
 
 
-def shapley_sampling(model, X, target=None, *, reference="mean", n_permutations=32,
-                     antithetic=True, seed=0) -> np.ndarray:
+def shapley_sampling(
+    model, X, target=None, *, reference="mean", n_permutations=32, antithetic=True, seed=0
+) -> np.ndarray:
     """Shapley values of v(S) = f_c(x_S, r_rest), estimated from sampled permutations.
 
     For each sampled order pi of the features, features are switched from the
@@ -304,8 +305,9 @@ def kernel_shap(model, X, target=None, *, reference="mean", nsamples=512, seed=0
                 return ops.target_logits(Z, np.full(Z.shape[0], c, dtype=np.int64))
 
             explainer = shap.KernelExplainer(f, background)
-            phi = explainer.shap_values(np.asarray(X[j : j + 1], dtype=np.float64), nsamples=nsamples,
-                                        l1_reg=False, silent=True)
+            phi = explainer.shap_values(
+                np.asarray(X[j : j + 1], dtype=np.float64), nsamples=nsamples, l1_reg=False, silent=True
+            )
             out[j] = np.asarray(phi, dtype=np.float64).reshape(-1)[:d]
     finally:
         np.random.set_state(state)

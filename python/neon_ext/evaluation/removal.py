@@ -69,8 +69,9 @@ def _removal_ranks(relevance: np.ndarray, order: str) -> np.ndarray:
     return np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1)
 
 
-def removal_curves(model, X, relevance=None, *, order="morf", target=None, reference="mean",
-                   n_repeats=1, seed=0) -> np.ndarray:
+def removal_curves(
+    model, X, relevance=None, *, order="morf", target=None, reference="mean", n_repeats=1, seed=0
+) -> np.ndarray:
     """The target logit of every point after 0, 1, ..., D features are removed.
 
     Parameters
@@ -180,8 +181,7 @@ class Comparison:
     n_samples, n_features : int
     """
 
-    def __init__(self, methods, curves, kept, times, attributions, scale, reference, n_samples,
-                 n_features, options):
+    def __init__(self, methods, curves, kept, times, attributions, scale, reference, n_samples, n_features, options):
         self.methods = tuple(methods)
         self.curves = curves
         self.kept = kept
@@ -195,13 +195,22 @@ class Comparison:
         self.areas = {m: {o: curve_area(c) for o, c in orders.items()} for m, orders in curves.items()}
 
     def __repr__(self) -> str:
-        return (f"Comparison(methods={list(self.methods)}, n_samples={self.n_samples}, "
-                f"n_features={self.n_features}, reference={self.reference!r})")
+        return (
+            f"Comparison(methods={list(self.methods)}, n_samples={self.n_samples}, "
+            f"n_features={self.n_features}, reference={self.reference!r})"
+        )
 
     def table(self) -> list:
         """One dict per method (random last): morf_area, lerf_area, time_s."""
-        rows = [{"method": m, "morf_area": self.areas[m]["morf"], "lerf_area": self.areas[m]["lerf"],
-                 "time_s": self.times[m]} for m in self.methods]
+        rows = [
+            {
+                "method": m,
+                "morf_area": self.areas[m]["morf"],
+                "lerf_area": self.areas[m]["lerf"],
+                "time_s": self.times[m],
+            }
+            for m in self.methods
+        ]
         if "random" in self.areas:
             a = self.areas["random"]["random"]
             rows.append({"method": "random", "morf_area": a, "lerf_area": a, "time_s": 0.0})
@@ -216,11 +225,15 @@ class Comparison:
 
     def to_markdown(self, digits: int = 3) -> str:
         """The table as GitHub markdown: areas (MoRF lower is better, LeRF higher) and time."""
-        lines = ["| method | MoRF area (lower is better) | LeRF area (higher is better) | time |",
-                 "|---|---:|---:|---:|"]
+        lines = [
+            "| method | MoRF area (lower is better) | LeRF area (higher is better) | time |",
+            "|---|---:|---:|---:|",
+        ]
         for row in self.table():
-            lines.append(f"| {row['method']} | {row['morf_area']:.{digits}f} | {row['lerf_area']:.{digits}f} "
-                         f"| {_format_time(row['time_s'])} |")
+            lines.append(
+                f"| {row['method']} | {row['morf_area']:.{digits}f} | {row['lerf_area']:.{digits}f} "
+                f"| {_format_time(row['time_s'])} |"
+            )
         return "\n".join(lines)
 
     def to_pandas(self):
@@ -248,8 +261,14 @@ class Comparison:
                 label = f"{m} ({_ORDER_NAMES[o]}, {self.areas[m][o]:.2f})"
                 ax.plot(frac, self.curves[m][o], styles[o], color=color, lw=width, zorder=z, label=label)
         if "random" in self.curves:
-            ax.plot(frac, self.curves["random"]["random"], ":", color="k", lw=1.4,
-                    label=f"random ({self.areas['random']['random']:.2f})")
+            ax.plot(
+                frac,
+                self.curves["random"]["random"],
+                ":",
+                color="k",
+                lw=1.4,
+                label=f"random ({self.areas['random']['random']:.2f})",
+            )
         ax.axhline(0.0, color="0.6", lw=0.6)
         ax.set_xlabel("fraction of features removed")
         ax.set_ylabel("target logit / initial")
@@ -269,9 +288,22 @@ def _format_time(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean", beta=None,
-            n_samples=None, n_permutations=32, antithetic=True, kernel_shap_samples=512,
-            n_random=4, seed=0, repeat=1) -> Comparison:
+def compare(
+    model,
+    X,
+    methods=DEFAULT_METHODS,
+    *,
+    target=None,
+    reference="mean",
+    beta=None,
+    n_samples=None,
+    n_permutations=32,
+    antithetic=True,
+    kernel_shap_samples=512,
+    n_random=4,
+    seed=0,
+    repeat=1,
+) -> Comparison:
     """Compare NEON with baseline attributions by feature removal, on your data.
 
     For every method the attributions of the target logit are computed (and
@@ -347,8 +379,7 @@ def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean",
     options = {
         "neon": {"beta": beta},
         "occlusion": {"reference": ref},
-        "shapley": {"reference": ref, "n_permutations": n_permutations, "antithetic": antithetic,
-                    "seed": seed},
+        "shapley": {"reference": ref, "n_permutations": n_permutations, "antithetic": antithetic, "seed": seed},
         "kernel_shap": {"reference": ref, "nsamples": kernel_shap_samples, "seed": seed},
     }
     curves: dict[str, dict[str, np.ndarray]] = {}  # method -> removal order -> mean curve
@@ -385,9 +416,15 @@ def compare(model, X, methods=DEFAULT_METHODS, *, target=None, reference="mean",
     for orders in curves.values():
         for o in orders:
             orders[o] = orders[o] / scale
-    opts = {"beta": beta, "n_permutations": n_permutations, "antithetic": antithetic,
-            "kernel_shap_samples": kernel_shap_samples, "n_random": n_random, "seed": seed,
-            "repeat": repeat}
+    opts = {
+        "beta": beta,
+        "n_permutations": n_permutations,
+        "antithetic": antithetic,
+        "kernel_shap_samples": kernel_shap_samples,
+        "n_random": n_random,
+        "seed": seed,
+        "repeat": repeat,
+    }
     return Comparison(list(specs), curves, kept, times, attributions, scale, reference_name, n, d, opts)
 
 

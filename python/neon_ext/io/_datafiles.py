@@ -50,8 +50,9 @@ def read_table(path, *, drop=(), delimiter=None) -> Table:
     path = os.fspath(path)
     suffix = suffix_of(path)
     if suffix not in INPUT_SUFFIXES:
-        raise ValueError(f"{path}: unsupported input type {suffix or '(no suffix)'!r}; "
-                         f"use one of {', '.join(INPUT_SUFFIXES)}")
+        raise ValueError(
+            f"{path}: unsupported input type {suffix or '(no suffix)'!r}; use one of {', '.join(INPUT_SUFFIXES)}"
+        )
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     if suffix == ".npy":
@@ -90,8 +91,9 @@ def _table(path, X, names, all_names, keep, excluded, ids) -> Table:
         if repeated:  # columns are matched to a model by name: a name must say which column
             raise ValueError(f"{path}: column names used more than once: {', '.join(repeated)}")
     dropped = [all_names[j] for j in range(len(all_names)) if j not in keep]
-    return Table(X, names, dropped, skipped=[n for n in dropped if n in ids],
-                 excluded=[all_names[j] for j in excluded], ids=ids)
+    return Table(
+        X, names, dropped, skipped=[n for n in dropped if n in ids], excluded=[all_names[j] for j in excluded], ids=ids
+    )
 
 
 def _read_npy(path, drop) -> Table:
@@ -154,8 +156,10 @@ def _read_text(path, drop, delimiter) -> Table:
         pending.append(second)
     sample_line, sample = pending[0]
     if len(sample) != n_fields:
-        raise ValueError(f"{path}, line {sample_line}: {len(sample)} fields, but line {first_line} has "
-                         f"{n_fields}; is the delimiter {delimiter!r} right?")
+        raise ValueError(
+            f"{path}, line {sample_line}: {len(sample)} fields, but line {first_line} has "
+            f"{n_fields}; is the delimiter {delimiter!r} right?"
+        )
     # Columns whose first value is a number (or missing) are numeric; text columns
     # (ids, labels) are left out, reported, and carried to the outputs as ids.
     numeric = [j for j, v in enumerate(sample) if not v.strip() or _is_number(v)]
@@ -171,8 +175,17 @@ def _read_text(path, drop, delimiter) -> Table:
             id_values[j].append(row[j])
     # Second pass: the numbers, by numpy's parser (several times faster than converting strings).
     try:
-        X = np.loadtxt(path, delimiter=delimiter, skiprows=first_line if header else 0, usecols=keep,
-                       dtype=np.float64, ndmin=2, quotechar='"', encoding="utf-8-sig", comments=None)
+        X = np.loadtxt(
+            path,
+            delimiter=delimiter,
+            skiprows=first_line if header else 0,
+            usecols=keep,
+            dtype=np.float64,
+            ndmin=2,
+            quotechar='"',
+            encoding="utf-8-sig",
+            comments=None,
+        )
     except ValueError as exc:
         _raise_bad_field(path, delimiter, keep, names, first_line if header else 0)
         raise ValueError(f"{path}: {exc}") from None
@@ -195,8 +208,9 @@ def _raise_bad_field(path, delimiter, keep, names, data_after: int) -> None:
                 ok = False
             if not ok:
                 what = "an empty field" if not value.strip() else repr(value)
-                raise ValueError(f"{path}, line {line}, column {j + 1} ({names[j]!r}): could not convert "
-                                 f"{what} to a number")
+                raise ValueError(
+                    f"{path}, line {line}, column {j + 1} ({names[j]!r}): could not convert {what} to a number"
+                )
 
 
 def _read_parquet(path, drop) -> Table:
@@ -211,8 +225,9 @@ def _read_parquet(path, drop) -> Table:
         raise ValueError(f"{path}: not a readable parquet file ({exc})") from None
     names = list(table.column_names)
     types = [table.schema.field(n).type for n in names]
-    numeric = [j for j, t in enumerate(types)
-               if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)]
+    numeric = [
+        j for j, t in enumerate(types) if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+    ]
     keep, excluded = _select(names, numeric, drop, path)
     all_f32 = all(pa.types.is_float32(types[j]) for j in keep)
     dtype = np.float32 if all_f32 else np.float64
@@ -222,9 +237,11 @@ def _read_parquet(path, drop) -> Table:
         if column.null_count:
             raise ValueError(f"{path}: column {names[j]!r} has {column.null_count} missing values")
         X[:, out_j] = column.to_numpy()
-    ids = {names[j]: np.asarray([None if v is None else str(v) for v in table.column(j).to_pylist()],
-                                dtype=object)
-           for j in range(len(names)) if j not in numeric and j not in excluded}
+    ids = {
+        names[j]: np.asarray([None if v is None else str(v) for v in table.column(j).to_pylist()], dtype=object)
+        for j in range(len(names))
+        if j not in numeric and j not in excluded
+    }
     return _table(path, X, [names[j] for j in keep], names, keep, excluded, ids)
 
 
@@ -263,7 +280,7 @@ def _write_columns(path, fmt: str, matrix, names, ids) -> None:
             columns = list(ids.values())
             for lo in range(0, a.shape[0], _TEXT_CHUNK):
                 text = io.StringIO()
-                np.savetxt(text, a[lo:lo + _TEXT_CHUNK], delimiter=delimiter, fmt=number)
+                np.savetxt(text, a[lo : lo + _TEXT_CHUNK], delimiter=delimiter, fmt=number)
                 for i, line in enumerate(text.getvalue().splitlines(), start=lo):
                     fields = [column[i] for column in columns]
                     writer.writerow(fields + line.split(delimiter))

@@ -80,8 +80,10 @@ def _resolve(model):
             if type(candidate) is cls:
                 return kind, candidate
     known = ", ".join(sorted(cls.__name__ for cls, _, _ in _KINDS.values()))
-    raise TypeError(f"cannot save {type(model).__name__} objects; models that can be saved: {known} "
-                    "(or estimators whose neuralize() returns one)")
+    raise TypeError(
+        f"cannot save {type(model).__name__} objects; models that can be saved: {known} "
+        "(or estimators whose neuralize() returns one)"
+    )
 
 
 def save(model, path) -> None:
@@ -158,8 +160,9 @@ def load(path):
     _, _, from_arrays = _KINDS[kind]
     names = arrays.get("feature_names")
     if names is not None and not (names.ndim == 1 and names.dtype.kind == "U"):
-        raise ValueError(f"{path}: entry 'feature_names' must be a 1-D array of text, got {names.dtype} "
-                         f"of shape {names.shape}")
+        raise ValueError(
+            f"{path}: entry 'feature_names' must be a 1-D array of text, got {names.dtype} of shape {names.shape}"
+        )
     try:
         model = from_arrays(arrays, eps=eps, beta=None if np.isnan(beta) else beta)
         if names is not None:
@@ -196,4 +199,3 @@ def _integer(arrays, name, path) -> int:
 
 def _real(arrays, name, path) -> float:
     return float(_scalar(arrays, name, path, "fiu"))
-

@@ -16,5 +16,11 @@ from .kmeans import NeuralizedKMeans
 from .neuralize import neuralize
 from .pipeline import NeuralizedPipeline
 
-__all__ = ["DEFAULT_EPS", "NeuralizedKMeans", "NeuralizedKernelKMeans", "NeuralizedModel", "NeuralizedPipeline",
-           "neuralize"]
+__all__ = [
+    "DEFAULT_EPS",
+    "NeuralizedKMeans",
+    "NeuralizedKernelKMeans",
+    "NeuralizedModel",
+    "NeuralizedPipeline",
+    "neuralize",
+]

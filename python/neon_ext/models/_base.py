@@ -214,8 +214,7 @@ class NeuralizedModel:
         self._run(X, n_threads=n_threads, logit=logit, bar=bar)
         return beta_from_mean_logit(_mean_without_overflow(logit), self._fallback_logit_scale())
 
-    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None,
-                progress=False) -> Explanation:
+    def explain(self, X, target=None, *, beta=None, out=None, n_threads=None, progress=False) -> Explanation:
         """NEON relevance of each feature for the logit of the target cluster.
 
         Parameters
@@ -264,16 +263,26 @@ class NeuralizedModel:
                 beta = self._beta_heuristic(X, n_threads, bar)
                 bar.reset(total=n)
                 bar.set_description("NEON explain")
-            self._run(X, n_threads=n_threads, targets=targets, fixed=fixed, beta=beta,
-                      assigned=assigned, logit=logit, relevance=relevance, bar=bar)
+            self._run(
+                X,
+                n_threads=n_threads,
+                targets=targets,
+                fixed=fixed,
+                beta=beta,
+                assigned=assigned,
+                logit=logit,
+                relevance=relevance,
+                bar=bar,
+            )
         if targets is not None:
             target_out = targets
         elif fixed >= 0:
             target_out = np.full(n, fixed, dtype=np.int64)
         else:
             target_out = assigned
-        return Explanation(relevance, logit, target_out, assigned, beta, names, data=X,
-                           n_clusters=self.n_clusters, index=index)
+        return Explanation(
+            relevance, logit, target_out, assigned, beta, names, data=X, n_clusters=self.n_clusters, index=index
+        )
 
     def explain_competitors(self, X, target=None, *, beta=None, n_threads=None) -> np.ndarray:
         """Relevance split by the competitor it argues against: "why c and not k?".
@@ -313,8 +322,7 @@ class NeuralizedModel:
         else:
             beta = self.beta_heuristic(X, n_threads=n_threads)
         if targets is None:
-            targets = (np.full(X.shape[0], fixed, dtype=np.int64) if fixed >= 0
-                       else self.predict(X, n_threads=n_threads))
+            targets = np.full(X.shape[0], fixed, dtype=np.int64) if fixed >= 0 else self.predict(X, n_threads=n_threads)
         return competitor_relevance(self, X, targets, beta)
 
     # -- internals ------------------------------------------------------------
@@ -330,8 +338,12 @@ class NeuralizedModel:
         cls = type(self).__name__
         if names is None:
             if getattr(X, "columns", None) is None or isinstance(X, np.ndarray):
-                warnings.warn(f"X does not have valid feature names, but {cls} was fitted with feature "
-                              "names; its columns are taken in the fitted order", UserWarning, stacklevel=4)
+                warnings.warn(
+                    f"X does not have valid feature names, but {cls} was fitted with feature "
+                    "names; its columns are taken in the fitted order",
+                    UserWarning,
+                    stacklevel=4,
+                )
             return X
         if list(names) == list(fitted):
             return X
@@ -377,8 +389,21 @@ class NeuralizedModel:
     def _fallback_logit_scale(self) -> float:
         raise NotImplementedError
 
-    def _run(self, X, *, n_threads, targets=None, fixed=-1, beta=1.0, assigned=None, logit=None,
-             logits_all=None, relevance=None, bar=None, **extra):
+    def _run(
+        self,
+        X,
+        *,
+        n_threads,
+        targets=None,
+        fixed=-1,
+        beta=1.0,
+        assigned=None,
+        logit=None,
+        logits_all=None,
+        relevance=None,
+        bar=None,
+        **extra,
+    ):
         """Call the compiled kernel chunk by chunk on row slices of every array.
 
         ``extra`` are further per-row arrays (or None) passed to the core's
@@ -392,8 +417,18 @@ class NeuralizedModel:
             return None if a is None else a[lo:hi]
 
         for lo, hi in row_chunks(X.shape[0], step):
-            self._core.evaluate(X[lo:hi], part(targets, lo, hi), fixed, beta, part(assigned, lo, hi),
-                                part(logit, lo, hi), part(logits_all, lo, hi), part(relevance, lo, hi),
-                                threads, lo, **{k: part(v, lo, hi) for k, v in extra.items()})
+            self._core.evaluate(
+                X[lo:hi],
+                part(targets, lo, hi),
+                fixed,
+                beta,
+                part(assigned, lo, hi),
+                part(logit, lo, hi),
+                part(logits_all, lo, hi),
+                part(relevance, lo, hi),
+                threads,
+                lo,
+                **{k: part(v, lo, hi) for k, v in extra.items()},
+            )
             if bar is not None:
                 bar.update(hi - lo)

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["competitor_relevance", "kernel_competitor_relevance", "kmeans_competitor_relevance",
-           "MAX_BREAKDOWN_ENTRIES"]
+__all__ = [
+    "competitor_relevance",
+    "kernel_competitor_relevance",
+    "kmeans_competitor_relevance",
+    "MAX_BREAKDOWN_ENTRIES",
+]
 
 MAX_BREAKDOWN_ENTRIES = 1 << 26
 
@@ -42,8 +46,7 @@ def _centered(prototypes, X, targets, n_clusters: int):
 
 def _check_finite(values, what: str) -> None:
     if not np.isfinite(values).all():
-        raise ValueError(f"a row is too far from the {what} model's prototypes: its distances leave the "
-                         "float64 range")
+        raise ValueError(f"a row is too far from the {what} model's prototypes: its distances leave the float64 range")
 
 
 def softmin_shares(h: np.ndarray, f: np.ndarray, beta: float, kept: np.ndarray) -> np.ndarray:
@@ -65,8 +68,9 @@ def competitor_relevance(model, X, targets, beta: float) -> np.ndarray:
     """The breakdown for a neuralized model: k-means (``centroids``) or kernel
     k-means (``support_vectors``, ``labels``, ``gamma``, ``pool_stiffness``)."""
     if hasattr(model, "support_vectors"):
-        return kernel_competitor_relevance(model.support_vectors, model.labels, model.gamma,
-                                           model.pool_stiffness, X, targets, beta, model.epsilon)
+        return kernel_competitor_relevance(
+            model.support_vectors, model.labels, model.gamma, model.pool_stiffness, X, targets, beta, model.epsilon
+        )
     return kmeans_competitor_relevance(model.centroids, X, targets, beta, model.epsilon)
 
 
@@ -111,8 +115,9 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
     return a[:, :, None] * contrib
 
 
-def kernel_competitor_relevance(support_vectors, labels, gamma: float, pool_stiffness: float, X, targets,
-                                beta: float, eps: float) -> np.ndarray:
+def kernel_competitor_relevance(
+    support_vectors, labels, gamma: float, pool_stiffness: float, X, targets, beta: float, eps: float
+) -> np.ndarray:
     """The per-competitor relevance of kernel k-means NEON (NEON_SPEC.md, section 2).
 
     Parameters

@@ -52,8 +52,8 @@ def median_heuristic_gamma(X, *, sample_size: int = AUTO_GAMMA_SAMPLE, random_st
     upper = []
     for lo in range(0, len(S) - 1, 256):  # row blocks keep the temporaries small
         hi = min(lo + 256, len(S))
-        scale = sq_norm[lo:hi, None] + sq_norm[None, lo + 1:]
-        d = scale - 2.0 * (S[lo:hi] @ S[lo + 1:].T)
+        scale = sq_norm[lo:hi, None] + sq_norm[None, lo + 1 :]
+        d = scale - 2.0 * (S[lo:hi] @ S[lo + 1 :].T)
         d[d <= 1e-12 * scale] = 0.0  # duplicates: the Gram form leaves rounding, not 0
         rows, cols = np.nonzero(np.arange(lo + 1, len(S))[None, :] > np.arange(lo, hi)[:, None])
         upper.append(d[rows, cols])
@@ -96,16 +96,20 @@ def check_cluster_labels(labels, n: int, what: str, *, allow_noise: bool = False
     # allocates by value (labels like 2**40 would ask for terabytes).
     if n and a.max() >= n:
         bad = int(np.flatnonzero(a >= n)[0])
-        raise ValueError(f"labels[{bad}]={int(a[bad])} is not a cluster index: with {n} {what} and every "
-                         f"cluster non-empty, indices are below {n}")
+        raise ValueError(
+            f"labels[{bad}]={int(a[bad])} is not a cluster index: with {n} {what} and every "
+            f"cluster non-empty, indices are below {n}"
+        )
     clustered = a[a >= 0]
     counts = np.bincount(clustered) if clustered.size else np.zeros(0, dtype=np.int64)
     if counts.size < 2:
         raise ValueError(f"kernel k-means needs at least 2 clusters, got {counts.size}")
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        raise ValueError(f"cluster {int(empty[0])} has no {what[:-1] if what.endswith('s') else what}: "
-                         f"labels must use every index 0..{counts.size - 1}")
+        raise ValueError(
+            f"cluster {int(empty[0])} has no {what[:-1] if what.endswith('s') else what}: "
+            f"labels must use every index 0..{counts.size - 1}"
+        )
     return a
 
 
@@ -197,8 +201,12 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     n_noise_: int
     fidelity_: float
     loo_fidelity_: float
-    _array_fields: ClassVar[dict] = {"support_vectors": np.float64, "labels": np.int64, "gamma": np.float64,
-                                     "pool_stiffness": np.float64}
+    _array_fields: ClassVar[dict] = {
+        "support_vectors": np.float64,
+        "labels": np.int64,
+        "gamma": np.float64,
+        "pool_stiffness": np.float64,
+    }
 
     def __init__(self, support_vectors, labels, gamma, pool_stiffness=None, *, eps: float = DEFAULT_EPS):
         self.eps = check_eps(eps)
@@ -206,14 +214,26 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         L = check_cluster_labels(labels, U.shape[0], "support vectors")
         L.setflags(write=False)
         self.gamma = check_positive_float(gamma, "gamma")
-        self.pool_stiffness = self.gamma if pool_stiffness is None else check_positive_float(pool_stiffness, "pool_stiffness")
+        self.pool_stiffness = (
+            self.gamma if pool_stiffness is None else check_positive_float(pool_stiffness, "pool_stiffness")
+        )
         self.support_vectors = U
         self.labels = L
         self._core = _core.KernelKMeansCore(U, L, self.gamma, self.pool_stiffness, self.eps)
 
     @classmethod
-    def from_labels(cls, X, labels, gamma="auto", pool_stiffness=None, *, max_support_per_cluster=None,
-                    random_state=0, eps: float = DEFAULT_EPS, n_threads=None) -> NeuralizedKernelKMeans:
+    def from_labels(
+        cls,
+        X,
+        labels,
+        gamma="auto",
+        pool_stiffness=None,
+        *,
+        max_support_per_cluster=None,
+        random_state=0,
+        eps: float = DEFAULT_EPS,
+        n_threads=None,
+    ) -> NeuralizedKernelKMeans:
         """A kernel k-means model that reproduces a given clustering, to explain it.
 
         Works for any clustering of X, e.g. scikit-learn's DBSCAN,
@@ -302,8 +322,10 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         return np.bincount(self.labels, minlength=self.n_clusters)
 
     def __repr__(self) -> str:
-        return (f"NeuralizedKernelKMeans(n_clusters={self.n_clusters}, n_support={self.n_support}, "
-                f"n_features={self.n_features_in_}, gamma={self.gamma:.6g}, pool_stiffness={self.pool_stiffness:.6g})")
+        return (
+            f"NeuralizedKernelKMeans(n_clusters={self.n_clusters}, n_support={self.n_support}, "
+            f"n_features={self.n_features_in_}, gamma={self.gamma:.6g}, pool_stiffness={self.pool_stiffness:.6g})"
+        )
 
     # -- model outputs beyond the shared ones -------------------------------------
     def soft_min_distances(self, X, *, out=None, n_threads=None) -> np.ndarray:
@@ -347,8 +369,11 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         n = X.shape[0]
         assigned = allocate((n,), np.int64, "assigned")
         distances = allocate((n, self.n_clusters), X.dtype, "distances")
-        self._run(X, n_threads=n_threads, assigned=assigned, distances=distances,
-                  exclude=np.ascontiguousarray(exclude, dtype=np.int64))
+        self._run(
+            X,
+            n_threads=n_threads,
+            assigned=assigned,
+            distances=distances,
+            exclude=np.ascontiguousarray(exclude, dtype=np.int64),
+        )
         return assigned, distances
-
-

@@ -24,8 +24,7 @@ try:
     import zennit  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
-        f"neon_ext.torch needs PyTorch and zennit ({exc}); install them with "
-        "pip install 'neon-ext[torch]'"
+        f"neon_ext.torch needs PyTorch and zennit ({exc}); install them with pip install 'neon-ext[torch]'"
     ) from exc
 
 from neon_ext.torch._explain import NetworkExplanation, explain

@@ -62,8 +62,10 @@ class NetworkExplanation:
         return self.relevance.shape[0]
 
     def __repr__(self) -> str:
-        return (f"NetworkExplanation(n_samples={len(self)}, input_shape={tuple(self.relevance.shape[1:])}, "
-                f"n_features={self.features.relevance.shape[1]}, beta={self.beta:.6g})")
+        return (
+            f"NetworkExplanation(n_samples={len(self)}, input_shape={tuple(self.relevance.shape[1:])}, "
+            f"n_features={self.features.relevance.shape[1]}, beta={self.beta:.6g})"
+        )
 
 
 def _batch_dependent(module: torch.nn.Module) -> bool:
@@ -72,8 +74,7 @@ def _batch_dependent(module: torch.nn.Module) -> bool:
     return any(m.training and isinstance(m, kinds) for m in module.modules())
 
 
-def explain(feature_extractor, model, x, target=None, *, composite, beta=None,
-            n_threads=None) -> NetworkExplanation:
+def explain(feature_extractor, model, x, target=None, *, composite, beta=None, n_threads=None) -> NetworkExplanation:
     """Explain cluster assignments of network features in terms of the network's input.
 
     The features a = Psi(x) of the batch are explained by NEON in the compiled
@@ -131,14 +132,17 @@ def explain(feature_extractor, model, x, target=None, *, composite, beta=None,
     if x.ndim < 1 or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point batch (N, ...), got dtype {x.dtype} and shape {tuple(x.shape)}")
     if _batch_dependent(feature_extractor):
-        warnings.warn("feature_extractor has dropout or batch norm layers in training mode (its features "
-                      "then depend on chance or on the batch); call .eval() first", UserWarning, stacklevel=2)
+        warnings.warn(
+            "feature_extractor has dropout or batch norm layers in training mode (its features "
+            "then depend on chance or on the batch); call .eval() first",
+            UserWarning,
+            stacklevel=2,
+        )
 
     explained = []
 
     def attr_output(a):
-        e, relevance = explain_features(model, a, target=target, beta=beta, n_threads=n_threads,
-                                        n_rows=x.shape[0])
+        e, relevance = explain_features(model, a, target=target, beta=beta, n_threads=n_threads, n_rows=x.shape[0])
         explained.append(e)
         return relevance
 

@@ -33,9 +33,7 @@ def explain_features(model, a, *, target, beta, n_threads, n_rows=None):
             "the model was fitted on these features"
         )
     if n_rows is not None and a.shape[0] != n_rows:
-        raise ValueError(
-            f"the feature extractor returned {a.shape[0]} rows of features for a batch of {n_rows} inputs"
-        )
+        raise ValueError(f"the feature extractor returned {a.shape[0]} rows of features for a batch of {n_rows} inputs")
     if a.dtype not in _FLOATS:
         raise TypeError(f"the features have dtype {a.dtype}; the feature extractor must return float32 or float64")
     features = a.detach().cpu().numpy()

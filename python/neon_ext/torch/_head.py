@@ -30,8 +30,7 @@ class _NeonLogit(torch.autograd.Function):
     def backward(ctx, grad):
         logit, relevance = ctx.saved_tensors
         nonzero = logit != 0
-        scale = torch.where(nonzero, grad / torch.where(nonzero, logit, torch.ones_like(logit)),
-                            torch.zeros_like(grad))
+        scale = torch.where(nonzero, grad / torch.where(nonzero, logit, torch.ones_like(logit)), torch.zeros_like(grad))
         return relevance * scale[:, None], None, None
 
 
@@ -82,8 +81,7 @@ class NeonHead(torch.nn.Module):
         self.explanation_ = None
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        e, relevance = explain_features(self.model, a, target=self.target, beta=self.beta,
-                                        n_threads=self.n_threads)
+        e, relevance = explain_features(self.model, a, target=self.target, beta=self.beta, n_threads=self.n_threads)
         self.explanation_ = e
         logit = torch.from_numpy(e.logit).to(device=a.device)
         return _NeonLogit.apply(a, logit, relevance)
