@@ -32,8 +32,8 @@
 //      supported set's getter is ever called.
 //   5. python/neon_ext/bindings/module.cpp: report the table's isa in
 //      build_info()["kernel_families"].
-// (The k-means explanation family still picks its table in kmeans.hpp,
-// through the same resolve_isa; step 4 there would replace that chooser.)
+// Families so far: kmeans_kernels (explain/predict/logits, kmeans.hpp),
+// fit_kernels (fit_dispatch.hpp), pair_sums_kernels (cauchy_sums.hpp).
 #pragma once
 
 #include <cstdlib>

@@ -31,27 +31,10 @@
 
 namespace neon {
 
-#if defined(NEON_X86_KERNELS)
-namespace avx2 {
-KMeansKernelTable kmeans_kernels();
-}
-namespace avx512 {
-KMeansKernelTable kmeans_kernels();
-}
-#endif
-
-// The row kernels compiled for `isa` (already resolved, see isa.hpp).
-inline const KMeansKernelTable& kmeans_kernel_table(Isa isa) {
-    static const KMeansKernelTable portable_table = portable::kmeans_kernels();
-#if defined(NEON_X86_KERNELS)
-    static const KMeansKernelTable avx2_table = avx2::kmeans_kernels();
-    static const KMeansKernelTable avx512_table = avx512::kmeans_kernels();
-    if (isa == Isa::avx2) return avx2_table;
-    if (isa == Isa::avx512) return avx512_table;
-#endif
-    (void)isa;
-    return portable_table;
-}
+// The row kernels of the explanation family for `requested` (isa.hpp): only
+// the getter of the resolved, supported instruction set runs, since the
+// AVX2/AVX-512 copies may use instructions this CPU lacks.
+NEON_DECLARE_KERNEL_FAMILY(KMeansKernelTable, kmeans_kernels)
 
 // The centroids in the kernel's layout and precision S (see
 // KMeansModelView): centred on `center` rounded to S, so that an input row
@@ -234,7 +217,7 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
     if (X.n_cols != n_features()) throw std::invalid_argument("X has the wrong number of features");
     if ((out.relevance.data != nullptr || out.coefficients != nullptr) && !(beta > 0.0 && std::isfinite(beta)))
         throw std::invalid_argument("beta must be finite and > 0");
-    const KMeansKernelTable& kernels = kmeans_kernel_table(resolve_isa(isa));
+    const KMeansKernelTable& kernels = kmeans_kernels_for(isa);
     if constexpr (std::is_same<T, float>::value) {
         std::call_once(packed32_once_, [this] { packed32_ = PackedPrototypes<float>(protos_); });
         if (packed32_.finite())
