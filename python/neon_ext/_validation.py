@@ -165,14 +165,19 @@ def check_beta(beta) -> float:
     return check_positive_float(beta, "beta")
 
 
+def check_nonnegative_float(value, name: str) -> float:
+    """A finite real number >= 0 (not a bool), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    v = float(value)
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"{name}={value!r} must be a finite number >= 0")
+    return v
+
+
 def check_eps(eps) -> float:
     """The midpoint-rule stabilizer: a finite real number >= 0."""
-    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a real number, got {_describe(eps)}")
-    value = float(eps)
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"eps={eps!r} must be a finite number >= 0")
-    return value
+    return check_nonnegative_float(eps, "eps")
 
 
 def check_int(value, name: str, minimum: int, *, accepts: str = "an int", note: str = "") -> int:

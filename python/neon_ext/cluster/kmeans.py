@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._progress import progress_bar
-from .._validation import _describe, check_n_threads, feature_names_of
+from .._validation import check_n_threads, check_nonnegative_float, feature_names_of
 from .._validation import check_int as _check_int
 from ..exceptions import ConvergenceWarning
 from ..models.kmeans import NeuralizedKMeans, beta_from_mean_logit
@@ -206,10 +206,7 @@ class KMeans(ClusteringEstimator):
         """
         n_clusters = _check_int(self.n_clusters, "n_clusters", 2)
         max_iter = _check_int(self.max_iter, "max_iter", 1)
-        if isinstance(self.tol, (bool, np.bool_)) or not isinstance(self.tol, numbers.Real):
-            raise TypeError(f"tol must be a real number, got {_describe(self.tol)}")
-        if not (np.isfinite(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol={self.tol!r} must be a finite number >= 0")
+        check_nonnegative_float(self.tol, "tol")
         threads = check_n_threads(self.n_threads)
         rng = _check_random_state(self.random_state)
         init = self.init

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import dask
@@ -10,7 +9,7 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 
-from .._validation import _describe, check_n_threads
+from .._validation import check_n_threads, check_nonnegative_float
 from .._validation import check_int as _check_int
 from ..cluster._base import ClusteringEstimator, _check_random_state, _draw_seed
 from ..cluster.kmeans import KMeans as InMemoryKMeans
@@ -116,10 +115,7 @@ class KMeans(ClusteringEstimator):
         K = _check_int(self.n_clusters, "n_clusters", 2)
         max_iter = _check_int(self.max_iter, "max_iter", 1)
         n_init = _check_int(self.n_init, "n_init", 1)
-        if isinstance(self.tol, (bool, np.bool_)) or not isinstance(self.tol, numbers.Real):
-            raise TypeError(f"tol must be a real number, got {_describe(self.tol)}")
-        if not (np.isfinite(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol={self.tol!r} must be a finite number >= 0")
+        check_nonnegative_float(self.tol, "tol")
         sample_size = (
             max(10_000, 100 * K)
             if self.init_sample_size is None
