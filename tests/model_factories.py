@@ -63,6 +63,21 @@ class ModelCase:
 
 
 # ---------------------------------------------------------------- k-means --
+def _output_magnitude(logits_all, relevance, worst, term_bound, z_norm_ld, m, d):
+    """The largest magnitude a reference's outputs and intermediate terms reach
+    (the scale the fuzz tests' absolute tolerances are relative to)."""
+    n = len(z_norm_ld)
+    finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
+    return max(
+        [float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
+        + [
+            float(term_bound.max()) if n else 0.0,
+            float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
+            float(z_norm_ld.max()) if n else 0.0,
+        ]
+    )
+
+
 def _kmeans_make(rng, n_clusters, n_features):
     return nx.NeuralizedKMeans(rng.normal(size=(n_clusters, n_features)) * 2.0)
 
@@ -205,14 +220,8 @@ def _kmeans_reference_ld(model, X, targets, beta, dtype):
             and not near_twin[live].any()
         )
     rel_tol = np.nan_to_num((64.0 * (d + k) * u + 8.0 * beta * h_error) * term_scale + 8.0 * sens, nan=np.inf)
-    finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
-    magnitude = max(
-        [float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
-        + [
-            float(term_bound.max()) if n else 0.0,
-            float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
-            float(z_norm_ld.max()) if n else 0.0,
-        ]
+    magnitude = _output_magnitude(
+        logits_all, relevance, worst, term_bound, z_norm_ld, m, d
     )  # the kernel forms x - center
     return Reference(
         assigned,
@@ -403,15 +412,7 @@ def _kernel_reference_ld(model, X, targets, beta):
         nan=np.inf,
     )
     absorbed += 2.0**-60 * np.abs(logit.astype(np.float64)) * M * M
-    finite = [np.abs(a).astype(np.float64) for a in (logits_all, relevance)]
-    magnitude = max(
-        [float(a.max()) if a.size else 0.0 for a in finite + [np.nan_to_num(worst, nan=np.inf)]]
-        + [
-            float(term_bound.max()) if n else 0.0,
-            float(z_norm_ld.max() * LD(m) * d) if n else 0.0,
-            float(z_norm_ld.max()) if n else 0.0,
-        ]
-    )
+    magnitude = _output_magnitude(logits_all, relevance, worst, term_bound, z_norm_ld, m, d)
     return Reference(
         assigned,
         logits_all,
