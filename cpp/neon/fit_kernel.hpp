@@ -27,53 +27,18 @@
 
 namespace neon {
 namespace NEON_ISA {
+
+#include "isa_simd.hpp"  // Simd<S>: one SIMD register of S, per instruction set
+
 namespace fit {
 
 using Idx = std::ptrdiff_t;
-
-// One SIMD register of S (GCC/Clang vector extensions, compiled to this
-// translation unit's instruction set); W = 1 on other compilers.
-#if defined(__GNUC__) || defined(__clang__)
-#define NEON_FIT_VECTORS 1
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
-#else
-#define NEON_FIT_VECTORS 0
-#endif
-
-template <class S>
-struct Vec {
-#if NEON_FIT_VECTORS
-    static constexpr int W = kVectorBytes / static_cast<int>(sizeof(S));
-    typedef S V __attribute__((vector_size(kVectorBytes)));
-#else
-    static constexpr int W = 1;
-    typedef S V;
-#endif
-    static V splat(S x) { return V{} + x; }
-    static V load(const S* p) {
-        V v;
-        std::memcpy(&v, p, sizeof v);
-        return v;
-    }
-    static void store(S* p, const V& v) { std::memcpy(p, &v, sizeof v); }
-    static V iota() {
-        S lanes[W];
-        for (int j = 0; j < W; ++j) lanes[j] = static_cast<S>(j);
-        return load(lanes);
-    }
-};
 
 // Sum of the N lanes of v, always in the same order: halves added
 // pairwise (log2 N vector additions, not a chain of N scalar ones).
 template <class S, int N>
 struct Lanes {
-#if NEON_FIT_VECTORS
+#if NEON_VECTOR_EXTENSIONS
     typedef S V __attribute__((vector_size(N * sizeof(S))));
 #else
     typedef S V;
@@ -102,7 +67,7 @@ inline S lane_sum(const typename Lanes<S, N>::V& v) {
 // moments pass.
 template <class T, class S>
 void centre_rows(const FitRows<T>& X, const FitPrototypesView<S>& P, Idx r0, Idx rows, Idx padded, S* Z, double* z_sq) {
-    using Vs = Vec<S>;
+    using Vs = Simd<S>;
     using V = typename Vs::V;
     const Idx D = P.D, Dp = P.Dp, cs = X.col_stride;
     const S* __restrict origin = P.origin;
@@ -136,9 +101,9 @@ void centre_rows(const FitRows<T>& X, const FitPrototypesView<S>& P, Idx r0, Idx
 // vectors of -2 P^T once for the 4 rows and broadcasts one z per row; 4
 // row pointers (not 8) leave the general registers free for addressing.
 template <class S, int NV>
-inline void product_tile(const FitPrototypesView<S>& P, const S* Z, Idx k0, typename Vec<S>::V (&acc)[4][NV]) {
+inline void product_tile(const FitPrototypesView<S>& P, const S* Z, Idx k0, typename Simd<S>::V (&acc)[4][NV]) {
     static_assert(NV == 1 || NV == 2, "one or two vectors of columns");
-    using Vs = Vec<S>;
+    using Vs = Simd<S>;
     using V = typename Vs::V;
     const S* z0 = Z;
     const S* z1 = Z + P.Dp;
@@ -192,8 +157,8 @@ inline void product_tile(const FitPrototypesView<S>& P, const S* Z, Idx k0, type
 // minimum: strictly smaller wins, so each lane keeps its lowest column
 // among equal values (columns are visited in increasing order).
 template <class S>
-inline void fold_min(const typename Vec<S>::V& e, const typename Vec<S>::V& col, typename Vec<S>::V& best,
-                     typename Vec<S>::V& index) {
+inline void fold_min(const typename Simd<S>::V& e, const typename Simd<S>::V& col, typename Simd<S>::V& best,
+                     typename Simd<S>::V& index) {
     const auto smaller = e < best;
     best = smaller ? e : best;
     index = smaller ? col : index;
@@ -228,7 +193,7 @@ inline void lane_min(const typename Lanes<S, N>::V& v, const typename Lanes<S, N
 // lowest k.  Column tiles of two vectors, then at most one of one vector.
 template <class S>
 inline void nearest4(const FitPrototypesView<S>& P, const S* Z, S* best, S* index) {
-    using Vs = Vec<S>;
+    using Vs = Simd<S>;
     using V = typename Vs::V;
     constexpr int W = Vs::W;
     const V iota = Vs::iota();
@@ -307,7 +272,7 @@ void lloyd_rows(const FitPrototypesView<S>& P, const FitRows<T>& X, const LloydJ
 template <class T, class S>
 void distance_rows(const FitPrototypesView<S>& P, const FitRows<T>& X, Idx r_begin, Idx r_end,
                    const FitScratchView<S>& s, double* out, Idx ld) {
-    using Vs = Vec<S>;
+    using Vs = Simd<S>;
     constexpr int W = Vs::W;
     constexpr Idx SB = kFitSubBlockRows;
     for (Idx b0 = r_begin; b0 < r_end; b0 += SB) {
@@ -379,7 +344,7 @@ Idx moment_rows(const FitRows<T>& X, const double* origin, Idx r_begin, Idx r_en
 // term in float64 (lanes summed in a fixed order).
 template <class T>
 double inertia_rows(const FitRows<T>& X, const double* centers, const std::int64_t* labels, Idx r_begin, Idx r_end) {
-    using Vd = Vec<double>;
+    using Vd = Simd<double>;
     constexpr int W = Vd::W;
     const Idx D = X.n_cols, cs = X.col_stride;
     double total = 0.0;

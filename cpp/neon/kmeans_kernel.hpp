@@ -40,52 +40,13 @@ namespace NEON_ISA {
 
 using Idx = std::ptrdiff_t;
 
-// One SIMD register of S: GCC/Clang vector extensions, compiled to the
-// instruction set of this translation unit (so the code below is written
-// once for SSE2, AVX2 and AVX-512).  Other compilers get W = 1: the same
-// code on scalars.  Lanes never interact except in explicit reductions,
-// whose order is fixed, so results do not depend on where a row sits.
-#if defined(__GNUC__) || defined(__clang__)
-#define NEON_VECTOR_EXTENSIONS 1
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
+#include "isa_simd.hpp"  // Simd<S>: one SIMD register of S, per instruction set
+
+#if NEON_VECTOR_EXTENSIONS
 typedef std::uint64_t VBits __attribute__((vector_size(kVectorBytes)));
 #else
-#define NEON_VECTOR_EXTENSIONS 0
 typedef std::uint64_t VBits;
 #endif
-
-template <class S>
-struct Simd {
-#if NEON_VECTOR_EXTENSIONS
-    static constexpr int W = kVectorBytes / static_cast<int>(sizeof(S));
-    typedef S V __attribute__((vector_size(kVectorBytes)));
-#else
-    static constexpr int W = 1;
-    typedef S V;
-#endif
-    static V zero() { return V{}; }
-    static V splat(S x) { return zero() + x; }
-    static V load(const S* p) {
-        V v;
-        std::memcpy(&v, p, sizeof v);
-        return v;
-    }
-    static void store(S* p, const V& v) { std::memcpy(p, &v, sizeof v); }
-    // Sum of the lanes, always in the same order.
-    static S sum(const V& v) {
-        S lanes[W];
-        store(lanes, v);
-        S total = lanes[0];
-        for (int j = 1; j < W; ++j) total += lanes[j];
-        return total;
-    }
-};
 
 template <class S>
 constexpr int lanes() {
