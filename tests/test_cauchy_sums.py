@@ -9,7 +9,9 @@ agree with the direct loop to float64 rounding of the sums of absolute values
 The fast code serves the sources far from the target's span, |t - c| >= 2 r
 about its centre c (half-width r), with one expansion (two bands of ratios,
 r / |t - c| <= 1/4 and <= 1/2, each with as many terms as its largest ratio
-needs); the others go through the tree (large targets) or the direct kernel.
+needs); the others go down a binary tree over the sorted s, where each node
+serves the sources with r <= |t - c| / 2 by its own expansion and small nodes
+sum the rest directly.
 """
 
 import json

@@ -1,34 +1,43 @@
 // The layer-1 pair sums of kernel k-means NEON (NEON_SPEC.md section 2) as
-// 1-D Cauchy sums, by a tree code with a controlled error.
+// 1-D Cauchy sums, by expansions with a controlled error.
 //
 // With s_i = d(x, u_i) for the target's members i (weights q_i) and
 // t_j = d(x, u_j) for the competitors' members j (weights R_j), the midpoint
 // rule needs, over the kept pairs (|t_j - s_i| > eps, NEON_SPEC.md section 5),
 //   rho_j   = sum_i q_i / (t_j - s_i)      (for every j)
 //   sigma_i = sum_j R_j / (t_j - s_i)      (for every i)
-// -- O(|C_c| M) divisions done directly.  Here the s_i, sorted, are the leaves
-// of a binary tree; a node holds the s in [c - r, c + r].  For a t far from a
-// node (r <= |t - c| / 4 and |t - c| - r > eps: every pair kept, none near
-// the pole)
-//   1 / (t - s) = sum_p (s - c)^p / (t - c)^(p + 1),
-// a geometric series in (s - c) / (t - c), of ratio at most 1/4 in modulus.
-// So the node's contribution to rho_j is sum_p M_p u_p with the node's
-// moments M_p = sum_i q_i ((s_i - c) / r)^p and u_p = r^p / (t - c)^(p + 1),
-// and t_j's contribution to the sigma_i below it is q_i sum_p L_p
-// ((s_i - c) / r)^p with the local coefficients L_p += R_j u_p, evaluated at
-// each s_i once all j are done.  The series is cut where the next term
-// (ratio^p) falls below 2^-60 relative: the truncation error of every node
-// is below 2^-58 of the sum of |q_i / (t_j - s_i)| over the node, i.e. the
-// fast sums agree with the direct ones to float64 rounding of the sum of
-// absolute values.  Nodes that are not far enough are opened; leaves are
-// summed directly, pair by pair, with the stabilizer's exact test, so
-// absorbed pairs (|t - s| <= eps, always in the near field) are left out
-// exactly as by the direct loop.
+// -- O(|C_c| M) divisions done directly.  For the s in [c - r, c + r] and a
+// source t far from them (r <= ratio |t - c|, ratio < 1, and |t - c| - r >
+// eps: every pair kept)
+//   1 / (t - s) = sum_p y^p x^p / (t - c),   y = (s - c) / r in [-1, 1],
+//                                            x = r / (t - c), |x| <= ratio,
+// a geometric series.  So the group's contribution to rho_j is
+// (1 / (t_j - c)) sum_p M_p x_j^p with the moments M_p = sum_i q_i y_i^p,
+// and the far sources' contribution to sigma_i is sum_p L_p y_i^p with the
+// local coefficients L_p = sum_j (R_j / (t_j - c)) x_j^p: O((n + m) P) work
+// for n s and m sources instead of O(n m) divisions, as vector kernels
+// (pair_sums_kernel.hpp: series_sources, power_sums, evaluate_series).  The
+// series is cut after P terms with ratio^P (1 + ratio) / (1 - ratio) <=
+// 2^-60, a bound of the dropped tail relative to each pair's own
+// |1 / (t - s)|: the fast sums agree with the direct ones to float64
+// rounding of the sums of absolute values.  P comes from the largest ratio
+// actually present, not from a worst case.
 //
-// Cost per j: O(P) when all of C_c is far (clusters apart: the usual case
-// for the assigned target), O(P log |C_c|) when t_j falls among the s_i.
-// Scaled coordinates ((s - c) / r in [-1, 1], r / (t - c) <= 1/4) keep every
-// power in range whatever the data scale.
+// The steps (CauchyTree::sums):
+//   1. Root: ONE expansion of all the s about their centre serves every
+//      source with |t - c| >= 2 r (clusters apart: the usual case for the
+//      assigned target), in two bands of ratio (<= 1/4, <= 1/2) each with
+//      its own P, so that one close source does not lengthen every series.
+//   2. The other (near) sources go down a binary tree over the sorted s
+//      (halves by count): at each node, those with r <= |t - c| / 2 and
+//      every pair kept are served by the node's expansion, the rest pass to
+//      both children; a node with few s (or few sources times s) sums its
+//      sources directly, pair by pair, with the stabilizer's exact test, so
+//      absorbed pairs (|t - s| <= eps, never far) are left out exactly as by
+//      the direct loop.  Every node works on its whole list of sources at
+//      once, so this is vector work too.
+// Scaled coordinates (y in [-1, 1], |x| <= 1/2) keep every power in range
+// whatever the data scale.
 #pragma once
 
 #include <algorithm>
@@ -41,15 +50,15 @@
 
 namespace neon {
 
-// The direct pair loop per instruction set (isa.hpp's kernel families).
+// The direct pair loop and the series kernels per instruction set (isa.hpp's kernel families).
 NEON_DECLARE_KERNEL_FAMILY(PairSumsKernelTable, pair_sums_kernels)
 
 inline const PairSumsKernelTable& pair_sums_table() {
     return pair_sums_kernels_for(Isa::automatic);
 }
 
-// The direct sums, pair by pair (the reference for the tree, and the method
-// for small clusters): rho[j] = sum_i q_i / (t_j - s_i) and
+// The direct sums, pair by pair (the reference for the fast sums, and the
+// method for small clusters): rho[j] = sum_i q_i / (t_j - s_i) and
 // sigma[i] = sum_j R_j / (t_j - s_i) over the kept pairs.
 inline void direct_cauchy_sums(const double* s, const double* q, Index nI, const double* t, const double* R, Index nJ,
                                double eps, double* rho, double* sigma) {
@@ -60,19 +69,18 @@ inline void direct_cauchy_sums(const double* s, const double* q, Index nI, const
     }
 }
 
-// The cut of every series: the first dropped term is below 2^-60 of the
-// pair it approximates (relative to that pair's |1 / (t - s)|, tail of the
-// geometric series included).
+// The cut of every series: the dropped tail is below 2^-60 of the pair it
+// approximates (relative to that pair's |1 / (t - s)|).
 constexpr double kCauchySeriesCut = 0x1p-60;
-// Terms of the tree's series at most: 0.25^30 * 5/3 < 2^-59, and 2^-60 is
-// reached earlier for ratios below 1/4.
-constexpr int kCauchyMaxTerms = 30;
-// Leaves of the tree: at most this many s, summed directly.
+// A tree node with at most this many s sums its sources directly; so does
+// one whose (sources x s) is at most kCauchyDirectPairs.
 constexpr Index kCauchyLeafSize = 16;
-// Near sources go through the tree when the target has at least this many
-// members; fewer are summed directly (one vector pass over the s per
-// source is cheaper than the tree's build and its serial series).
-constexpr Index kCauchyTreeMinMembers = 1024;
+constexpr Index kCauchyDirectPairs = 1024;
+// Sources with r <= this * |t - c| are far from a tree node (one band: the
+// node's series has as many terms as its largest ratio needs, up to 62;
+// 1/2 measured faster than 1/4 on interleaved layouts, where fewer sources
+// then reach the direct leaves).
+constexpr double kCauchyNodeRatio = 0.5;
 
 // Terms a series of ratio `ratio` (|ratio| < 1) needs: the smallest P with
 // ratio^P (1 + ratio) / (1 - ratio) <= 2^-60, the bound of the dropped tail
@@ -90,287 +98,224 @@ inline int cauchy_series_terms(double ratio) {
 
 // Whether every pair of a source at distance `far` from a centre with the
 // s within `r` of it is kept (|t - s| > eps): far - r > eps with a margin
-// of 2^-48 for the rounding of far, r and t - s (far >= 2 r here).
+// of 2^-48 for the rounding of far, r and t - s (far >= 2 r here).  The
+// same test as series_sources (pair_sums_kernel.hpp).
 inline bool cauchy_all_kept(double far, double r, double eps) {
     return (far - r) * (1.0 - 0x1p-48) > eps;
 }
 
+// The fast sums (see the top of this file), with buffers reused from row to
+// row (no allocation once they have grown).
 class CauchyTree {
 public:
-    // s sorted ascending, q their weights (n of each).  Builds the root only
-    // (the far-field pass needs nothing else); the rest of the tree is built
-    // when a near source needs it.  The buffers are reused from row to row.
-    void build(const double* s, const double* q, Index n) {
+    // rho[j] and sigma[i] as direct_cauchy_sums computes them (s sorted
+    // ascending), to float64 rounding of the sums of absolute values.
+    void sums(const double* s, const double* q, Index nI, const double* t, const double* R, Index nJ, double eps,
+              double* rho, double* sigma) {
         s_ = s;
         q_ = q;
-        n_ = n;
-        nodes_.clear();
-        built_ = false;
-        if (n == 0) return;
-        add_node(0, n);
+        eps_ = eps;
+        rho_ = rho;
+        sigma_ = sigma;
+        if (nI == 0) {
+            std::fill(rho, rho + nJ, 0.0);
+            return;
+        }
+        int depth = 1;
+        for (Index n = nI; n > kCauchyLeafSize; n = n - n / 2) ++depth;
+        if (static_cast<int>(lists_.size()) < depth + 1) lists_.resize(depth + 1);
+        y_.resize(nI);
+        values_.resize(nI);
+        root(t, R, nJ);
+        Sources& near = lists_[0];
+        if (near.size() == 0) return;
+        for (Index k = 0; k < near.size(); ++k) rho[near.j[k]] = 0.0;
+        if (nI <= kCauchyLeafSize) {
+            near.reserve_scratch();
+            direct(0, nI, near);
+            return;
+        }
+        // The root's halves take its near sources (they only write deeper lists).
+        const Index mid = nI / 2;
+        node(0, mid, 0);
+        node(mid, nI, 0);
     }
 
-    // The far-field pass (every s at once): the sources with
-    // r <= |t_j - c| / 2 about the root (centre c, half-width r) and every
-    // pair kept.  Their rho_j come from ONE expansion of the target about c
-    // (moments M_p), and their share of every sigma_i from ONE local
-    // expansion about c (coefficients L_p), with
-    //   1 / (t - s) = sum_p y^p x^p / (t - c),  y = (s - c) / r in [-1, 1],
-    //                                           x = r / (t - c),
-    // cut after cauchy_series_terms(max |x|) terms; the sources are split
-    // in two bands (|x| <= 1/4 and above), each with its own number of
-    // terms, so that one close source does not lengthen every series.
-    // O((|C_c| + nJ) P) vectorized work (pair_sums_kernels' series
-    // kernels).  Writes rho for these sources and sigma (all of it: sigma
-    // needs no zeroing); returns the other sources' indices in near().
-    void far_field(const double* t, const double* R, Index nJ, double eps, double* rho, double* sigma) {
-        near_.clear();
-        const PairSumsKernelTable& kernels = pair_sums_kernels_for(Isa::automatic);
-        const double c = nodes_[0].c, r = nodes_[0].r;
-        // Band 0 (|x| <= 1/4) in place over all sources (0 elsewhere);
-        // band 1 (1/4 < |x| <= 1/2) compacted, as it is usually small.
-        for (std::vector<double>* v : {&x_, &inv_, &w_, &rho_}) v->resize(nJ);
+    // How many sources the root's single expansion left to the tree in the
+    // last call (for tests and benchmarks).
+    Index near_count() const { return lists_.empty() ? 0 : lists_[0].size(); }
+
+private:
+    // Sources (compacted) and the per-source scratch of the kernels.
+    struct Sources {
+        std::vector<double> t, R, x, inv, w, value;
+        std::vector<Index> j;
+        Index size() const { return static_cast<Index>(j.size()); }
+        void clear() {
+            t.clear();
+            R.clear();
+            j.clear();
+        }
+        void push(double tj, double Rj, Index jj) {
+            t.push_back(tj);
+            R.push_back(Rj);
+            j.push_back(jj);
+        }
+        void reserve_scratch() {
+            for (std::vector<double>* v : {&x, &inv, &w, &value}) v->resize(j.size());
+        }
+    };
+
+    // Step 1: the sources far from all the s (two bands of ratio), over the
+    // caller's arrays in place; writes rho for them and all of sigma, and
+    // leaves the others in lists_[0].
+    void root(const double* t, const double* R, Index nJ) {
+        const PairSumsKernelTable& kernels = pair_sums_table();
+        const double c = 0.5 * (s_[0] + s_[n_s() - 1]);
+        const double r = std::max(s_[n_s() - 1] - c, c - s_[0]);  // the rounding of c is covered
+        Sources& all = root_;
+        for (std::vector<double>* v : {&all.x, &all.inv, &all.w, &all.value}) v->resize(nJ);
         Index n0 = 0;
         const double ratio0 =
-            kernels.series_sources(t, R, nJ, c, r, 0.25, eps, x_.data(), inv_.data(), w_.data(), &n0);
-        band_.clear();
-        double ratio1 = 0.0;
+            kernels.series_sources(t, R, nJ, c, r, 0.25, eps_, all.x.data(), all.inv.data(), all.w.data(), &n0);
+        Sources& band1 = band_;
+        Sources& near = lists_[0];
+        band1.clear();
+        near.clear();
         if (n0 < nJ) {
             for (Index j = 0; j < nJ; ++j) {
-                if (inv_[j] != 0.0) continue;  // in band 0
-                const double d = t[j] - c, far = std::abs(d);
-                if (r <= 0.5 * far && cauchy_all_kept(far, r, eps)) {
-                    band_.push_back(j);
-                    ratio1 = std::max(ratio1, r / far);
-                } else {
-                    near_.push_back(j);
-                }
+                if (all.inv[j] != 0.0) continue;  // in band 0
+                const double far = std::abs(t[j] - c);
+                if (r <= 0.5 * far && cauchy_all_kept(far, r, eps_))
+                    band1.push(t[j], R[j], j);
+                else
+                    near.push(t[j], R[j], j);
             }
         }
-        const Index n1 = static_cast<Index>(band_.size());
+        const Index n1 = band1.size();
+        band1.reserve_scratch();
+        double ratio1 = 0.0;
+        if (n1 > 0) {
+            Index count = 0;
+            ratio1 = kernels.series_sources(band1.t.data(), band1.R.data(), n1, c, r, 0.5, eps_, band1.x.data(),
+                                            band1.inv.data(), band1.w.data(), &count);
+        }
         const int P0 = n0 > 0 ? cauchy_series_terms(ratio0) : 0;
         const int P1 = n1 > 0 ? cauchy_series_terms(ratio1) : 0;
         const int P = std::max(P0, P1);
         if (P == 0) {
-            std::fill(sigma, sigma + n_, 0.0);
+            std::fill(sigma_, sigma_ + n_s(), 0.0);
             return;
         }
-        y_.resize(n_);
-        for (Index i = 0; i < n_; ++i) y_[i] = r > 0.0 ? (s_[i] - c) / r : 0.0;
         double moments[kSeriesMaxTerms], local[kSeriesMaxTerms], local1[kSeriesMaxTerms];
-        kernels.power_sums(y_.data(), q_, n_, P, moments);
+        scaled(0, n_s(), c, r);
+        kernels.power_sums(y_.data(), q_, n_s(), P, moments);
         std::fill(local, local + P, 0.0);
         if (n0 > 0) {
             // rho over all sources (0 outside band 0: inv = 0 there; band 1
             // and the near ones are written afterwards).
-            kernels.evaluate_series(x_.data(), inv_.data(), nJ, moments, P0, rho);
-            kernels.power_sums(x_.data(), w_.data(), nJ, P0, local);
+            kernels.evaluate_series(all.x.data(), all.inv.data(), nJ, moments, P0, rho_);
+            kernels.power_sums(all.x.data(), all.w.data(), nJ, P0, local);
         }
         if (n1 > 0) {
-            for (Index k = 0; k < n1; ++k) {
-                const double d = t[band_[k]] - c;
-                inv_[k] = 1.0 / d;
-                x_[k] = r * inv_[k];
-                w_[k] = R[band_[k]] * inv_[k];
-            }
-            kernels.evaluate_series(x_.data(), inv_.data(), n1, moments, P1, rho_.data());
-            for (Index k = 0; k < n1; ++k) rho[band_[k]] = rho_[k];
-            kernels.power_sums(x_.data(), w_.data(), n1, P1, local1);
+            kernels.evaluate_series(band1.x.data(), band1.inv.data(), n1, moments, P1, band1.value.data());
+            for (Index k = 0; k < n1; ++k) rho_[band1.j[k]] = band1.value[k];
+            kernels.power_sums(band1.x.data(), band1.w.data(), n1, P1, local1);
             for (int p = 0; p < P1; ++p) local[p] += local1[p];
         }
-        kernels.evaluate_series(y_.data(), nullptr, n_, local, P, sigma);
+        kernels.evaluate_series(y_.data(), nullptr, n_s(), local, P, sigma_);
     }
 
-    // The sources far_field left (near the target's members), in order.
-    const std::vector<Index>& near() const { return near_; }
-    // Buffers for the caller's direct pass over the near sources (k < 3).
-    std::vector<double>& near_scratch(int k) { return near_buffers_[k]; }
-
-    // For one t (weight R): returns sum_i q_i / (t - s_i) over the kept
-    // pairs, and adds R / (t - s_i) to sigma[i] (sigma indexed like s) --
-    // directly at leaves, through the local coefficients elsewhere
-    // (finish() adds those).  Builds the tree at the first call.
-    double add_source(double t, double R, double eps, double* sigma) {
-        double rho = 0.0;
-        if (nodes_.empty()) return 0.0;
-        if (!built_) build_tree();
-        Index stack[128];
-        int top = 0;
-        stack[top++] = 0;
-        while (top > 0) {
-            const Node& nd = nodes_[stack[--top]];
-            const double dist = t - nd.c;
-            const double far = std::abs(dist);
-            if (nd.r <= 0.25 * far && cauchy_all_kept(far, nd.r, eps)) {
-                // The series: u_p = (1 / dist) (r / dist)^p, until the tail
-                // bound (r / far)^p (5/3 at ratio 1/4) falls below 2^-60.
-                const Index k = &nd - nodes_.data();
-                const double* m = moments_.data() + k * kCauchyMaxTerms;
-                double* l = local_.data() + k * kCauchyMaxTerms;
-                const double ratio = nd.r / dist;
-                double u = 1.0 / dist, mag = 5.0 / 3.0;
-                int p = 0;
-                for (; p < kCauchyMaxTerms; ++p) {
-                    rho += m[p] * u;
-                    l[p] += R * u;
-                    mag *= std::abs(ratio);
-                    if (mag < kCauchySeriesCut) {
-                        ++p;
-                        break;
-                    }
-                    u *= ratio;
-                }
-                used_[k] = std::max(used_[k], p);
-                continue;
-            }
-            if (nd.left < 0) {
-                for (Index i = nd.lo; i < nd.hi; ++i) {
-                    const double h = t - s_[i];
-                    if (!(h > eps || h < -eps)) continue;  // absorbed: exactly the direct loop's test
-                    const double inv = 1.0 / h;
-                    rho += q_[i] * inv;
-                    sigma[i] += R * inv;
-                }
-                continue;
-            }
-            stack[top++] = nd.left + 1;
-            stack[top++] = nd.left;
+    // Step 2: the sources in lists_[depth] against the s in [lo, hi).
+    void node(Index lo, Index hi, int depth) {
+        interrupt_point();
+        Sources& S = lists_[depth];
+        const Index m = S.size(), n = hi - lo;
+        if (m == 0) return;
+        S.reserve_scratch();
+        if (n <= kCauchyLeafSize || m * n <= kCauchyDirectPairs) {
+            direct(lo, hi, S);
+            return;
         }
-        return rho;
+        const PairSumsKernelTable& kernels = pair_sums_table();
+        const double c = 0.5 * (s_[lo] + s_[hi - 1]);
+        const double r = std::max(s_[hi - 1] - c, c - s_[lo]);
+        Index far = 0;
+        const double ratio = kernels.series_sources(S.t.data(), S.R.data(), m, c, r, kCauchyNodeRatio, eps_, S.x.data(),
+                                                    S.inv.data(), S.w.data(), &far);
+        if (far > 0) {
+            const int P = cauchy_series_terms(ratio);
+            double moments[kSeriesMaxTerms], local[kSeriesMaxTerms];
+            scaled(lo, hi, c, r);
+            kernels.power_sums(y_.data() + lo, q_ + lo, n, P, moments);
+            kernels.evaluate_series(S.x.data(), S.inv.data(), m, moments, P, S.value.data());
+            for (Index k = 0; k < m; ++k) rho_[S.j[k]] += S.value[k];  // 0 for the sources passed down
+            kernels.power_sums(S.x.data(), S.w.data(), m, P, local);
+            kernels.evaluate_series(y_.data() + lo, nullptr, n, local, P, values_.data() + lo);
+            for (Index i = lo; i < hi; ++i) sigma_[i] += values_[i];
+        }
+        if (far == m) return;
+        // Both children see the rest; they only write deeper lists, so this
+        // one stays intact for the second child.
+        Sources& down = lists_[depth + 1];
+        down.clear();
+        for (Index k = 0; k < m; ++k)
+            if (S.inv[k] == 0.0) down.push(S.t[k], S.R[k], S.j[k]);
+        const Index mid = lo + n / 2;
+        node(lo, mid, depth + 1);
+        node(mid, hi, depth + 1);
     }
 
-    // Adds the local coefficients' part of sigma: sigma[i] += sum over the
-    // nodes above s_i of sum_p L_p ((s_i - c) / r)^p.
-    void finish(double* sigma) const {
-        if (!built_) return;
-        for (std::size_t k = 0; k < nodes_.size(); ++k) {
-            const int P = used_[k];
-            if (P == 0) continue;
-            const Node& nd = nodes_[k];
-            const double* l = local_.data() + k * kCauchyMaxTerms;
-            for (Index i = nd.lo; i < nd.hi; ++i) {
-                const double d = nd.r > 0.0 ? (s_[i] - nd.c) / nd.r : 0.0;
-                double v = l[P - 1];
-                for (int p = P - 2; p >= 0; --p) v = v * d + l[p];  // Horner
-                sigma[i] += v;
+    // The sources S against the s in [lo, hi), pair by pair (the direct
+    // kernel's exact absorbing test), in the orientation with the longer
+    // inner loop.
+    void direct(Index lo, Index hi, Sources& S) {
+        const PairSumsKernelTable& kernels = pair_sums_table();
+        const Index m = S.size(), n = hi - lo;
+        if (n <= m) {
+            std::fill(S.value.begin(), S.value.begin() + m, 0.0);
+            for (Index i = lo; i < hi; ++i)
+                sigma_[i] += kernels.f64(s_[i], q_[i], S.t.data(), S.R.data(), S.value.data(), m, eps_);
+            for (Index k = 0; k < m; ++k) rho_[S.j[k]] += S.value[k];
+        } else {
+            // The roles swapped: h = s_i - t_j is exactly -(t_j - s_i), so
+            // the same pairs are kept; returns -rho_j and adds R_j / (t_j - s_i).
+            for (Index k = 0; k < m; ++k) {
+                if ((k & 255) == 255) interrupt_point();
+                rho_[S.j[k]] -= kernels.f64(S.t[k], -S.R[k], s_ + lo, q_ + lo, sigma_ + lo, n, eps_);
             }
         }
     }
 
-private:
-    struct Node {
-        Index lo, hi;     // range of the sorted s
-        Index left = -1;  // first child (the second follows), or -1 for a leaf
-        double c = 0.0, r = 0.0;
-    };
-    void add_node(Index lo, Index hi) {
-        Node nd;
-        nd.lo = lo;
-        nd.hi = hi;
-        nd.c = 0.5 * (s_[lo] + s_[hi - 1]);
-        nd.r = std::max(s_[hi - 1] - nd.c, nd.c - s_[lo]);  // the rounding of c is covered
-        nodes_.push_back(nd);
+    // y_i = (s_i - c) / r for i in [lo, hi) (0 when r = 0).
+    void scaled(Index lo, Index hi, double c, double r) {
+        for (Index i = lo; i < hi; ++i) y_[i] = r > 0.0 ? (s_[i] - c) / r : 0.0;
     }
 
-    // The whole tree below the root, with every node's moments.
-    void build_tree() {
-        built_ = true;
-        for (std::size_t k = 0; k < nodes_.size(); ++k) {  // children are added breadth first, after their parent
-            if (nodes_[k].hi - nodes_[k].lo <= kCauchyLeafSize) continue;
-            const Index lo = nodes_[k].lo, hi = nodes_[k].hi, mid = lo + (hi - lo) / 2;
-            nodes_[k].left = static_cast<Index>(nodes_.size());
-            add_node(lo, mid);
-            add_node(mid, hi);
-        }
-        moments_.assign(nodes_.size() * kCauchyMaxTerms, 0.0);
-        local_.assign(nodes_.size() * kCauchyMaxTerms, 0.0);
-        used_.assign(nodes_.size(), 0);
-        const PairSumsKernelTable& kernels = pair_sums_kernels_for(Isa::automatic);
-        y_.resize(n_);
-        for (std::size_t k = 0; k < nodes_.size(); ++k) {
-            const Node& nd = nodes_[k];
-            for (Index i = nd.lo; i < nd.hi; ++i) y_[i] = nd.r > 0.0 ? (s_[i] - nd.c) / nd.r : 0.0;
-            kernels.power_sums(y_.data() + nd.lo, q_ + nd.lo, nd.hi - nd.lo, kCauchyMaxTerms,
-                               moments_.data() + k * kCauchyMaxTerms);
-        }
-    }
+    Index n_s() const { return static_cast<Index>(y_.size()); }
 
     const double* s_ = nullptr;
     const double* q_ = nullptr;
-    Index n_ = 0;
-    bool built_ = false;
-    std::vector<Node> nodes_;
-    std::vector<double> moments_, local_, y_;
-    std::vector<int> used_;
-    // far_field's scratch: its sources' x, 1/d, R/d; band 1, the near ones.
-    std::vector<double> x_, inv_, w_, rho_;
-    std::vector<Index> band_, near_;
-    std::vector<double> near_buffers_[3];
+    double eps_ = 0.0;
+    double* rho_ = nullptr;
+    double* sigma_ = nullptr;
+    std::vector<double> y_, values_;
+    Sources root_, band_;
+    std::vector<Sources> lists_;  // lists_[d]: the sources reaching the nodes at depth d
 };
 
-}  // namespace neon
-
-namespace neon {
-
 // Whether the fast sums pay off: enough pairs that one series pass over
-// the sources beats the direct divisions (near sources cost what they cost
-// the direct loop).
+// the sources beats the direct divisions (near sources cost at most what
+// they cost the direct loop).
 inline bool use_cauchy_tree(Index nI, Index nJ) {
     return nI >= 16 && nI * nJ >= 4096;
 }
 
 // The same sums as direct_cauchy_sums (s sorted ascending), by the fast
-// code: equal to float64 rounding of the sums of absolute values.  Far
-// sources by CauchyTree::far_field; near ones (among the s, or too close
-// for the single expansion) by the tree when the target is large, else by
-// the direct kernel over the near pairs only.
+// code: equal to float64 rounding of the sums of absolute values.
 inline void tree_cauchy_sums(CauchyTree& tree, const double* s, const double* q, Index nI, const double* t,
                              const double* R, Index nJ, double eps, double* rho, double* sigma) {
-    if (nI == 0) {
-        std::fill(rho, rho + nJ, 0.0);
-        return;
-    }
-    tree.build(s, q, nI);
-    tree.far_field(t, R, nJ, eps, rho, sigma);
-    const std::vector<Index>& near = tree.near();
-    const Index nNear = static_cast<Index>(near.size());
-    if (nNear == 0) return;
-    if (nI >= kCauchyTreeMinMembers) {
-        for (Index k = 0; k < nNear; ++k) {
-            if ((k & 1023) == 1023) interrupt_point();
-            rho[near[k]] = tree.add_source(t[near[k]], R[near[k]], eps, sigma);
-        }
-        tree.finish(sigma);
-        return;
-    }
-    const PairSumsKernelTable& direct = pair_sums_table();
-    if (nNear < nI) {
-        // One pass over the s per near source: the direct kernel with the
-        // roles swapped (h = s_i - t_j is exactly -(t_j - s_i), so the same
-        // pairs are kept); returns -rho_j and adds R_j / (t_j - s_i).
-        for (Index k = 0; k < nNear; ++k) {
-            if ((k & 255) == 255) interrupt_point();
-            const Index j = near[k];
-            rho[j] = -direct.f64(t[j], -R[j], s, q, sigma, nI, eps);
-        }
-        return;
-    }
-    // One pass over the near sources per s, as the direct loop.
-    std::vector<double>& tN = tree.near_scratch(0);
-    std::vector<double>& RN = tree.near_scratch(1);
-    std::vector<double>& rhoN = tree.near_scratch(2);
-    tN.resize(nNear);
-    RN.resize(nNear);
-    rhoN.assign(nNear, 0.0);
-    for (Index k = 0; k < nNear; ++k) {
-        tN[k] = t[near[k]];
-        RN[k] = R[near[k]];
-    }
-    for (Index i = 0; i < nI; ++i) {
-        if ((i & 255) == 255) interrupt_point();
-        sigma[i] += direct.f64(s[i], q[i], tN.data(), RN.data(), rhoN.data(), nNear, eps);
-    }
-    for (Index k = 0; k < nNear; ++k) rho[near[k]] = rhoN[k];
+    tree.sums(s, q, nI, t, R, nJ, eps, rho, sigma);
 }
 
 }  // namespace neon
