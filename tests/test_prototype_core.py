@@ -10,12 +10,15 @@ kernel models with their own prototype order, and that the Python formulas
 (gradients, competitor breakdowns) are one set.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import neon_ext as nx
 from neon_ext import _core
 from neon_ext.models._ops import model_ops
+from test_kmeans_kernels import run as run_core
 
 GOLDEN_C = np.array([[0, 0], [4, 0], [0, 3]], dtype=float)
 GOLDEN_X = np.array([[1, 0.5], [3, 1], [-0.5, 2.5], [2, 1.5]])
@@ -41,15 +44,8 @@ def singleton_problem(seed, K=9, D=6, n=400):
 
 
 def core_outputs(core, X, targets, beta):
-    n, K = X.shape[0], core.n_clusters
-    out = {
-        "assigned": np.empty(n, np.int64),
-        "logit": np.empty(n, X.dtype),
-        "logits_all": np.empty((n, K), X.dtype),
-        "relevance": np.empty(X.shape, X.dtype),
-    }
-    core.evaluate(X, targets, -1, beta, out["assigned"], out["logit"], out["logits_all"], out["relevance"], 1)
-    return out
+    """All outputs of one call of a compiled core (test_kmeans_kernels' helper)."""
+    return run_core(SimpleNamespace(_core=core, n_clusters=core.n_clusters), X, "auto", beta, targets)
 
 
 def row_scale(R, logit):
