@@ -74,7 +74,7 @@ class PrototypeCore:
         Whether every cluster has one prototype, so that assignment, logits and relevance run on the fused k-means kernel.
         """
     @property
-    def gamma(self) -> typing.Any:
+    def gamma(self) -> float | None:
         """
         Kernel width, or None (one prototype per cluster, none given).
         """
@@ -85,7 +85,7 @@ class PrototypeCore:
     @property
     def n_prototypes(self) -> int: ...
     @property
-    def pool_stiffness(self) -> typing.Any:
+    def pool_stiffness(self) -> float | None:
         """
         gamma' of the explanation's pools, or None.
         """

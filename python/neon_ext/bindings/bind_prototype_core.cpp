@@ -3,7 +3,10 @@
 // are a PrototypeCore.
 #include "binding.hpp"
 
+#include <pybind11/stl.h>
+
 #include <cmath>
+#include <optional>
 
 #include "neon/prototype_core.hpp"
 
@@ -18,8 +21,8 @@ double optional_width(const py::object& o) {
     return o.is_none() ? neon::PrototypeModel::kNoGamma : o.cast<double>();
 }
 
-py::object width_or_none(double v) {
-    return std::isnan(v) ? py::object(py::none()) : py::object(py::float_(v));
+std::optional<double> width_or_none(double v) {
+    return std::isnan(v) ? std::nullopt : std::optional<double>(v);
 }
 
 template <class T>
