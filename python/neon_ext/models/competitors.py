@@ -136,22 +136,34 @@ def kernel_competitor_relevance(
     order = np.argsort(lab, kind="stable")
     U, lab = U[order], lab[order]
     starts = np.searchsorted(lab, np.arange(K))
+    sizes = np.bincount(lab, minlength=K)
+    # Identical prototypes share a group: their pairs are absorbed (+ 0.0 makes -0.0 equal 0.0).
+    group = np.unique(U + 0.0, axis=0, return_inverse=True)[1].reshape(-1)
     out = np.zeros((Z.shape[0], K, Z.shape[1]))
-    for c in np.unique(t).tolist():
-        rows = np.flatnonzero(t == c)
-        ic = np.arange(starts[c], starts[c] + np.count_nonzero(lab == c))
-        # Prototypes identical to a target member (itself included): absorbed pairs.
-        twin = np.stack([(U == U[i]).all(axis=1) for i in ic])
-        step = max(1, _PAIR_BLOCK // (len(U) * (len(ic) + U.shape[1])))
+    # Rows whose targets have the same number of members go through together
+    # (k-means: every row at once), in blocks that bound the temporaries.
+    for size in np.unique(sizes[t]).tolist():
+        rows = np.flatnonzero(sizes[t] == size)
+        step = max(1, _PAIR_BLOCK // (len(U) * (size + U.shape[1])))
         for lo in range(0, len(rows), step):
             r = rows[lo : lo + step]
-            out[r] = _pooled_rows(U, lab, starts, ic, twin, c, Z[r], gamma, pool_stiffness, beta, eps)
+            ic = starts[t[r]][:, None] + np.arange(size)[None, :]  # the targets' members, (m, size)
+            out[r] = _pooled_rows(U, lab, starts, group, ic, t[r], Z[r], gamma, pool_stiffness, beta, eps)
     return out
 
 
-def _pooled_rows(U, lab, starts, ic, twin, c, Z, gamma, pool_stiffness, beta, eps):
-    """The breakdown (m, K, D) of rows Z (centred) explained for cluster c."""
+def _segments(ufunc, x, starts, axis):
+    """ufunc.reduceat over the clusters' segments of an axis; x itself when
+    every cluster has one prototype (k-means), where each segment is one entry."""
+    return x if len(starts) == x.shape[axis] else ufunc.reduceat(x, starts, axis=axis)
+
+
+def _pooled_rows(U, lab, starts, group, ic, c, Z, gamma, pool_stiffness, beta, eps):
+    """The breakdown (m, K, D) of rows Z (centred), row r explained for
+    cluster c[r] whose members are ic[r]."""
     K = len(starts)
+    m = Z.shape[0]
+    rows = np.arange(m)[:, None]
     U_sq = U * U
     # ||x - u||^2 - ||x||^2: every quantity below is invariant to a shift shared by all
     # distances of the row, and dropping ||x||^2 keeps far rows free of cancellation.
@@ -160,36 +172,36 @@ def _pooled_rows(U, lab, starts, ic, twin, c, Z, gamma, pool_stiffness, beta, ep
     _check_finite(d, "clustering")
     # S_k = LME^{-gamma} of the distances to k's members, shifted by the minimum
     # (exactly the distance for one member).
-    d_lo = np.minimum.reduceat(d, starts, axis=1)
+    d_lo = _segments(np.minimum, d, starts, 1)
     shifted = d - d_lo[:, lab]
     counts = np.diff(np.append(starts, len(lab)))
-    S = d_lo - np.log(np.add.reduceat(np.exp(-gamma * shifted), starts, axis=1) / counts) / gamma
-    h = S - S[:, [c]]
-    competitor = np.arange(K) != c
+    S = d_lo - np.log(_segments(np.add, np.exp(-gamma * shifted), starts, 1) / counts) / gamma
+    h = S - S[rows, c[:, None]]
+    competitor = np.arange(K)[None, :] != c[:, None]
     f = np.where(competitor, h, np.inf).min(axis=1)
     # Softmin weights of stiffness gamma' within every cluster: layer 3 (q_j over
     # j in C_k) and, for the target, layer 2 (p_i over i in C_c, independent of j).
     e = np.exp(-pool_stiffness * shifted)
-    q = e / np.add.reduceat(e, starts, axis=1)[:, lab]
-    p_i = q[:, ic]
+    q = e / _segments(np.add, e, starts, 1)[:, lab]
+    p_i = q[rows, ic]
     # The absorbing stabilizer, pool by pool: pairs with |h_ij| <= eps (or
     # identical vectors) leave j's layer-2 pool, members left with no kept
     # pair leave their cluster's layer-3 pool, clusters left with no kept
     # member leave the layer-4 soft-min; the others take their shares.
-    H = d[:, None, :] - d[:, ic, None]  # h_ij = d(x, u_j) - d(x, u_i): (m, |C_c|, M)
-    kept = (np.abs(H) > eps) & ~twin[None] & (lab != c)[None, None, :]
+    H = d[:, None, :] - d[rows, ic][:, :, None]  # h_ij = d(x, u_j) - d(x, u_i): (m, |C_c|, M)
+    twin = group[ic][:, :, None] == group[None, None, :]
+    kept = (np.abs(H) > eps) & ~twin & (lab[None, :] != c[:, None])[:, None, :]
     Q = (kept * p_i[:, :, None]).sum(axis=1)  # kept layer-2 weight of each j
-    P = np.add.reduceat(np.where(Q > 0, q, 0.0), starts, axis=1)  # kept layer-3 weight of each k
-    R = softmin_shares(h, f, beta, competitor[None, :] & (P > 0))
+    P = _segments(np.add, np.where(Q > 0, q, 0.0), starts, 1)  # kept layer-3 weight of each k
+    R = softmin_shares(h, f, beta, competitor & (P > 0))
     P_j = P[:, lab]
     R_j = R[:, lab] * q / np.where(P_j > 0, P_j, 1.0) / np.where(Q > 0, Q, 1.0)  # 0 in the target
     A = np.where(kept, R_j[:, None, :] * p_i[:, :, None] / np.where(kept, H, 1.0), 0.0)
     # sum_ij A_ij ((x - u_j)^2 - (x - u_i)^2) = 2x (sum A_ij u_i - sum A_ij u_j) - (same with u^2),
     # per feature, with j in C_k for competitor k's slice.
-    a = np.add.reduceat(A, starts, axis=2)  # (m, |C_c|, K): sum over j in C_k
+    a = _segments(np.add, A, starts, 2).transpose(0, 2, 1)  # (m, K, |C_c|): sum over j in C_k
     b = A.sum(axis=1)  # (m, M): sum over i
-    Ui = np.einsum("mik,id->mkd", a, U[ic])
-    Ui_sq = np.einsum("mik,id->mkd", a, U_sq[ic])
-    Uj = np.add.reduceat(b[:, :, None] * U[None], starts, axis=1)
-    Uj_sq = np.add.reduceat(b[:, :, None] * U_sq[None], starts, axis=1)
+    Ui, Ui_sq = a @ U[ic], a @ U_sq[ic]
+    Uj = _segments(np.add, b[:, :, None] * U[None], starts, 1)
+    Uj_sq = _segments(np.add, b[:, :, None] * U_sq[None], starts, 1)
     return 2.0 * Z[:, None, :] * (Ui - Uj) - (Ui_sq - Uj_sq)
