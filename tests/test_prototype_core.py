@@ -187,3 +187,18 @@ def test_bad_arguments_are_refused_clearly():
         core.evaluate(X, None, -1, 1.0, None, None, None, np.empty((2, 2)), 1, exclude=np.array([0, -1]))
     with pytest.raises(ValueError, match="X has the wrong number of features"):
         core.evaluate(np.zeros((2, 3)), None, -1, 1.0, None, None, None, None, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_singleton_kernel_model_is_bitwise_identical_across_thread_counts(dtype):
+    C, U, perm, _ = singleton_problem(6, K=5, D=7)
+    m = nx.NeuralizedKernelKMeans(U, perm, gamma=1.3)
+    rng = np.random.default_rng(6)
+    X = (C[rng.integers(5, size=5000)] + rng.normal(size=(5000, 7))).astype(dtype)
+    assert m._core.block_rows(7) < len(X) / 2  # several blocks
+    pipe = nx.NeuralizedPipeline(m, rng.normal(size=(7, 9)), np.zeros(7))
+    X_in = rng.normal(size=(5000, 9)).astype(dtype)
+    for model, rows in ((m, X), (pipe, X_in)):
+        a, b = model.explain(rows, beta=0.3, n_threads=1), model.explain(rows, beta=0.3, n_threads=2)
+        np.testing.assert_array_equal(a.relevance, b.relevance)
+        np.testing.assert_array_equal(a.logit, b.logit)
