@@ -201,7 +201,8 @@ def _pooled_rows(U, lab, starts, group, ic, c, Z, gamma, pool_stiffness, beta, e
     # per feature, with j in C_k for competitor k's slice.
     a = _segments(np.add, A, starts, 2).transpose(0, 2, 1)  # (m, K, |C_c|): sum over j in C_k
     b = A.sum(axis=1)  # (m, M): sum over i
-    Ui, Ui_sq = a @ U[ic], a @ U_sq[ic]
-    Uj = _segments(np.add, b[:, :, None] * U[None], starts, 1)
-    Uj_sq = _segments(np.add, b[:, :, None] * U_sq[None], starts, 1)
-    return 2.0 * Z[:, None, :] * (Ui - Uj) - (Ui_sq - Uj_sq)
+    # [u | u^2] side by side: one product per side gives both sums.
+    D = U.shape[1]
+    UU = np.concatenate([U, U_sq], axis=1)
+    diff = a @ UU[ic] - _segments(np.add, b[:, :, None] * UU[None], starts, 1)
+    return 2.0 * Z[:, None, :] * diff[:, :, :D] - diff[:, :, D:]
