@@ -139,7 +139,9 @@ def main():
     ]
     tiny = [(np.zeros(1), np.ones(1), np.ones(1), np.ones(1))] * 1000
     overhead = cpu_per_row(tiny, True, a.repeat)
-    print(f"build: {nx.build_info()['kernel_families']['kernel_kmeans_pair_sums']}; CPU time per row, best of {a.repeat}")
+    print(
+        f"build: {nx.build_info()['kernel_families']['kernel_kmeans_pair_sums']}; CPU time per row, best of {a.repeat}"
+    )
     print(f"one Python call on 1 x 1 (binding overhead, included below): {overhead:.1f} us")
     print(f"{'layout':28s} {'|C_c|':>6s} {'nJ':>6s} {'direct us':>10s} {'fast us':>9s} {'ratio':>7s} {'max err':>9s}")
     for name, rows in cases:

@@ -31,9 +31,8 @@ struct PairSumsKernelTable {
     // inv_k = 1 / d (never 0), w_k = R_k / d, else all three are 0.
     // Returns the largest |x_k| of those in (0 if none), their number in
     // *count.
-    double (*series_sources)(const double* t, const double* R, std::ptrdiff_t n, double c, double r,
-                             double ratio_limit, double eps, double* x, double* inv, double* w,
-                             std::ptrdiff_t* count) = nullptr;
+    double (*series_sources)(const double* t, const double* R, std::ptrdiff_t n, double c, double r, double ratio_limit,
+                             double eps, double* x, double* inv, double* w, std::ptrdiff_t* count) = nullptr;
     const char* isa = nullptr;  // the instruction set these were compiled for
 };
 
