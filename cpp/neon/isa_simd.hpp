@@ -57,3 +57,65 @@ struct Simd {
         return total;
     }
 };
+
+// --- exp(-t) and expm1(-t) of float64 lanes for t >= 0 (kernel k-means pool
+// weights, kernel_rows_kernel.hpp).  Polynomials and exponent bits only, so
+// they compile to the translation unit's instruction set and never call the
+// library.
+
+// 1 / k! for k = 0..16, folded at compile time.
+struct InvFactorials {
+    double v[17];
+};
+constexpr InvFactorials inv_factorials() {
+    InvFactorials f{};
+    double c = 1.0;
+    for (int k = 0; k < 17; ++k) {
+        if (k > 0) c /= static_cast<double>(k);
+        f.v[k] = c;
+    }
+    return f;
+}
+
+// expm1(-t) for 0 <= t <= ln 2: x sum_{n=0}^{15} x^n / (n + 1)! at x = -t,
+// by Horner; the first term left out is below 1e-17 relative, so the result
+// is within a few ulp of expm1 (no cancellation: w - 1 for w near 1).
+inline Simd<double>::V expm1_minus(const Simd<double>::V& t) {
+    constexpr InvFactorials f = inv_factorials();
+    const Simd<double>::V x = Simd<double>::zero() - t;
+    Simd<double>::V p = Simd<double>::splat(f.v[16]);
+    for (int n = 14; n >= 0; --n) p = p * x + f.v[n + 1];
+    return x * p;
+}
+
+// exp(-t) for 0 <= t < 708 (results stay normal): -t = n ln 2 + r with
+// |r| <= ln 2 / 2, a degree-13 Taylor polynomial for e^r (truncation below
+// 5e-18), n added to the exponent bits.  Within about 1 ulp.
+inline Simd<double>::V exp_minus(const Simd<double>::V& t) {
+    using V = Simd<double>::V;
+#if NEON_VECTOR_EXTENSIONS
+    typedef std::uint64_t Bits __attribute__((vector_size(kVectorBytes)));
+#else
+    typedef std::uint64_t Bits;
+#endif
+    constexpr double log2e = 1.4426950408889634074;
+    constexpr double ln2_hi = 0x1.62e42fee00000p-1;  // 32 significant bits: n ln2_hi is exact
+    constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+    constexpr double shifter = 0x1.8p52;  // adding it rounds to an integer held in the low bits
+    const V x = Simd<double>::zero() - t;
+    const V shifted = x * log2e + shifter;
+    const V n = shifted - shifter;
+    const V r = (x - n * ln2_hi) - n * ln2_lo;
+    constexpr InvFactorials f = inv_factorials();
+    V p = Simd<double>::splat(f.v[13]);
+    for (int k = 12; k >= 0; --k) p = p * r + f.v[k];
+    Bits pb, sb, ob;
+    const V offset = Simd<double>::splat(shifter);
+    std::memcpy(&pb, &p, sizeof pb);
+    std::memcpy(&sb, &shifted, sizeof sb);
+    std::memcpy(&ob, &offset, sizeof ob);
+    pb += (sb - ob) << 52;  // n (two's complement in the low bits) into the exponent
+    V result;
+    std::memcpy(&result, &pb, sizeof result);
+    return result;
+}

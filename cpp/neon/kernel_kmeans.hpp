@@ -31,9 +31,11 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cauchy_sums.hpp"
+#include "kernel_rows.hpp"
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
@@ -110,7 +112,8 @@ public:
             sorted.row(p) = given.row(order[p]);
             position_[order[p]] = p;
         }
-        protos_ = CenteredPrototypes(sorted.data(), M, D, "support vectors");
+        protos_ = CenteredPrototypes(sorted.data(), M, D, "support vectors", false);
+        packed_ = PackedSupport(protos_);
         find_cross_cluster_twins();
         eps_ = eps_relative * protos_.h_scale();
     }
@@ -168,6 +171,7 @@ public:
 
 private:
     CenteredPrototypes protos_;    // support vectors in cluster order
+    PackedSupport packed_;         // the same in the row kernels' layouts
     std::vector<Index> start_;     // K + 1 cluster boundaries in that order
     std::vector<Index> position_;  // caller's index -> internal position
     std::vector<Index> twin_;      // internal position -> group of exact duplicates spanning clusters, or -1
@@ -176,6 +180,8 @@ private:
 
     struct Scratch {
         RowMatrix Z, E, A, G;
+        RowMatrixOf<float> Z32, E32;  // float32 distance product (logits, predict)
+        Vector e64;                   // one row of E32 in float64
         Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
         Vector S, lo, total, total_p, h, share;  // per cluster
         Vector eI, qI, eJ, RJ, uJ;  // compacted target (sorted by distance) and competitor members
@@ -227,56 +233,30 @@ private:
     // shifts lo_k and the pool sums total_k.
     void soft_min_distances(const double* e, Index skip, Scratch& s) const {
         const Index K = n_clusters();
+        const KernelRowsKernelTable& kernels = kernel_rows_table();
         for (Index k = 0; k < K; ++k) {
-            double lo = std::numeric_limits<double>::infinity();
-            Index members = 0;
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                if (j == skip) continue;
-                lo = std::min(lo, e[j]);
-                ++members;
-            }
+            const Index first = start_[k], members = cluster_size(k) - (skip >= first && skip < start_[k + 1]);
             // S_k = lo - log(1 + mean_j (w_j - 1)) / gamma, with w_j - 1 summed
             // directly (expm1) where w_j is near 1: as gamma (e - lo) -> 0 the
             // soft-min tends to the mean distance, which log(total / members)
             // would lose to rounding (error eps / gamma; at gamma = 1e-300 it
             // returned the minimum instead of the mean).
-            double total = 0.0, total_m1 = 0.0, sum_d = 0.0, sum_td = 0.0, sum_t = 0.0, t_max = 0.0;
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                if (j == skip) {
-                    s.W[j] = 0.0;
-                    continue;
-                }
-                const double delta = e[j] - lo;
-                const double t = gamma_ * delta;
-                sum_d += delta;
-                sum_t += t;
-                sum_td += t * delta;
-                t_max = std::max(t_max, t);
-                double w, w_m1;
-                if (t <= 0.6931471805599453) {  // w >= 1/2: w - 1 without cancellation
-                    w_m1 = std::expm1(-t);
-                    w = 1.0 + w_m1;
-                } else {
-                    w = pool_weight(t);
-                    w_m1 = w - 1.0;
-                }
-                s.W[j] = w;
-                total += w;
-                total_m1 += w_m1;
-            }
+            double m[7];  // lo, total, total_m1, sum_d, sum_t, sum_td, t_max
+            kernels.pool_weights(e + first, cluster_size(k), skip - first, gamma_, s.W.data() + first, m);
+            const double lo = m[0], sum_d = m[3], sum_t = m[4], sum_td = m[5];
             s.lo[k] = lo;
-            s.total[k] = total;
+            s.total[k] = m[1];
             // total >= 1 and total_m1 > -members: the nearest member has w = 1.
             const double n_k = static_cast<double>(members);
             if (members == 0) {
                 s.S[k] = std::numeric_limits<double>::infinity();
-            } else if (t_max < 1e-8) {
+            } else if (m[6] < 1e-8) {
                 // gamma (e - lo) below 1e-8 (down to underflow): the cumulant
                 // expansion S = lo + mean - gamma var / 2 is exact to
                 // O(t^2) = 1e-16 relative, and var is formed from t (no overflow).
                 s.S[k] = lo + sum_d / n_k - 0.5 * (sum_td / n_k - (sum_t / n_k) * (sum_d / n_k));
             } else {
-                s.S[k] = lo - std::log1p(total_m1 / n_k) / gamma_;
+                s.S[k] = lo - std::log1p(m[2] / n_k) / gamma_;
             }
         }
     }
@@ -297,6 +277,18 @@ private:
 
     void relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s, double* a,
                                 double* pair_weights = nullptr) const;
+
+    // Offsets e_j = ||u_j||^2 - 2 z . u_j of one row in float64 from the raw
+    // row (rows whose float32 product left the float32 range); returns
+    // ||z||^2.  O(M D), rare.
+    template <class T>
+    double offsets_in_float64(const RowsView<T>& X, Index row, double* e) const {
+        const Index M = n_support(), D = n_features();
+        Vector z(D);
+        for (Index i = 0; i < D; ++i) z[i] = static_cast<double>(X.row(row)[i * X.col_stride]) - protos_.center()[i];
+        for (Index j = 0; j < M; ++j) e[j] = protos_.sq_norm()[j] - 2.0 * protos_.centered().row(j).dot(z);
+        return z.squaredNorm();
+    }
 
     // The outputs affine.hpp asks for, from internal order to the caller's.
     template <class T>
@@ -474,19 +466,34 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         throw std::invalid_argument("beta must be finite and > 0");
     if (want_relevance && exclude)
         throw std::invalid_argument("relevance is not defined with left-out support vectors");
+    // float32 input without relevance (predict, logits): the distance product
+    // in float32 against the rounded support vectors, as the k-means kernels
+    // do; near ties within its rounding are settled with exact float64
+    // distances.  With relevance every step runs in float64: the midpoint
+    // rule amplifies the rounding of h_ij by 1 / h_ij.
+    const bool in_float32 = std::is_same_v<T, float> && !want_relevance && !exclude;
     const Index B = block_rows(D, M, largest_cluster());
+    const Index Mp = packed_.padded_size(), Dp2 = 2 * packed_.padded_dim();
     const Index n_blocks = block_count(N, B);
     const int threads = resolve_thread_count(n_threads, n_blocks);
+    const KernelRowsKernelTable& kernels = kernel_rows_table();
+    const KernelRowsModelView& pm = packed_.view();
 
     std::vector<Scratch> scratch(threads);
     for (auto& s : scratch) {
-        s.Z.resize(B, D);
-        s.E.resize(B, M);
+        if (in_float32) {
+            s.Z32.resize(B, D);
+            s.E32.resize(B, Mp);
+            s.e64.resize(Mp);
+        } else {
+            s.Z.resize(B, D);
+            s.E.resize(B, Mp);
+        }
         s.W.resize(M);
         for (Vector* v : {&s.S, &s.lo, &s.total}) v->resize(K);
         if (want_relevance) {
-            s.A.resize(B, M);
-            s.G.resize(B, 2 * D);
+            s.A.setZero(B, Mp);
+            s.G.resize(B, Dp2);
             for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.eJ, &s.RJ, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
             s.q_prefix.resize(M + 1);
             for (Vector* v : {&s.total_p, &s.h, &s.share, &s.P}) v->resize(K);
@@ -500,19 +507,36 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
         Scratch& s = scratch[tid];
         const Index r0 = b * B, rows = std::min(B, N - r0);
-        if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
-        distance_offsets(protos_, s.Z, rows, s.E);
+        if (in_float32) {
+            if (!load_centered_block(X, r0, rows, protos_.center(), s.Z32, bad_input)) return;
+            kernels.distances_f32(pm, s.Z32.data(), rows, s.E32.data());
+        } else {
+            if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
+            kernels.distances_f64(pm, s.Z.data(), rows, s.E.data());
+        }
 
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
             interrupt_point();  // a block may be one long row
-            double* e = s.E.row(r).data();  // d(x, u_j) - offset
-            if (!s.E.row(r).allFinite()) {  // |x - center| |u| beyond float64
+            double* e;  // d(x, u_j) - offset
+            double offset;
+            if (in_float32) {
+                e = s.e64.data();
+                const float* e32 = s.E32.row(r).data();
+                for (Index j = 0; j < M; ++j) e[j] = static_cast<double>(e32[j]);
+                offset = s.Z32.row(r).template cast<double>().squaredNorm();
+                // Beyond the float32 range (a far point): the row in float64.
+                if (!Eigen::Map<const Vector>(e, M).allFinite() || !std::isfinite(offset))
+                    offset = offsets_in_float64(X, row, e);
+            } else {
+                e = s.E.row(r).data();
+                offset = s.Z.row(r).squaredNorm();
+            }
+            if (!Eigen::Map<const Vector>(e, M).allFinite()) {  // |x - center| |u| beyond float64
                 too_far.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            double offset = s.Z.row(r).squaredNorm();
             Index skip = -1;
             if (exclude && exclude[row] >= 0) {
                 if (exclude[row] >= M) {
@@ -524,11 +548,14 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
 
             soft_min_distances(e, skip, s);
             NearestTwo rank = nearest_two(s.S.data(), K);
-            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2), and
-            // so do the S_k: when the two nearest clusters are that close, the
-            // distances are recomputed term by term (settle_near_ties, which
-            // then leaves full distances in e) so that exact ties stay ties.
-            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank)) {
+            // The product's e carries rounding of order eps (|z| |u| + |u|^2),
+            // and so do the S_k: when the two nearest clusters are that close,
+            // the distances are recomputed term by term (settle_near_ties,
+            // which then leaves full distances in e) so that exact ties stay
+            // ties.
+            const double unit = in_float32 ? static_cast<double>(std::numeric_limits<float>::epsilon())
+                                           : std::numeric_limits<double>::epsilon();
+            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank, unit)) {
                 offset = 0.0;
                 soft_min_distances(e, skip, s);
                 rank = nearest_two(s.S.data(), K);
@@ -557,7 +584,10 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                 export_coefficients(out, row, s.A.row(r).data(), s.Wpair.data(), e);
             }
         }
-        if (out.relevance.data) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
+        if (out.relevance.data) {
+            kernels.relevance_product(pm, s.A.data(), Mp, rows, s.G.data());
+            midpoint_relevance(s.Z, s.G, rows, out.relevance, r0, &unrepresentable);
+        }
     });
 
     throw_if_bad_input(bad_input, first_row);
