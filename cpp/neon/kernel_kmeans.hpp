@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cauchy_sums.hpp"
@@ -49,13 +50,6 @@ namespace neon {
 // and the relevance it would carry is below the float64 resolution of the
 // pool's relevance: its pairs are skipped in the O(|C_c| M) pair loop.
 constexpr double kNegligibleWeight = 0x1p-64;
-
-// exp(-t) of a shifted pool exponent t >= 0.  Beyond t = 700 the weight is
-// below 1e-304: added to a pool sum >= 1 it changes no bit, so it is taken as
-// 0 without calling exp (whose underflow path is slow).
-inline double pool_weight(double t) {
-    return t < 700.0 ? std::exp(-t) : 0.0;
-}
 
 template <class T>
 struct KernelKMeansOutputs : KMeansOutputs<T> {
@@ -127,28 +121,30 @@ public:
     double epsilon() const { return eps_; }
 
     // Multiply-adds (or their equivalent) one row costs: the distance and
-    // relevance products (3 M D), M exponentials, and the pair loop over the
-    // largest cluster's members times all members (divisions: ~8 each).
+    // relevance products (3 M D), the pool weights and the tree code's pair
+    // sums (~60 M), and the direct pair loop of targets below the tree
+    // code's 64 members (cauchy_sums.hpp; divisions: ~8 each).
     static double work_per_row(Index D, Index M, Index largest_cluster) {
-        return 3.0 * M * D + 8.0 * largest_cluster * M + 30.0 * M + 500.0;
+        return 3.0 * M * D + 8.0 * std::min<Index>(largest_cluster, 64) * M + 60.0 * M + 500.0;
     }
 
     // Rows per block: about 16K doubles of centred input, at most about
     // 2^19 doubles in each of the block's N x M scratch matrices (distances,
-    // coefficients), and about 2^24 multiply-adds of work, but at least 8
-    // rows (the distance product stays a matrix product), so that rows spread
-    // over every thread even when a compiled call holds few rows (large
-    // models).  Ctrl-C is polled inside long rows (interrupt_point), so
-    // blocks need not be short for that.  Depends only on D, M and the
-    // largest cluster, never on threads.  largest_cluster <= 0: M (the bound
-    // for any labelling).
+    // coefficients), and about 2^24 multiply-adds of work, but at least 32
+    // rows: the products stream the support vectors once per block
+    // (kernel_rows_kernel.hpp), so a block of fewer rows reads them for few
+    // rows.  Rows spread over every thread as long as a compiled call holds a
+    // few blocks per thread (_chunks.py: >= 8 at any size); Ctrl-C is polled
+    // inside long rows (interrupt_point), so blocks need not be short for
+    // that.  Depends only on D, M and the largest cluster, never on threads.
+    // largest_cluster <= 0: M (the bound for any labelling).
     static Index block_rows(Index D, Index M, Index largest_cluster = 0) {
         if (largest_cluster <= 0) largest_cluster = M;
         Index rows = std::min<Index>(std::max<Index>(16384 / std::max<Index>(D, 1), 16), 1024);
         rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
         const double by_work = 16777216.0 / work_per_row(D, M, largest_cluster);
         if (by_work < static_cast<double>(rows))
-            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 8));
+            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 32));
         return rows;
     }
 
@@ -189,6 +185,7 @@ private:
         Vector sigma;  // layer-1 sums of the target's members
         CauchyTree tree;
         std::vector<Index> I, J;
+        std::vector<std::pair<double, Index>> by_distance;  // the target's members by distance
         Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
     };
 
@@ -326,14 +323,11 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     const double* W = s.W.data();
     const double* total = s.total.data();
     if (!same) {
+        const KernelRowsKernelTable& kernels = kernel_rows_table();
         for (Index k = 0; k < K; ++k) {
-            double sum = 0.0;
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                const double w = pool_weight(pool_stiffness_ * (e[j] - s.lo[k]));
-                s.Wp[j] = w;
-                sum += w;
-            }
-            s.total_p[k] = sum;
+            double m[7];
+            kernels.pool_weights(e + start_[k], cluster_size(k), -1, pool_stiffness_, s.Wp.data() + start_[k], m);
+            s.total_p[k] = m[1];
         }
         W = s.Wp.data();
         total = s.total_p.data();
@@ -345,16 +339,18 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     // Every member with a weight takes part (not only those above
     // kNegligibleWeight): where the stabilizer absorbs the pairs of the
     // heavy members, a light one may carry all of j's share (Q_j tiny).
+    // Sorted as (distance, index) pairs: no indirection in the comparisons.
     Index nI = 0;
     for (Index i = start_[c]; i < start_[c + 1]; ++i) {
         if (!(W[i] > 0.0)) continue;
-        s.I[nI++] = i;
+        s.by_distance[nI++] = {e[i], i};
     }
-    std::sort(s.I.begin(), s.I.begin() + nI, [e](Index x, Index y) { return e[x] < e[y] || (e[x] == e[y] && x < y); });
+    std::sort(s.by_distance.begin(), s.by_distance.begin() + nI);
     bool target_twins = false;
     s.q_prefix[0] = 0.0;
     for (Index t = 0; t < nI; ++t) {
-        const Index i = s.I[t];
+        const Index i = s.by_distance[t].second;
+        s.I[t] = i;
         s.eI[t] = e[i];
         s.qI[t] = W[i] / total[c];
         s.q_prefix[t + 1] = s.q_prefix[t] + s.qI[t];
@@ -364,11 +360,15 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     // Weight Q_j of the target's members whose pair with a member j is kept.
     auto kept_weight = [&](Index j) {
         const double ej = e[j];
+        const bool twins = target_twins && twin_[j] >= 0;
+        // e_j outside the target's distances by more than eps (clusters
+        // apart: the usual case): no pair absorbed.
+        if (!twins && (ej - eI[nI - 1] > eps_ || ej - eI[0] < -eps_)) return 1.0;
         // fl(e_j - e_i) falls as e_i grows: absorbed pairs are [lo, hi).
         const Index lo = std::partition_point(eI, eI + nI, [&](double ei) { return ej - ei > eps_; }) - eI;
+        if (!twins && (lo == nI || !(ej - eI[lo] >= -eps_))) return 1.0;  // nothing absorbed: the spec's q
         const Index hi = std::partition_point(eI + lo, eI + nI, [&](double ei) { return ej - ei >= -eps_; }) - eI;
-        const bool twins = target_twins && twin_[j] >= 0;
-        if (lo == hi && !twins) return 1.0;  // nothing absorbed: exactly the spec's q
+        if (lo == hi && !twins) return 1.0;
         auto absorbed = [&](Index t) { return (t >= lo && t < hi) || (twins && twin_[s.I[t]] == twin_[j]); };
         double gone = s.q_prefix[hi] - s.q_prefix[lo];
         if (twins)
@@ -499,6 +499,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
             for (Vector* v : {&s.total_p, &s.h, &s.share, &s.P}) v->resize(K);
             s.I.resize(M);
             s.J.resize(M);
+            s.by_distance.resize(M);
             if (out.pair_weights) s.Wpair.resize(M);
         }
     }
