@@ -176,8 +176,7 @@ private:
 
     struct Scratch {
         RowMatrix Z, E, A, G;
-        RowMatrixOf<float> Z32, E32;  // float32 distance product (logits, predict)
-        Vector e64;                   // one row of E32 in float64
+        RowMatrixOf<float> Z32;  // centred rows for the float32 distance product (logits, predict)
         Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
         Vector S, lo, total, total_p, h, share;  // per cluster
         Vector eI, qI, eJ, RJ, uJ;  // compacted target (sorted by distance) and competitor members
@@ -228,9 +227,12 @@ private:
     // distances e, leaving out internal position `skip` (or none if < 0).
     // Also stores the shifted pool weights W_j = exp(-gamma (e_j - lo_k)), the
     // shifts lo_k and the pool sums total_k.
-    void soft_min_distances(const double* e, Index skip, Scratch& s) const {
+    // `from_float32`: e comes from the float32 product, whose rounding is far
+    // above the weights' 1e-9 of the fast exponential.
+    void soft_min_distances(const double* e, Index skip, Scratch& s, bool from_float32 = false) const {
         const Index K = n_clusters();
         const KernelRowsKernelTable& kernels = kernel_rows_table();
+        const auto pool_weights = from_float32 ? kernels.pool_weights_f32 : kernels.pool_weights;
         for (Index k = 0; k < K; ++k) {
             const Index first = start_[k], members = cluster_size(k) - (skip >= first && skip < start_[k + 1]);
             // S_k = lo - log(1 + mean_j (w_j - 1)) / gamma, with w_j - 1 summed
@@ -239,7 +241,7 @@ private:
             // would lose to rounding (error eps / gamma; at gamma = 1e-300 it
             // returned the minimum instead of the mean).
             double m[7];  // lo, total, total_m1, sum_d, sum_t, sum_td, t_max
-            kernels.pool_weights(e + first, cluster_size(k), skip - first, gamma_, s.W.data() + first, m);
+            pool_weights(e + first, cluster_size(k), skip - first, gamma_, s.W.data() + first, m);
             const double lo = m[0], sum_d = m[3], sum_t = m[4], sum_td = m[5];
             s.lo[k] = lo;
             s.total[k] = m[1];
@@ -481,14 +483,11 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
 
     std::vector<Scratch> scratch(threads);
     for (auto& s : scratch) {
-        if (in_float32) {
+        if (in_float32)
             s.Z32.resize(B, D);
-            s.E32.resize(B, Mp);
-            s.e64.resize(Mp);
-        } else {
+        else
             s.Z.resize(B, D);
-            s.E.resize(B, Mp);
-        }
+        s.E.resize(B, Mp);
         s.W.resize(M);
         for (Vector* v : {&s.S, &s.lo, &s.total}) v->resize(K);
         if (want_relevance) {
@@ -510,7 +509,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         const Index r0 = b * B, rows = std::min(B, N - r0);
         if (in_float32) {
             if (!load_centered_block(X, r0, rows, protos_.center(), s.Z32, bad_input)) return;
-            kernels.distances_f32(pm, s.Z32.data(), rows, s.E32.data());
+            kernels.distances_f32(pm, s.Z32.data(), rows, s.E.data());
         } else {
             if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
             kernels.distances_f64(pm, s.Z.data(), rows, s.E.data());
@@ -519,21 +518,16 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
             interrupt_point();  // a block may be one long row
-            double* e;  // d(x, u_j) - offset
+            double* e = s.E.row(r).data();  // d(x, u_j) - offset
             double offset;
             if (in_float32) {
-                e = s.e64.data();
-                const float* e32 = s.E32.row(r).data();
-                for (Index j = 0; j < M; ++j) e[j] = static_cast<double>(e32[j]);
                 offset = s.Z32.row(r).template cast<double>().squaredNorm();
                 // Beyond the float32 range (a far point): the row in float64.
-                if (!Eigen::Map<const Vector>(e, M).allFinite() || !std::isfinite(offset))
-                    offset = offsets_in_float64(X, row, e);
+                if (!kernels.all_finite(e, M) || !std::isfinite(offset)) offset = offsets_in_float64(X, row, e);
             } else {
-                e = s.E.row(r).data();
                 offset = s.Z.row(r).squaredNorm();
             }
-            if (!Eigen::Map<const Vector>(e, M).allFinite()) {  // |x - center| |u| beyond float64
+            if (!kernels.all_finite(e, M)) {  // |x - center| |u| beyond float64
                 too_far.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
@@ -547,7 +541,7 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                 skip = position_[exclude[row]];
             }
 
-            soft_min_distances(e, skip, s);
+            soft_min_distances(e, skip, s, in_float32);
             NearestTwo rank = nearest_two(s.S.data(), K);
             // The product's e carries rounding of order eps (|z| |u| + |u|^2),
             // and so do the S_k: when the two nearest clusters are that close,

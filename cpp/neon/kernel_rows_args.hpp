@@ -24,9 +24,13 @@ struct KernelRowsModelView {
 
 struct KernelRowsKernelTable {
     // E[r, j] = ||u_j||^2 - 2 z_r . u_j for rows r < rows (Z: rows x D,
-    // row-major; E: row stride Mp; every entry of a row up to Mp written).
+    // row-major; E: row stride Mp; every entry of a row up to Mp written),
+    // in float64 or in float32 against the rounded support vectors (E
+    // holds the float32 results widened).
     void (*distances_f64)(const KernelRowsModelView& m, const double* Z, std::ptrdiff_t rows, double* E) = nullptr;
-    void (*distances_f32)(const KernelRowsModelView& m, const float* Z, std::ptrdiff_t rows, float* E) = nullptr;
+    void (*distances_f32)(const KernelRowsModelView& m, const float* Z, std::ptrdiff_t rows, double* E) = nullptr;
+    // Whether e[0 .. n) are all finite.
+    bool (*all_finite)(const double* e, std::ptrdiff_t n) = nullptr;
     // Pool weights of the n members of one cluster with offset distances e,
     // leaving out member `skip` (or none if < 0; its w is 0):
     // w_j = exp(-gamma (e_j - lo)) with lo their smallest e (0 where
@@ -36,6 +40,10 @@ struct KernelRowsKernelTable {
     // +inf and the sums 0 when no member is left.
     void (*pool_weights)(const double* e, std::ptrdiff_t n, std::ptrdiff_t skip, double gamma, double* w,
                          double* sums) = nullptr;
+    // The same with weights to about 1e-9 relative, for distances from the
+    // float32 product (whose rounding is far coarser).
+    void (*pool_weights_f32)(const double* e, std::ptrdiff_t n, std::ptrdiff_t skip, double gamma, double* w,
+                             double* sums) = nullptr;
     // G[r, :] = sum_{t < M} A[r, t] PP[t, :] for rows r < rows (A: row
     // stride a_stride; G: row stride Dp2).
     void (*relevance_product)(const KernelRowsModelView& m, const double* A, std::ptrdiff_t a_stride,

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "isa_unit.hpp"
 #include "kernel_rows_args.hpp"
@@ -32,10 +33,11 @@ namespace NEON_ISA {
 using KIdx = std::ptrdiff_t;
 
 // E[r0 + r, k0 .. k0 + NV W) for RG rows: RG x NV accumulators stay in
-// registers while i runs over the features.
+// registers while i runs over the features.  E is float64 (a float32
+// product is widened as it is stored).
 template <class S, int RG, int NV>
 inline void support_distance_tile(const KernelRowsModelView& m, const S* UT, const S* sq, const S* Z, KIdx r0, KIdx k0,
-                                  S* E) {
+                                  double* E) {
     using Sd = Simd<S>;
     using V = typename Sd::V;
     constexpr int W = Sd::W;
@@ -54,15 +56,25 @@ inline void support_distance_tile(const KernelRowsModelView& m, const S* UT, con
         }
     }
     for (int r = 0; r < RG; ++r) {
-        S* e = E + (r0 + r) * Mp + k0;
-        for (int v = 0; v < NV; ++v) Sd::store(e + v * W, Sd::load(sq + k0 + v * W) - S(2) * acc[r][v]);
+        double* e = E + (r0 + r) * Mp + k0;
+        for (int v = 0; v < NV; ++v) {
+            const V d = Sd::load(sq + k0 + v * W) - S(2) * acc[r][v];
+            if (std::is_same<S, double>::value) {
+                std::memcpy(e + v * W, &d, sizeof d);
+            } else {
+                S lanes[W];
+                Sd::store(lanes, d);
+                for (int l = 0; l < W; ++l) e[v * W + l] = static_cast<double>(lanes[l]);
+            }
+        }
     }
 }
 
 // Mp is a multiple of 32, so of 2 W for every instruction set and type:
 // column tiles of 2 W, rows four at a time, then one at a time.
 template <class S>
-inline void support_distances(const KernelRowsModelView& m, const S* UT, const S* sq, const S* Z, KIdx rows, S* E) {
+inline void support_distances(const KernelRowsModelView& m, const S* UT, const S* sq, const S* Z, KIdx rows,
+                              double* E) {
     constexpr int W = Simd<S>::W;
     for (KIdx k0 = 0; k0 < m.Mp; k0 += 2 * W) {
         KIdx r = 0;
@@ -75,8 +87,23 @@ inline void distances_f64(const KernelRowsModelView& m, const double* Z, KIdx ro
     support_distances<double>(m, m.UT, m.sq_norm, Z, rows, E);
 }
 
-inline void distances_f32(const KernelRowsModelView& m, const float* Z, KIdx rows, float* E) {
+inline void distances_f32(const KernelRowsModelView& m, const float* Z, KIdx rows, double* E) {
     support_distances<float>(m, m.UT_f, m.sq_norm_f, Z, rows, E);
+}
+
+// Whether e[0 .. n) are all finite (x - x is 0 exactly for those).
+inline bool all_finite(const double* e, KIdx n) {
+    using Dd = Simd<double>;
+    constexpr int W = Dd::W;
+    Dd::V acc = Dd::zero();
+    KIdx j = 0;
+    for (; j + W <= n; j += W) {
+        const Dd::V v = Dd::load(e + j);
+        acc += v - v;
+    }
+    double rest = 0.0;
+    for (; j < n; ++j) rest += e[j] - e[j];
+    return Dd::sum(acc) + rest == 0.0;
 }
 
 // Lanes j0 .. j0 + W of e (the last vector padded with `fill`) and which of
@@ -97,6 +124,7 @@ inline PoolLanes pool_lanes(const double* e, KIdx n, KIdx skip, KIdx j0, double 
     return {Dd::load(buf), Dd::load(ok)};
 }
 
+template <int Terms>
 inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, double* w, double* sums) {
     using Dd = Simd<double>;
     using V = Dd::V;
@@ -128,19 +156,18 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
         return;
     }
     // w from expm1 where t <= ln 2 (w >= 1/2: w - 1 without cancellation),
-    // from exp above, 0 from t >= 700 (below 1e-304: no bit of a sum >= 1).
-    const V lo_s = Dd::splat(lo), g = Dd::splat(gamma), ln2 = Dd::splat(0.6931471805599453);
-    const V cut = Dd::splat(700.0);
+    // 0 from t >= 700 (below 1e-304: no bit of a sum >= 1).
+    const V lo_s = Dd::splat(lo), g = Dd::splat(gamma), cut = Dd::splat(700.0);
     V total = zero, total_m1 = zero, sum_d = zero, sum_t = zero, sum_td = zero, t_max = zero;
     for (KIdx j0 = 0; j0 < n; j0 += W) {
         const PoolLanes p = whole(j0) ? PoolLanes{Dd::load(e + j0), one} : pool_lanes(e, n, skip, j0, lo);
         const auto member = p.valid != zero;
         const V delta = member ? p.e - lo_s : zero;
         const V t = g * delta;
-        const V small = expm1_minus(t <= ln2 ? t : zero);
-        const V large = exp_minus(t < cut ? t : zero);
-        const V wv = member ? (t <= ln2 ? one + small : (t < cut ? large : zero)) : zero;
-        const V wm1 = member ? (t <= ln2 ? small : wv - one) : zero;
+        V ew, ew_m1;
+        exp_minus_and_m1<Terms>(t < cut ? t : zero, ew, ew_m1);
+        const V wv = member ? (t < cut ? ew : zero) : zero;
+        const V wm1 = member ? (t < cut ? ew_m1 : Dd::splat(-1.0)) : zero;
         if (j0 + W <= n) {
             Dd::store(w + j0, wv);
         } else {
@@ -218,8 +245,10 @@ NEON_ISA_KERNEL_TABLE_GETTER(KernelRowsKernelTable) kernel_rows_kernels() {
     KernelRowsKernelTable table;
     table.distances_f64 = &distances_f64;
     table.distances_f32 = &distances_f32;
-    table.pool_weights = &pool_weights;
+    table.pool_weights = &pool_weights<16>;
+    table.pool_weights_f32 = &pool_weights<10>;
     table.relevance_product = &relevance_product;
+    table.all_finite = &all_finite;
     table.isa = NEON_ISA_NAME;
     return table;
 }
