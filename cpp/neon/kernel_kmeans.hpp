@@ -389,19 +389,22 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
     for (Index k = 0; k < K; ++k) {
         s.P[k] = 0.0;
         if (k == c) continue;
-        double gone = 0.0, kept = 0.0;
+        double gone = 0.0;
         for (Index j = start_[k]; j < start_[k + 1]; ++j) {
             s.Q[j] = 0.0;
             if (!(W[j] > 0.0)) continue;
-            const double p = W[j] / total[k];
             const double q = nI > 0 ? kept_weight(j) : 0.0;
             s.Q[j] = q;
-            if (q > 0.0)
-                kept += p;
-            else
-                gone += p;
+            if (!(q > 0.0)) gone += W[j] / total[k];
         }
-        s.P[k] = gone == 0.0 ? 1.0 : gone <= 0.5 ? 1.0 - gone : kept;
+        if (gone <= 0.5) {
+            s.P[k] = gone == 0.0 ? 1.0 : 1.0 - gone;
+            continue;
+        }
+        double kept = 0.0;  // most of the weight gone: sum the rest directly (no cancellation)
+        for (Index j = start_[k]; j < start_[k + 1]; ++j)
+            if (s.Q[j] > 0.0) kept += W[j] / total[k];
+        s.P[k] = kept;
     }
 
     // Layer 4: soft-min of f over the competitors' h_k = S_k - S_c that
@@ -468,12 +471,16 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
         throw std::invalid_argument("beta must be finite and > 0");
     if (want_relevance && exclude)
         throw std::invalid_argument("relevance is not defined with left-out support vectors");
-    // float32 input without relevance (predict, logits): the distance product
-    // in float32 against the rounded support vectors, as the k-means kernels
-    // do; near ties within its rounding are settled with exact float64
-    // distances.  With relevance every step runs in float64: the midpoint
-    // rule amplifies the rounding of h_ij by 1 / h_ij.
-    const bool in_float32 = std::is_same_v<T, float> && !want_relevance && !exclude;
+    // The assignment alone of float32 input (predict): the distance product
+    // in float32 against the rounded support vectors; where the two nearest
+    // clusters are within its rounding the row is settled in float64 (exact
+    // distances, or the centred float64 form far from the support vectors),
+    // so the assignment is the float64 path's.  Logits, distances and
+    // relevance run in float64 for any input: explain's logit stays bitwise
+    // logits()'s, and the midpoint rule amplifies the rounding of h_ij by
+    // 1 / h_ij.
+    const bool in_float32 = std::is_same_v<T, float> && !want_relevance && !exclude && !out.logit &&
+                            !out.logits_all && !out.distances;
     const Index B = block_rows(D, M, largest_cluster());
     const Index Mp = packed_.padded_size(), Dp2 = 2 * packed_.padded_dim();
     const Index n_blocks = block_count(N, B);
@@ -552,6 +559,13 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
                                            : std::numeric_limits<double>::epsilon();
             if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank, unit)) {
                 offset = 0.0;
+                soft_min_distances(e, skip, s);
+                rank = nearest_two(s.S.data(), K);
+            } else if (in_float32 &&
+                       !(rank.second - rank.lo > near_tie_tolerance(protos_, std::sqrt(offset), unit))) {
+                // Far from the support vectors (no term-by-term settling): the
+                // float64 path's centred form.
+                offset = offsets_in_float64(X, row, e);
                 soft_min_distances(e, skip, s);
                 rank = nearest_two(s.S.data(), K);
             }

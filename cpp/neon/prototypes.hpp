@@ -154,14 +154,16 @@ NearestTwo nearest_two(const S* e, Index K) {
 // (|z| >> |p|: a float32 point at 1e30, or 1e160 in float64, came out as an
 // exact tie, or NaN), so they are only used for |z| <= 7 max |p|, where
 // that is at most 8x E's bound.
+inline double near_tie_tolerance(const CenteredPrototypes& protos, double z_norm, double unit) {
+    const double m = protos.max_norm();
+    return 8.0 * static_cast<double>(protos.dim() + 4) * unit * (z_norm * m + m * m);
+}
+
 template <class T>
 bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, Index row, double z_norm, double* e,
                       NearestTwo& two, double unit = std::numeric_limits<double>::epsilon()) {
-    const double m = protos.max_norm();
-    if (!(z_norm <= 7.0 * m)) return false;
-    const double tol =
-        8.0 * static_cast<double>(protos.dim() + 4) * unit * (z_norm * m + m * m);
-    if (two.second - two.lo > tol) return false;
+    if (!(z_norm <= 7.0 * protos.max_norm())) return false;
+    if (two.second - two.lo > near_tie_tolerance(protos, z_norm, unit)) return false;
     const T* x = X.row(row);
     for (Index k = 0; k < protos.size(); ++k) e[k] = protos.direct_sq_distance(x, X.col_stride, k);
     two = nearest_two(e, protos.size());
