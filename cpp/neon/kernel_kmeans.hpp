@@ -433,15 +433,14 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
             const Index row = r0 + r;
             interrupt_point();  // a block may be one long row
             double* e = s.E.row(r).data();  // d(x, u_j) - offset
-            double offset;
-            if (in_float32) {
-                offset = s.Z32.row(r).template cast<double>().squaredNorm();
+            double offset = in_float32 ? s.Z32.row(r).template cast<double>().squaredNorm() : s.Z.row(r).squaredNorm();
+            bool finite = kernels.all_finite(e, M);
+            if (in_float32 && !(finite && std::isfinite(offset))) {
                 // Beyond the float32 range (a far point): the row in float64.
-                if (!kernels.all_finite(e, M) || !std::isfinite(offset)) offset = offsets_in_float64(X, row, e);
-            } else {
-                offset = s.Z.row(r).squaredNorm();
+                offset = offsets_in_float64(X, row, e);
+                finite = kernels.all_finite(e, M);
             }
-            if (!kernels.all_finite(e, M)) {  // |x - center| |u| beyond float64
+            if (!finite) {  // |x - center| |u| beyond float64
                 too_far.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
