@@ -18,10 +18,12 @@
 //   a_ij = R_jk q_i / h_ijk,   rho_j = sum_i a_ij,   sigma_i = sum_j a_ij,
 // the relevance is  sum_j rho_j (x - u_j)^2 - sum_i sigma_i (x - u_i)^2,  a
 // coefficient row over the support vectors whose entries sum to zero, so one
-// GEMM per block evaluates it (midpoint_relevance).  Per row: one distance
-// GEMM row (O(M D)), O(M) exponentials, O(|C_c| M) scalar pair work and one
-// relevance GEMM row (O(M D)); the triple sum over i, j and features is never
-// formed.
+// product per block evaluates it (midpoint_relevance).  Per row: one row of
+// the distance product (O(M D)), O(M) exponentials, the layer-1 pair sums
+// (the tree code of cauchy_sums.hpp: O(M P) when clusters are apart) and one
+// row of the relevance product (O(M D)); the products and the exponentials
+// run on the per-instruction-set kernels of kernel_rows_kernel.hpp.  The
+// triple sum over i, j and features is never formed.
 #pragma once
 
 #include <algorithm>
