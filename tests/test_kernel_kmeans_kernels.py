@@ -28,6 +28,7 @@ import numpy as np
 import neon_ext as nx
 d = dict(np.load(sys.argv[1]))
 out = {}
+out["dyadic_S64"] = nx.NeuralizedKernelKMeans(d["dyadic_U"], d["dyadic_L"], 0.5).soft_min_distances(d["dyadic_X"])
 for name in ("main", "pool"):
     m = nx.NeuralizedKernelKMeans(d[name + "_U"], d[name + "_L"], float(d[name + "_gamma"]))
     X = d[name + "_X"]
@@ -61,13 +62,19 @@ def _cases():
     U = centers[L] + rng.normal(size=(150, 11))
     X = centers[rng.integers(3, size=23)] + 1.3 * rng.normal(size=(23, 11))
     cases = {"main_U": U, "main_L": L, "main_gamma": 0.15, "main_X": X, "targets": rng.integers(3, size=23)}
-    # Pool weights across the expm1 / exp switch (gamma (e - lo) = ln 2) and
+    # Pool weights across the expm1 / exp switch (gamma (e - lo) = ln 2 / 2) and
     # the 700 cut: 1-D support vectors spread so that gamma (e - lo) runs
     # from 0 to ~2000 within each cluster.
     Up = np.concatenate([np.linspace(-3.0, 0.5, 40), np.linspace(-0.5, 3.0, 37)])[:, None]
     Lp = np.repeat([0, 1], [40, 37])
     Xp = np.linspace(-4.0, 4.0, 29)[:, None]
     cases.update(pool_U=Up, pool_L=Lp, pool_gamma=60.0, pool_X=Xp)
+    # Exactly representable distances: dyadic 1-D support vectors symmetric
+    # about 0 (so the centre is 0 exactly) and dyadic rows, gamma = 1/2:
+    # gamma (e - lo) exact from 0 to ~4.5, across the expm1 / exp switch.
+    k = np.arange(-96, 97)
+    cases.update(dyadic_U=(k / 32.0)[:, None], dyadic_L=(k >= 0).astype(np.int64))
+    cases.update(dyadic_X=(np.arange(-24, 25) / 8.0)[:, None])
     # Exact ties in float32 rows: mirror-symmetric clusters, rows on the mirror.
     Ut = np.array([[-1.0, 0.0], [-2.0, 1.0], [1.0, 0.0], [2.0, 1.0]])
     # Rows from y = -5 to 5 are settled term by term; y = 1000 .. 1e6 are far
@@ -177,13 +184,26 @@ def test_float32_product_for_predict_gives_the_float64_assignment(isa, cases, ch
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_pool_weights_across_the_expm1_switch_and_the_700_cut_float64(isa, cases, child):
-    # gamma (e - lo) from 0 to ~2000 in every pool: the expm1 branch (<= ln 2),
+    # gamma (e - lo) from 0 to ~2000 in every pool: the expm1 branch (<= ln 2 / 2),
     # 2^n (1 + expm1(r)) above, 0 from 700 on: the soft-min distances of the
     # float64 path stay within 1e-12 of long double.
     _, out = child(isa)
     U, L, X, gamma = (cases["pool" + k] for k in ("_U", "_L", "_X", "_gamma"))
     S = ld_soft_min_distances(U, L, gamma, X)
     assert np.abs(out["pool_S64"] - S.astype(np.float64)).max() <= 1e-12 * np.abs(S).max()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_exp_terms_keep_soft_min_distances_at_float64_rounding(isa, cases, child):
+    # The pool weights' expm1 polynomial has kExpTermsFloat64 = 13 terms on
+    # |r| <= ln 2 / 2 (isa_simd.hpp; left-out term 1.5e-17 relative). On
+    # exactly representable distances the only errors are the polynomial's
+    # and the sums' rounding: every soft-min distance within 2e-15 of long
+    # double, entry by entry (10 terms, the same algorithm in numpy: 1.5e-14).
+    _, out = child(isa)
+    S = ld_soft_min_distances(cases["dyadic_U"], cases["dyadic_L"], 0.5, cases["dyadic_X"])
+    assert (S > 0).all()
+    assert (np.abs(out["dyadic_S64"] - S.astype(np.float64)) <= 2e-15 * S.astype(np.float64)).all()
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -78,12 +78,16 @@ constexpr InvFactorials inv_factorials() {
 }
 
 // w = exp(-t) and w - 1 for lanes 0 <= t < 708 (results stay normal), the
-// latter without cancellation where w >= 1/2.  -t = n ln 2 + r with n = 0
-// where t <= ln 2 (r = -t exactly, |r| <= ln 2) and |r| <= ln 2 / 2
-// elsewhere; expm1(r) = r sum_{k < Terms} r^k / (k + 1)! by Horner, whose
-// first left-out term is below 0.7^Terms / (Terms + 1)! relative (Terms =
-// 16: 1e-17, within a few ulp; Terms = 10: 7e-10, for weights that enter
+// latter without cancellation where w >= 1/2.  -t = n ln 2 + r with
+// |r| <= ln 2 / 2: n = 0 where t <= ln 2 / 2 (r = -t exactly, and w - 1 =
+// expm1(r) directly), n = round(-t / ln 2) elsewhere (there w <= 0.71, so
+// w - 1 is exact: Sterbenz).  expm1(r) = r sum_{k < Terms} r^k / (k + 1)!
+// by Horner, whose first left-out term is below (ln 2 / 2)^Terms /
+// (Terms + 1)! / (1 - ln 2 / 4) relative (kExpTermsFloat64 = 13: 1.5e-17,
+// a tenth of an ulp; kExpTermsFloat32 = 8: 7e-10, for weights that enter
 // float32 results); then w = 2^n (1 + expm1(r)).
+constexpr int kExpTermsFloat64 = 13;
+constexpr int kExpTermsFloat32 = 8;
 template <int Terms>
 inline void exp_minus_and_m1(const Simd<double>::V& t, Simd<double>::V& w, Simd<double>::V& w_m1) {
     static_assert(Terms >= 2 && Terms <= 16, "1 / (k + 1)! tabulated up to k = 15");
@@ -99,7 +103,7 @@ inline void exp_minus_and_m1(const Simd<double>::V& t, Simd<double>::V& w, Simd<
     constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
     constexpr double shifter = 0x1.8p52;  // adding it rounds to an integer held in the low bits
     const V zero = Simd<double>::zero(), x = zero - t;
-    const auto near_one = t <= Simd<double>::splat(0.6931471805599453);
+    const auto near_one = t <= Simd<double>::splat(0.34657359027997264);  // ln 2 / 2
     const V shifted = near_one ? Simd<double>::splat(shifter) : x * log2e + shifter;
     const V n = shifted - shifter;
     const V r = near_one ? x : (x - n * ln2_hi) - n * ln2_lo;

@@ -155,7 +155,7 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
         for (KIdx j = 0; j < n; ++j) w[j] = 0.0;
         return;
     }
-    // w from expm1 where t <= ln 2 (w >= 1/2: w - 1 without cancellation),
+    // w - 1 from expm1 where t <= ln 2 / 2 (no cancellation; exact elsewhere),
     // 0 from t >= 700 (below 1e-304: no bit of a sum >= 1).
     const V lo_s = Dd::splat(lo), g = Dd::splat(gamma), cut = Dd::splat(700.0);
     V total = zero, total_m1 = zero, sum_d = zero, sum_t = zero, sum_td = zero, t_max = zero;
@@ -245,8 +245,8 @@ NEON_ISA_KERNEL_TABLE_GETTER(KernelRowsKernelTable) kernel_rows_kernels() {
     KernelRowsKernelTable table;
     table.distances_f64 = &distances_f64;
     table.distances_f32 = &distances_f32;
-    table.pool_weights = &pool_weights<16>;
-    table.pool_weights_f32 = &pool_weights<10>;
+    table.pool_weights = &pool_weights<kExpTermsFloat64>;
+    table.pool_weights_f32 = &pool_weights<kExpTermsFloat32>;
     table.relevance_product = &relevance_product;
     table.all_finite = &all_finite;
     table.isa = NEON_ISA_NAME;
