@@ -104,12 +104,37 @@ inline bool cauchy_all_kept(double far, double r, double eps) {
     return (far - r) * (1.0 - 0x1p-48) > eps;
 }
 
+// The centre c and half-width r of the s in [lo, hi] (the root's, and a
+// node's, expansion point); r covers the rounding of c.
+inline void cauchy_centre(double lo, double hi, double& c, double& r) {
+    c = 0.5 * (lo + hi);
+    r = std::max(hi - c, c - lo);
+}
+
+// Whether the root's single expansion serves every source t[0 .. nJ) for
+// the s in [s_lo, s_hi] (the root's band-1 test, which band 0 implies up to
+// rounding; a source failing it here may still be taken by band 0, so this
+// is conservative): then CauchyTree::sums builds no tree and needs the s
+// only with their minimum first and maximum last, in any order between.
+inline bool cauchy_root_serves_all(double s_lo, double s_hi, const double* t, Index nJ, double eps) {
+    double c, r;
+    cauchy_centre(s_lo, s_hi, c, r);
+    bool all = true;
+    for (Index j = 0; j < nJ; ++j) {
+        const double far = std::abs(t[j] - c);
+        all = all & (r <= 0.5 * far) & cauchy_all_kept(far, r, eps);
+    }
+    return all;
+}
+
 // The fast sums (see the top of this file), with buffers reused from row to
 // row (no allocation once they have grown).
 class CauchyTree {
 public:
     // rho[j] and sigma[i] as direct_cauchy_sums computes them (s sorted
-    // ascending), to float64 rounding of the sums of absolute values.
+    // ascending; or, where cauchy_root_serves_all holds, with only the
+    // minimum first and the maximum last), to float64 rounding of the sums
+    // of absolute values.
     void sums(const double* s, const double* q, Index nI, const double* t, const double* R, Index nJ, double eps,
               double* rho, double* sigma) {
         s_ = s;
@@ -171,8 +196,8 @@ private:
     // leaves the others in lists_[0].
     void root(const double* t, const double* R, Index nJ) {
         const PairSumsKernelTable& kernels = pair_sums_table();
-        const double c = 0.5 * (s_[0] + s_[n_s() - 1]);
-        const double r = std::max(s_[n_s() - 1] - c, c - s_[0]);  // the rounding of c is covered
+        double c, r;
+        cauchy_centre(s_[0], s_[n_s() - 1], c, r);
         Sources& all = root_;
         for (std::vector<double>* v : {&all.x, &all.inv, &all.w, &all.value}) v->resize(nJ);
         Index n0 = 0;
@@ -238,8 +263,8 @@ private:
             return;
         }
         const PairSumsKernelTable& kernels = pair_sums_table();
-        const double c = 0.5 * (s_[lo] + s_[hi - 1]);
-        const double r = std::max(s_[hi - 1] - c, c - s_[lo]);
+        double c, r;
+        cauchy_centre(s_[lo], s_[hi - 1], c, r);
         Index far = 0;
         const double ratio = kernels.series_sources(S.t.data(), S.R.data(), m, c, r, kCauchyNodeRatio, eps_, S.x.data(),
                                                     S.inv.data(), S.w.data(), &far);
@@ -311,8 +336,8 @@ inline bool use_cauchy_tree(Index nI, Index nJ) {
     return nI >= 16 && nI * nJ >= 4096;
 }
 
-// The same sums as direct_cauchy_sums (s sorted ascending), by the fast
-// code: equal to float64 rounding of the sums of absolute values.
+// The same sums as direct_cauchy_sums (s sorted ascending, or ordered as
+// CauchyTree::sums allows), by the fast code: equal to float64 rounding of the sums of absolute values.
 inline void tree_cauchy_sums(CauchyTree& tree, const double* s, const double* q, Index nI, const double* t,
                              const double* R, Index nJ, double eps, double* rho, double* sigma) {
     tree.sums(s, q, nI, t, R, nJ, eps, rho, sigma);

@@ -139,7 +139,7 @@ private:
         RowMatrixOf<float> Z32;  // centred rows for the float32 distance product (predict)
         Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
         Vector S, lo, total, total_p, h, share;  // per cluster
-        Vector eI, qI, eJ, RJ, uJ;  // compacted target (sorted by distance) and competitor members
+        Vector eI, qI, eJ, RJ, uJ;  // compacted target (nearest first, farthest last) and competitor members
         Vector q_prefix, Q, P;  // prefix sums of qI; kept layer-2 weight per member, kept layer-3 weight per cluster
         Vector sigma;  // layer-1 sums of the target's members
         CauchyTree tree;
@@ -248,29 +248,56 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         total = s.total_p.data();
     }
 
-    // Layer 2: q_i = softmin over the target's members (independent of j),
-    // sorted by distance so that the pairs a member j absorbs (|e_j - e_i|
-    // <= eps) are one range of them; prefix sums of q give their weight.
+    // Layer 2: q_i = softmin over the target's members (independent of j).
     // Every member with a weight takes part (not only those above
     // kNegligibleWeight): where the stabilizer absorbs the pairs of the
     // heavy members, a light one may carry all of j's share (Q_j tiny).
-    // Sorted as (distance, index) pairs: no indirection in the comparisons.
+    // They are gathered in index order with the nearest first and the
+    // farthest last, and sorted by distance only where the order is needed:
+    // when a competitor member lies within eps of the target's distances
+    // (the pairs it absorbs, |e_j - e_i| <= eps, are then one range of the
+    // sorted members, whose weight prefix sums of q give) or the tree code
+    // has near sources.  Clusters apart (the usual case) skip the sort.
     Index nI = 0;
+    bool target_twins = false;
     for (Index i = start_[c]; i < start_[c + 1]; ++i) {
         if (!(W[i] > 0.0)) continue;
-        s.by_distance[nI++] = {e[i], i};
-    }
-    std::sort(s.by_distance.begin(), s.by_distance.begin() + nI);
-    bool target_twins = false;
-    s.q_prefix[0] = 0.0;
-    for (Index t = 0; t < nI; ++t) {
-        const Index i = s.by_distance[t].second;
-        s.I[t] = i;
-        s.eI[t] = e[i];
-        s.qI[t] = W[i] / total[c];
-        s.q_prefix[t + 1] = s.q_prefix[t] + s.qI[t];
+        s.I[nI] = i;
+        s.eI[nI] = e[i];
+        s.qI[nI] = W[i] / total[c];
         target_twins = target_twins || twin_[i] >= 0;
+        ++nI;
     }
+    auto swap_members = [&s](Index a, Index b) {
+        std::swap(s.I[a], s.I[b]);
+        std::swap(s.eI[a], s.eI[b]);
+        std::swap(s.qI[a], s.qI[b]);
+    };
+    if (nI > 1) {
+        Index nearest = 0, farthest = 0;
+        for (Index t = 1; t < nI; ++t) {
+            nearest = s.eI[t] < s.eI[nearest] ? t : nearest;
+            farthest = s.eI[t] > s.eI[farthest] ? t : farthest;
+        }
+        swap_members(0, nearest);
+        swap_members(nI - 1, farthest == 0 ? nearest : farthest);
+    }
+    bool sorted = false;
+    // Sorted as (distance, index) pairs: no indirection in the comparisons.
+    auto sort_target = [&] {
+        if (sorted) return;
+        sorted = true;
+        for (Index t = 0; t < nI; ++t) s.by_distance[t] = {s.eI[t], s.I[t]};
+        std::sort(s.by_distance.begin(), s.by_distance.begin() + nI);
+        s.q_prefix[0] = 0.0;
+        for (Index t = 0; t < nI; ++t) {
+            const Index i = s.by_distance[t].second;
+            s.I[t] = i;
+            s.eI[t] = e[i];
+            s.qI[t] = W[i] / total[c];
+            s.q_prefix[t + 1] = s.q_prefix[t] + s.qI[t];
+        }
+    };
     const double* eI = s.eI.data();
     // Weight Q_j of the target's members whose pair with a member j is kept.
     auto kept_weight = [&](Index j) {
@@ -279,6 +306,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         // e_j outside the target's distances by more than eps (clusters
         // apart: the usual case): no pair absorbed.
         if (!twins && (ej - eI[nI - 1] > eps_ || ej - eI[0] < -eps_)) return 1.0;
+        sort_target();
         // fl(e_j - e_i) falls as e_i grows: absorbed pairs are [lo, hi).
         const Index lo = std::partition_point(eI, eI + nI, [&](double ei) { return ej - ei > eps_; }) - eI;
         if (!twins && (lo == nI || !(ej - eI[lo] >= -eps_))) return 1.0;  // nothing absorbed: the spec's q
@@ -302,6 +330,22 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     for (Index k = 0; k < K; ++k) {
         s.P[k] = 0.0;
         if (k == c) continue;
+        if (nI > 0 && !target_twins) {
+            // Every member with a weight outside the target's distances by
+            // more than eps (clusters apart: the usual case), in one
+            // branch-free pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
+            const double e_near = eI[0], e_far = eI[nI - 1], eps = eps_;
+            bool apart = true;
+            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
+                const bool weighted = W[j] > 0.0;
+                apart &= !weighted | (e[j] - e_far > eps) | (e[j] - e_near < -eps);
+                s.Q[j] = weighted ? 1.0 : 0.0;
+            }
+            if (apart) {
+                s.P[k] = 1.0;
+                continue;
+            }
+        }
         double gone = 0.0;
         for (Index j = start_[k]; j < start_[k + 1]; ++j) {
             s.Q[j] = 0.0;
@@ -357,6 +401,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     if (!target_twins && use_cauchy_tree(nI, nJ)) {
         // The same sums by the tree code (cauchy_sums.hpp): O(M P) for
         // clusters apart instead of O(|C_c| M) divisions.
+        if (!sorted && !cauchy_root_serves_all(s.eI[0], s.eI[nI - 1], s.eJ.data(), nJ, eps_)) sort_target();
         tree_cauchy_sums(s.tree, s.eI.data(), s.qI.data(), nI, s.eJ.data(), s.RJ.data(), nJ, eps_, uJ, s.sigma.data());
         for (Index t = 0; t < nI; ++t) a[s.I[t]] = -s.qI[t] * s.sigma[t];
         for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
