@@ -111,20 +111,15 @@ inline void cauchy_centre(double lo, double hi, double& c, double& r) {
     r = std::max(hi - c, c - lo);
 }
 
-// Whether the root's single expansion serves every source t[0 .. nJ) for
-// the s in [s_lo, s_hi] (the root's band-1 test, which band 0 implies up to
-// rounding; a source failing it here may still be taken by band 0, so this
-// is conservative): then CauchyTree::sums builds no tree and needs the s
-// only with their minimum first and maximum last, in any order between.
-inline bool cauchy_root_serves_all(double s_lo, double s_hi, const double* t, Index nJ, double eps) {
-    double c, r;
-    cauchy_centre(s_lo, s_hi, c, r);
-    bool all = true;
-    for (Index j = 0; j < nJ; ++j) {
-        const double far = std::abs(t[j] - c);
-        all = all & (r <= 0.5 * far) & cauchy_all_kept(far, r, eps);
-    }
-    return all;
+// Whether the root's expansion about c (half-width r, from cauchy_centre of
+// the smallest and largest s) serves a source t: the root's band-1 test,
+// which band 0 implies up to rounding (a source failing it may still be
+// taken by band 0, so this is conservative).  When every source passes,
+// CauchyTree::sums builds no tree and needs the s only with their minimum
+// first and maximum last, in any order between.
+inline bool cauchy_root_serves(double t, double c, double r, double eps) {
+    const double far = std::abs(t - c);
+    return (r <= 0.5 * far) & cauchy_all_kept(far, r, eps);
 }
 
 // The fast sums (see the top of this file), with buffers reused from row to
@@ -132,8 +127,8 @@ inline bool cauchy_root_serves_all(double s_lo, double s_hi, const double* t, In
 class CauchyTree {
 public:
     // rho[j] and sigma[i] as direct_cauchy_sums computes them (s sorted
-    // ascending; or, where cauchy_root_serves_all holds, with only the
-    // minimum first and the maximum last), to float64 rounding of the sums
+    // ascending; or, where cauchy_root_serves holds for every source, with
+    // only the minimum first and the maximum last), to float64 rounding of the sums
     // of absolute values.
     void sums(const double* s, const double* q, Index nI, const double* t, const double* R, Index nJ, double eps,
               double* rho, double* sigma) {
@@ -210,8 +205,7 @@ private:
         if (n0 < nJ) {
             for (Index j = 0; j < nJ; ++j) {
                 if (all.inv[j] != 0.0) continue;  // in band 0
-                const double far = std::abs(t[j] - c);
-                if (r <= 0.5 * far && cauchy_all_kept(far, r, eps_))
+                if (cauchy_root_serves(t[j], c, r, eps_))
                     band1.push(t[j], R[j], j);
                 else
                     near.push(t[j], R[j], j);

@@ -335,13 +335,13 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
             // more than eps (clusters apart: the usual case), in one
             // branch-free pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
             const double e_near = eI[0], e_far = eI[nI - 1], eps = eps_;
-            bool apart = true;
+            Index inside = 0;  // an integer count: the loop vectorizes
             for (Index j = start_[k]; j < start_[k + 1]; ++j) {
                 const bool weighted = W[j] > 0.0;
-                apart &= !weighted | (e[j] - e_far > eps) | (e[j] - e_near < -eps);
+                inside += weighted & !(e[j] - e_far > eps) & !(e[j] - e_near < -eps);
                 s.Q[j] = weighted ? 1.0 : 0.0;
             }
-            if (apart) {
+            if (inside == 0) {
                 s.P[k] = 1.0;
                 continue;
             }
@@ -374,6 +374,11 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // rescaled by 1 / Q_j for layer 2.
     Index nJ = 0;
     const double f_scale = std::abs(f);
+    // Whether the tree code's root expansion serves every source (then it
+    // needs no order of the target's members).
+    double root_c = 0.0, root_r = 0.0;
+    if (nI > 0) cauchy_centre(eI[0], eI[nI - 1], root_c, root_r);
+    bool root_serves_all = true;
     for (Index k = 0; k < K; ++k) {
         if (k == c || !(std::abs(s.share[k]) >= kNegligibleWeight * f_scale) || s.share[k] == 0.0) continue;
         const double scale = s.share[k] / total[k];
@@ -386,6 +391,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
             s.eJ[nJ] = e[j];
             s.RJ[nJ] = pool == 1.0 && s.Q[j] == 1.0 ? scale * W[j] : scale * W[j] / (pool * s.Q[j]);
             s.uJ[nJ] = 0.0;
+            root_serves_all = root_serves_all & cauchy_root_serves(e[j], root_c, root_r, eps_);
             ++nJ;
         }
     }
@@ -401,7 +407,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     if (!target_twins && use_cauchy_tree(nI, nJ)) {
         // The same sums by the tree code (cauchy_sums.hpp): O(M P) for
         // clusters apart instead of O(|C_c| M) divisions.
-        if (!sorted && !cauchy_root_serves_all(s.eI[0], s.eI[nI - 1], s.eJ.data(), nJ, eps_)) sort_target();
+        if (!root_serves_all) sort_target();
         tree_cauchy_sums(s.tree, s.eI.data(), s.qI.data(), nI, s.eJ.data(), s.RJ.data(), nJ, eps_, uJ, s.sigma.data());
         for (Index t = 0; t < nI; ++t) a[s.I[t]] = -s.qI[t] * s.sigma[t];
         for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
