@@ -332,16 +332,11 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         if (k == c) continue;
         if (nI > 0 && !target_twins) {
             // Every member with a weight outside the target's distances by
-            // more than eps (clusters apart: the usual case), in one
-            // branch-free pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
-            const double e_near = eI[0], e_far = eI[nI - 1], eps = eps_;
-            Index inside = 0;  // an integer count: the loop vectorizes
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                const bool weighted = W[j] > 0.0;
-                inside += weighted & !(e[j] - e_far > eps) & !(e[j] - e_near < -eps);
-                s.Q[j] = weighted ? 1.0 : 0.0;
-            }
-            if (inside == 0) {
+            // more than eps (clusters apart: the usual case), in one vector
+            // pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
+            const Index first = start_[k];
+            if (kernel_rows_table().weighted_within(e + first, W + first, start_[k + 1] - first, eI[0],
+                                                    eI[nI - 1], eps_, s.Q.data() + first) == 0) {
                 s.P[k] = 1.0;
                 continue;
             }

@@ -44,6 +44,12 @@ struct KernelRowsKernelTable {
     // float32 product (whose rounding is far coarser).
     void (*pool_weights_f32)(const double* e, std::ptrdiff_t n, std::ptrdiff_t skip, double gamma, double* w,
                              double* sums) = nullptr;
+    // q_j = 1 for the n members with a weight (w_j > 0), 0 for the others;
+    // returns how many members with a weight lie within eps of [lo, hi]:
+    // neither e_j - hi > eps nor e_j - lo < -eps (kernel k-means' test of a
+    // competitor's members against the target's distances, kernel_kmeans.hpp).
+    std::ptrdiff_t (*weighted_within)(const double* e, const double* w, std::ptrdiff_t n, double lo, double hi,
+                                      double eps, double* q) = nullptr;
     // G[r, :] = sum_{t < M} A[r, t] PP[t, :] for rows r < rows (A: row
     // stride a_stride; G: row stride Dp2).
     void (*relevance_product)(const KernelRowsModelView& m, const double* A, std::ptrdiff_t a_stride,

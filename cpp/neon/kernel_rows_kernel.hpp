@@ -195,6 +195,32 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
     sums[6] = tm;
 }
 
+// See KernelRowsKernelTable::weighted_within.  The count is summed as
+// float64 lanes (exact below 2^53).
+inline KIdx weighted_within(const double* e, const double* w, KIdx n, double lo, double hi, double eps, double* q) {
+    using Dd = Simd<double>;
+    using V = Dd::V;
+    constexpr int W = Dd::W;
+    const V zero = Dd::zero(), one = Dd::splat(1.0), lo_v = Dd::splat(lo), hi_v = Dd::splat(hi);
+    const V above = Dd::splat(eps), below = Dd::splat(-eps);
+    V count = zero;
+    KIdx j = 0;
+    for (; j + W <= n; j += W) {
+        const V ev = Dd::load(e + j);
+        const V weighted = Dd::load(w + j) > zero ? one : zero;
+        Dd::store(q + j, weighted);
+        const V outside = ev - hi_v > above ? one : (ev - lo_v < below ? one : zero);
+        count += outside != zero ? zero : weighted;
+    }
+    double rest = 0.0;
+    for (; j < n; ++j) {
+        const bool weighted = w[j] > 0.0;
+        q[j] = weighted ? 1.0 : 0.0;
+        rest += (weighted && !(e[j] - hi > eps) && !(e[j] - lo < -eps)) ? 1.0 : 0.0;
+    }
+    return static_cast<KIdx>(Dd::sum(count) + rest);
+}
+
 // G[r0 + r, c0 .. c0 + NV W) += sum_{t0 <= t < t1} A[r0 + r, t] PP[t, ...]
 // for RB rows (`first`: the panel starts the sum, G is not read).
 template <int RB, int NV>
@@ -250,6 +276,7 @@ NEON_ISA_KERNEL_TABLE_GETTER(KernelRowsKernelTable) kernel_rows_kernels() {
     table.distances_f32 = &distances_f32;
     table.pool_weights = &pool_weights<kExpTermsFloat64>;
     table.pool_weights_f32 = &pool_weights<kExpTermsFloat32>;
+    table.weighted_within = &weighted_within;
     table.relevance_product = &relevance_product;
     table.all_finite = &all_finite;
     table.isa = NEON_ISA_NAME;
