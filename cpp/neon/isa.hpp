@@ -18,13 +18,15 @@
 //      calling nothing inline from outside it (see kmeans_kernel.hpp), and
 //      ending with
 //          NEON_ISA_KERNEL_TABLE_GETTER(FKernelTable) F_kernels() { ... }
-//      (isa_unit.hpp), which is inline in the portable build and an
-//      ordinary definition in the per-ISA translation unit; the table
-//      records NEON_ISA_NAME, so callers can report what ran.
-//   2. cpp/neon/isa/F_avx2.cpp and F_avx512.cpp: define NEON_ISA and
-//      NEON_ISA_TRANSLATION_UNIT, include F_kernel.hpp (copy fit_avx2.cpp).
+//      (isa_unit.hpp), an ordinary definition in each per-ISA translation
+//      unit; the table records NEON_ISA_NAME, so callers can report what
+//      ran.
+//   2. cpp/neon/isa/F_portable.cpp, F_avx2.cpp and F_avx512.cpp: define
+//      NEON_ISA and NEON_ISA_TRANSLATION_UNIT, include F_kernel.hpp (copy
+//      fit_portable.cpp / fit_avx2.cpp).
 //   3. CMakeLists.txt: add F to NEON_KERNEL_FAMILIES (flags come with it).
-//   4. In the header that runs the kernels, inside namespace neon:
+//   4. In the header that runs the kernels, which includes the table's
+//      header (F_kernel_args.hpp), not F_kernel.hpp, inside namespace neon:
 //          NEON_DECLARE_KERNEL_FAMILY(FKernelTable, F_kernels)
 //      which declares the per-ISA getters and defines
 //      `const FKernelTable& F_kernels_for(Isa)`: the table for a requested
@@ -115,38 +117,48 @@ inline Isa resolve_isa(Isa requested) {
 
 // The kernel table of one family for `requested` (see the top of this file).
 // Only the getter of the resolved, supported instruction set runs: the
-// other copies may use instructions this CPU lacks.
-#define NEON_ISA_FAMILY_PORTABLE_(Table, getter)       \
-    default: {                                         \
-        static const Table table = portable::getter(); \
-        return table;                                  \
-    }
+// other copies may use instructions this CPU lacks.  Every copy, the
+// portable one included, is compiled in its own translation unit
+// (cpp/neon/isa/F_<isa>.cpp), so a header running the kernels includes the
+// table's header only, not the kernels: they are compiled once, not once per
+// file that runs them.
 #if defined(NEON_X86_KERNELS)
-#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)             \
-    namespace avx2 {                                          \
-    Table getter();                                           \
-    }                                                         \
-    namespace avx512 {                                        \
-    Table getter();                                           \
-    }                                                         \
-    inline const Table& getter##_for(::neon::Isa requested) { \
-        switch (::neon::resolve_isa(requested)) {             \
-            case ::neon::Isa::avx512: {                       \
-                static const Table table = avx512::getter();  \
-                return table;                                 \
-            }                                                 \
-            case ::neon::Isa::avx2: {                         \
-                static const Table table = avx2::getter();    \
-                return table;                                 \
-            }                                                 \
-                NEON_ISA_FAMILY_PORTABLE_(Table, getter)      \
-        }                                                     \
+#define NEON_ISA_FAMILY_DECLARE_(Table, getter) \
+    namespace portable {                        \
+    Table getter();                             \
+    }                                           \
+    namespace avx2 {                            \
+    Table getter();                             \
+    }                                           \
+    namespace avx512 {                          \
+    Table getter();                             \
+    }
+#define NEON_ISA_FAMILY_X86_CASES_(Table, getter)        \
+    case ::neon::Isa::avx512: {                          \
+        static const Table table = avx512::getter();     \
+        return table;                                    \
+    }                                                    \
+    case ::neon::Isa::avx2: {                            \
+        static const Table table = avx2::getter();       \
+        return table;                                    \
     }
 #else
-#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)                                            \
-    inline const Table& getter##_for(::neon::Isa requested) {                                \
-        switch (::neon::resolve_isa(requested)) { NEON_ISA_FAMILY_PORTABLE_(Table, getter) } \
+#define NEON_ISA_FAMILY_DECLARE_(Table, getter) \
+    namespace portable {                        \
+    Table getter();                             \
     }
+#define NEON_ISA_FAMILY_X86_CASES_(Table, getter)
 #endif
+#define NEON_DECLARE_KERNEL_FAMILY(Table, getter)                 \
+    NEON_ISA_FAMILY_DECLARE_(Table, getter)                       \
+    inline const Table& getter##_for(::neon::Isa requested) {     \
+        switch (::neon::resolve_isa(requested)) {                 \
+            NEON_ISA_FAMILY_X86_CASES_(Table, getter)             \
+            default: {                                            \
+                static const Table table = portable::getter();    \
+                return table;                                     \
+            }                                                     \
+        }                                                         \
+    }
 
 }  // namespace neon

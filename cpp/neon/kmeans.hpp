@@ -23,7 +23,7 @@
 
 #include "aligned_array.hpp"
 #include "isa.hpp"
-#include "kmeans_kernel.hpp"
+#include "kmeans_kernel_args.hpp"  // the table; the kernels: cpp/neon/isa/kmeans_<isa>.cpp
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "prototypes.hpp"

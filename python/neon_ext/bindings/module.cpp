@@ -9,20 +9,20 @@
 #include "neon/isa.hpp"
 #include "neon/parallel.hpp"
 
-// The package version from pyproject.toml, passed in by CMake (CMakeLists.txt).
-#ifndef NEON_EXT_VERSION
-#error "NEON_EXT_VERSION must be defined by the build (CMakeLists.txt reads pyproject.toml)"
-#endif
+namespace neon_bind {
+// The package version from pyproject.toml (version.cpp).
+const char* package_version();
+}  // namespace neon_bind
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Compiled NEON kernels (private; use the neon_ext package).";
-    m.attr("__version__") = NEON_EXT_VERSION;
+    m.attr("__version__") = neon_bind::package_version();
 
     m.def(
         "build_info",
         [] {
             py::dict info;
-            info["version"] = std::string(NEON_EXT_VERSION);
+            info["version"] = std::string(neon_bind::package_version());
             info["openmp"] = neon::built_with_openmp();
             info["openmp_default_threads"] = neon::default_thread_count();
             info["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
