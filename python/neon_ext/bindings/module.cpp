@@ -50,7 +50,8 @@ PYBIND11_MODULE(_core, m) {
         },
         "How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the "
         "instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel "
-        "(kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).");
+        "(kernel_isa; NEON_EXT_ISA forces one, and a bad value is a ValueError), and per kernel family "
+        "(kernel_families).");
 
     m.def("default_thread_count", &neon::default_thread_count,
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");

@@ -8,6 +8,8 @@
 
 namespace neon_bind {
 
-const char* package_version() { return NEON_EXT_VERSION; }
+const char* package_version() {
+    return NEON_EXT_VERSION;
+}
 
 }  // namespace neon_bind
