@@ -35,7 +35,8 @@
 //   5. python/neon_ext/bindings/module.cpp: report the table's isa in
 //      build_info()["kernel_families"].
 // Families so far: kmeans_kernels (explain/predict/logits, kmeans.hpp),
-// fit_kernels (fit_dispatch.hpp), pair_sums_kernels (cauchy_sums.hpp).
+// fit_kernels (fit_dispatch.hpp), pair_sums_kernels (cauchy_sums.hpp),
+// kernel_rows_kernels (kernel k-means rows, kernel_rows.hpp).
 #pragma once
 
 #include <cstdlib>
