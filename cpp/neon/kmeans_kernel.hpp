@@ -166,6 +166,36 @@ Idx load_rows(const KMeansJob<T>& job, const KMeansModelView<S>& m, Idx row0, Id
     return -1;
 }
 
+// One cache line into L1.  An asm statement on x86: GCC 12 drops
+// __builtin_prefetch from these loops once they are inlined.
+inline void prefetch_line(const void* p) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#elif defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#else
+    (void)p;
+#endif
+}
+
+// Asks the memory system for rows [r0, r1) of X (input) or of the relevance
+// output, to arrive while other rows are computed: the kernel does a few
+// hundred cycles of work per row between reading a row and writing its
+// relevance, too irregular for the hardware prefetcher to run far enough
+// ahead (without it a third of a row's time went to waiting for X).  The
+// next sub-block's input and the current group's output are asked for at two
+// different points of a group's work, so that fewer lines are in flight at
+// once.  A hint only: no effect on results.
+template <class T>
+inline void prefetch_rows(const KMeansJob<T>& job, Idx D, Idx r0, Idx r1, bool output) {
+    constexpr Idx per_line = 64 / static_cast<Idx>(sizeof(T));
+    if (output ? job.relevance == nullptr : job.col_stride != 1) return;  // strided input (rare): left to the hardware
+    for (Idx r = r0; r < r1; ++r) {
+        const T* x = output ? job.relevance + r * job.relevance_stride : job.X + r * job.row_stride;
+        for (Idx i = 0; i < D; i += per_line) prefetch_line(x + i);
+    }
+}
+
 // E[r, k0 .. k0 + NV W) = ||p_k||^2 - 2 z_r . p_k for RG rows from r0: the
 // RG x NV accumulator registers stay live while i runs over Dp; each step
 // loads NV vectors of P^T and broadcasts one z per row.
@@ -503,6 +533,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
         for (Idx g0 = 0; g0 < rows; g0 += L) {
             const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
+            prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
             const S* Eg = s.E + g0 * Kp;
             for (Idx k = 0; k < K; ++k)
                 for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
@@ -552,12 +583,17 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // Rows whose distances overflowed even in float64 (x - centre
             // beyond the float64 range, or its product with the centroids):
             // reported, and carried on as harmless ties; the caller throws.
-            bool far_l[L];
-            for (Idx j = 0; j < L; ++j) {
-                far_l[j] = false;
-                if (j >= live) continue;
-                for (Idx k = 0; k < K; ++k) far_l[j] = far_l[j] || !(eT[k * L + j] - eT[k * L + j] == 0.0);
-                if (!far_l[j]) continue;
+            // One vector pass flags them (inf - inf and NaN - NaN are NaN);
+            // only flagged lanes are looked at one by one.
+            Vd not_finite = Dd::zero();
+            for (Idx k = 0; k < K; ++k) {
+                const Vd v = Dd::load(eT + k * L);
+                not_finite += (v - v == Dd::zero()) ? Dd::zero() : Dd::splat(1.0);
+            }
+            double not_finite_l[L];
+            Dd::store(not_finite_l, not_finite);
+            for (Idx j = 0; j < live; ++j) {
+                if (not_finite_l[j] == 0.0) continue;
                 if (status.first_too_far < 0) status.first_too_far = b0 + g0 + j;
                 for (Idx k = 0; k < K; ++k) eT[k * L + j] = 0.0;
                 lo_l[j] = second_l[j] = 0.0;
@@ -635,6 +671,11 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
             // total >= 1 when a competitor is kept (the nearest has weight 1);
             // none kept: no relevance.
+            {
+                // The next sub-block's input, a group's worth at a time.
+                const Idx p0 = b0 + SB + g0, p1 = (p0 + L < r_end) ? p0 + L : r_end;
+                prefetch_rows(job, m.D, p0, p1, /*output=*/false);
+            }
             const Vd scale = total > zero ? f / total : zero;
             Vd sum = zero, zeros = zero, abs_sum = zero, sens = zero;
             for (Idx k = 0; k < K; ++k) {
@@ -642,10 +683,20 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 const Vd share = Dd::load(wT + k * L) * scale;
                 // Absorbed and target entries have share 0: no coefficient
                 // (not 0 / 0 where h = 0).
-                const Vd a = share == zero ? zero : share / h;
+                // One division per coefficient (a vector division costs as much
+                // as a dozen multiplications).  float64 arithmetic divides
+                // share / h, correctly rounded; float32 arithmetic rounds a to
+                // float32 anyway, so share * (1 / h) (one more float64 rounding)
+                // gives the same float32 coefficient but for rare double
+                // roundings, and 1 / h serves the error estimate too.
+                Vd a;
                 if (kRedoIllConditioned) {
-                    const Vd ah = share == zero ? zero : a / h;
+                    const Vd inv_h = share == zero ? zero : unit / h;
+                    a = share * inv_h;
+                    const Vd ah = a * inv_h;
                     sens += ah < zero ? -ah : ah;
+                } else {
+                    a = share == zero ? zero : share / h;
                 }
                 Dd::store(aT + k * L, a);
                 store_lanes_as(aT_s + k * L, a);
