@@ -119,12 +119,13 @@ template <class S>
 class KMeansScratch {
 public:
     KMeansScratch(Index Kp, Index Dp)
-        : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp),
+        : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp + kKMeansMaxLanes * Dp),
           d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 3) * Kp), rows_(Kp) {
         view_.Z = s_.data();
         view_.E = view_.Z + kKMeansSubBlockRows * Dp;
         view_.aT_s = view_.E + kKMeansSubBlockRows * Kp;
         view_.active_a = view_.aT_s + kKMeansMaxLanes * Kp;
+        view_.Rg = view_.active_a + Kp;  // Kp, Dp: multiples of 64 bytes, so every row is aligned
         view_.z_sq = d_.data();
         view_.eT = view_.z_sq + kKMeansSubBlockRows;
         view_.wT = view_.eT + kKMeansMaxLanes * Kp;
@@ -246,6 +247,9 @@ void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const Row
     job.logits_all = out.logits_all;
     job.relevance = out.relevance.data;
     job.relevance_stride = out.relevance.row_stride;
+    // Relevance far beyond the caches goes past them (see write_row); a
+    // small output is left in cache for the caller, who reads it next.
+    job.stream_relevance = static_cast<double>(N) * static_cast<double>(n_features()) * sizeof(T) >= 4.0 * (1 << 20);
     job.coefficients = out.coefficients;
 
     const Index B = block_rows(n_features());

@@ -238,24 +238,25 @@ void distances(const KMeansModelView<S>& m, const S* Z, Idx rows, S* E) {
 }
 
 // The rows whose relevance one pass computes: row r has coefficient
-// a[r][t * a_stride] for prototype t, centred input z[r] and output out[r].
-template <class T, class S, int RB>
+// a[r][t * a_stride] for prototype t, centred input z[r], and its relevance
+// goes to out[r], a row of Dp values of the group's staging buffer (see
+// write_row).
+template <class S, int RB>
 struct RelevanceRows {
     const S* a[RB];
     const S* z[RB];
-    T* out[RB];
+    S* out[RB];
 };
 
 // Relevance of columns [d0, d0 + NV W) of RB rows from midpoint-rule
 // coefficients a_t and prototype rows [p | p*p] (Dense: every prototype,
 // PP + t 2Dp; otherwise the n rows listed): g = sum a_t p_t,
 // g2 = sum a_t p_t^2, R = g2 - 2 z g.  2 RB NV accumulator registers; each
-// prototype's vectors are loaded once for all RB rows.  Whole chunks of
-// output are stored straight from registers, a partial last chunk through
-// a small buffer.
-template <class T, class S, int NV, int RB, bool Dense, bool Partial>
+// prototype's vectors are loaded once for all RB rows.  Stored straight
+// from registers (the staging rows are padded to Dp).
+template <class S, int NV, int RB, bool Dense>
 inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
-                            const RelevanceRows<T, S, RB>& rr, Idx d0) {
+                            const RelevanceRows<S, RB>& rr, Idx d0) {
     using Sd = Simd<S>;
     using V = typename Sd::V;
     constexpr int W = Sd::W;
@@ -280,42 +281,54 @@ inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, I
     }
     for (int r = 0; r < RB; ++r) {
         const S* z = rr.z[r] + d0;
-        if (!Partial && std::is_same<T, S>::value) {
-            S* dst = reinterpret_cast<S*>(rr.out[r]) + d0;
-            for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
-        } else {
-            S buf[NV * W];
-            for (int v = 0; v < NV; ++v) Sd::store(buf + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
-            const Idx count = (m.D - d0 < NV * W) ? m.D - d0 : NV * W;
-            for (Idx j = 0; j < count; ++j) rr.out[r][d0 + j] = static_cast<T>(buf[j]);
-        }
+        S* dst = rr.out[r] + d0;
+        for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
     }
-}
-
-template <class T, class S, int NV, int RB, bool Dense>
-inline void relevance_part(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
-                           const RelevanceRows<T, S, RB>& rr, Idx d0) {
-    if (d0 + NV * lanes<S>() <= m.D)
-        relevance_chunk<T, S, NV, RB, Dense, false>(m, list, a_stride, n, rr, d0);
-    else
-        relevance_chunk<T, S, NV, RB, Dense, true>(m, list, a_stride, n, rr, d0);
 }
 
 // Relevance of RB rows over all columns: chunks of NV vectors (one row:
 // four; two rows: as many as the registers hold, two on AVX2 and SSE, four
 // with AVX-512's 32 registers), then the remaining vectors (Dp is a
 // multiple of W).
-template <class T, class S, int RB, bool Dense>
+template <class S, int RB, bool Dense>
 void relevance_rows(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
-                    const RelevanceRows<T, S, RB>& rr) {
+                    const RelevanceRows<S, RB>& rr) {
     constexpr int W = lanes<S>();
     constexpr int NV = (RB == 1 || kVectorBytes == 64) ? 4 : 2;
     Idx d0 = 0;
-    for (; d0 + NV * W <= m.Dp; d0 += NV * W) relevance_part<T, S, NV, RB, Dense>(m, list, a_stride, n, rr, d0);
+    for (; d0 + NV * W <= m.Dp; d0 += NV * W) relevance_chunk<S, NV, RB, Dense>(m, list, a_stride, n, rr, d0);
     const Idx rest = (m.Dp - d0) / W;
-    if (NV > 3 && rest == 3) relevance_part<T, S, (NV > 3 ? 3 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
-    if (NV > 2 && rest == 2) relevance_part<T, S, (NV > 2 ? 2 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
-    if (rest == 1) relevance_part<T, S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (NV > 3 && rest == 3) relevance_chunk<S, (NV > 3 ? 3 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (NV > 2 && rest == 2) relevance_chunk<S, (NV > 2 ? 2 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (rest == 1) relevance_chunk<S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
+}
+
+// Copies a staged relevance row (D values of S) to the caller's output
+// row.  Streamed (Simd::stream, the caller fences) where asked and possible:
+// T is S and dst is aligned to T; the whole vectors aligned to their width
+// go past the caches, the few values before and after them (which share
+// their cache lines with the neighbouring rows) are stored plainly.  The
+// output of a large call is written once and never read here, so streaming
+// saves reading each line before writing it (a third of the memory traffic)
+// and keeps the caches for the model and the scratch.
+template <class T, class S>
+inline void write_row(T* dst, const S* buf, Idx D, bool stream) {
+    using Sd = Simd<S>;
+    constexpr int W = Sd::W;
+    Idx i = 0;
+    if (std::is_same<T, S>::value) {
+        S* out = reinterpret_cast<S*>(dst);
+        const auto addr = reinterpret_cast<std::uintptr_t>(out);
+        if (stream && W > 1 && addr % sizeof(S) == 0) {
+            const Idx head = static_cast<Idx>(((sizeof(typename Sd::V) - addr % sizeof(typename Sd::V)) %
+                                               sizeof(typename Sd::V)) / sizeof(S));
+            for (; i < head && i < D; ++i) out[i] = buf[i];
+            for (; i + W <= D; i += W) Sd::stream(out + i, Sd::load(buf + i));
+        } else {
+            for (; i + W <= D; i += W) Sd::store(out + i, Sd::load(buf + i));
+        }
+    }
+    for (; i < D; ++i) dst[i] = static_cast<T>(buf[i]);
 }
 
 // Whether v is finite and within the range of T (NaN fails).  Local to this
@@ -533,7 +546,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
         for (Idx g0 = 0; g0 < rows; g0 += L) {
             const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
-            prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
+            if (!job.stream_relevance) prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
             const S* Eg = s.E + g0 * Kp;
             for (Idx k = 0; k < K; ++k)
                 for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
@@ -719,8 +732,13 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                                                          static_cast<double>(std::numeric_limits<S>::max())
                                                      ? static_cast<double>(std::numeric_limits<T>::max())
                                                      : static_cast<double>(std::numeric_limits<S>::max()));
+            // Each row's relevance goes to its staging row Rg + j Dp first; the
+            // rows checked one value at a time (rare) write their output
+            // themselves.
             Idx dense[L], n_dense = 0;
+            bool staged_l[L];
             for (Idx j = 0; j < live; ++j) {
+                staged_l[j] = false;
                 const Idx c = static_cast<Idx>(target_l[j]);
                 if (m.has_duplicates) {
                     const Idx rep_c = m.representative[c];
@@ -745,6 +763,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                                                 status);
                     continue;
                 }
+                staged_l[j] = true;
                 aT_s[c * L + j] = static_cast<S>(-sum_l[j]);
                 if (4.0 * zeros_l[j] <= static_cast<double>(K)) {
                     dense[n_dense++] = j;
@@ -760,47 +779,51 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         ++n;
                     }
                 }
-                RelevanceRows<T, S, 1> one{
-                    {s.active_a}, {s.Z + (g0 + j) * m.Dp}, {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
-                relevance_rows<T, S, 1, false>(m, s.active_rows, 1, n, one);
+                RelevanceRows<S, 1> one{{s.active_a}, {s.Z + (g0 + j) * m.Dp}, {s.Rg + j * m.Dp}};
+                relevance_rows<S, 1, false>(m, s.active_rows, 1, n, one);
             }
             // Rows with (nearly) all shares nonzero, two at a time.
             Idx q = 0;
             for (; q + 1 < n_dense; q += 2) {
                 const Idx j0 = dense[q], j1 = dense[q + 1];
-                RelevanceRows<T, S, 2> two{{aT_s + j0, aT_s + j1},
-                                           {s.Z + (g0 + j0) * m.Dp, s.Z + (g0 + j1) * m.Dp},
-                                           {job.relevance + (b0 + g0 + j0) * job.relevance_stride,
-                                            job.relevance + (b0 + g0 + j1) * job.relevance_stride}};
-                relevance_rows<T, S, 2, true>(m, nullptr, L, K, two);
+                RelevanceRows<S, 2> two{{aT_s + j0, aT_s + j1},
+                                        {s.Z + (g0 + j0) * m.Dp, s.Z + (g0 + j1) * m.Dp},
+                                        {s.Rg + j0 * m.Dp, s.Rg + j1 * m.Dp}};
+                relevance_rows<S, 2, true>(m, nullptr, L, K, two);
             }
             if (q < n_dense) {
                 const Idx j = dense[q];
-                RelevanceRows<T, S, 1> one{
-                    {aT_s + j}, {s.Z + (g0 + j) * m.Dp}, {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
-                relevance_rows<T, S, 1, true>(m, nullptr, L, K, one);
+                RelevanceRows<S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp}, {s.Rg + j * m.Dp}};
+                relevance_rows<S, 1, true>(m, nullptr, L, K, one);
             }
-            if (kRedoIllConditioned && job.relevance) {  // (affine.hpp's coefficients-only calls: none)
-                for (Idx j = 0; j < live; ++j) {
+            for (Idx j = 0; j < live; ++j) {
+                if (!staged_l[j]) continue;
+                const S* r = s.Rg + j * m.Dp;
+                if (kRedoIllConditioned) {
                     // The relevance sums to f, so r_max >= |f| / D: most rows
-                    // are cleared without looking at their output.
+                    // are cleared without looking at their values.
                     const double f_abs = f_l[j] < 0.0 ? -f_l[j] : f_l[j];
-                    if (!(redo_l[j] * static_cast<double>(m.D) > f_abs)) continue;
-                    const T* r = job.relevance + (b0 + g0 + j) * job.relevance_stride;
-                    double r_max = 0.0;
-                    for (Idx i = 0; i < m.D; ++i) {
-                        const double v = static_cast<double>(r[i]);
-                        const double v_abs = v < 0.0 ? -v : v;
-                        r_max = v_abs > r_max ? v_abs : r_max;
+                    if (redo_l[j] * static_cast<double>(m.D) > f_abs) {
+                        double r_max = 0.0;
+                        for (Idx i = 0; i < m.D; ++i) {
+                            const double v = static_cast<double>(r[i]);
+                            const double v_abs = v < 0.0 ? -v : v;
+                            r_max = v_abs > r_max ? v_abs : r_max;
+                        }
+                        if (redo_l[j] > r_max) {
+                            explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j],
+                                            s.z_sq[g0 + j], aT + j, eT + j, L,
+                                            m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row, s.a_row, s.k_row,
+                                            status);
+                            continue;
+                        }
                     }
-                    if (redo_l[j] > r_max)
-                        explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
-                                        aT + j, eT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row,
-                                        s.a_row, s.k_row, status);
                 }
+                write_row(job.relevance + (b0 + g0 + j) * job.relevance_stride, r, m.D, job.stream_relevance);
             }
         }
     }
+    if (job.stream_relevance) stream_fence();
 }
 
 // The kernels of this instruction set, for KMeansCore to choose from.

@@ -46,6 +46,7 @@ struct KMeansJob {
     T* logits_all = nullptr;            // N x K
     T* relevance = nullptr;             // N x D rows, relevance_stride apart
     std::ptrdiff_t relevance_stride = 0;
+    bool stream_relevance = false;      // write the relevance past the caches (outputs far beyond them)
     double* coefficients = nullptr;     // N x K: the midpoint-rule coefficients a_k (a_c = -sum), for affine.hpp
 };
 
@@ -68,7 +69,8 @@ constexpr std::ptrdiff_t kKMeansMaxLanes = 8;
 // Per-thread scratch of the kernel, allocated once per call by the caller
 // (KMeansScratch in kmeans.hpp): Z: kKMeansSubBlockRows x Dp, E:
 // kKMeansSubBlockRows x Kp, z_sq: kKMeansSubBlockRows, eT, wT, aT, aT_s:
-// Kp x kKMeansMaxLanes, e_row, a_row, k_row, active_a, active_rows: Kp.
+// Kp x kKMeansMaxLanes, e_row, a_row, k_row, active_a, active_rows: Kp,
+// Rg: kKMeansMaxLanes x Dp.
 template <class S>
 struct KMeansScratchView {
     S* Z = nullptr;
@@ -82,6 +84,7 @@ struct KMeansScratchView {
     double* a_row = nullptr;
     double* k_row = nullptr;  // cluster indices (exact in float64)
     S* active_a = nullptr;
+    S* Rg = nullptr;  // kKMeansMaxLanes x Dp: a group's relevance rows, before they are written out
     const S** active_rows = nullptr;
 };
 
