@@ -567,7 +567,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             Dd::store(lo_l, lo);
             Dd::store(second_l, second);
             Dd::store(nearest_l, nearest);
-            Dd::store(tol_l, (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))) * tie_factor);
+            // The scale of each row's squared distances, max|p|^2 + 2 |z| max|p|.
+            const Vd s_scale = Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0));
+            Dd::store(tol_l, s_scale * tie_factor);
             // Near ties, and rows whose norm overflowed S (tolerance inf):
             // float64 distances, one row at a time (rare).
             for (Idx j = 0; j < live; ++j) {
@@ -656,15 +658,21 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // a_c = -sum a_k so that the x*x terms cancel.
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
-            Vd total = zero, overflow = zero, h_min = Dd::splat(inf);
-            for (Idx k = 0; k < K; ++k) {
+            // The smallest kept h: when every lane is explained for its nearest
+            // cluster with f > eps (the usual call), the second nearest is kept
+            // and no other competitor is nearer, so it is f itself (the same
+            // difference of the same two offsets); otherwise one pass finds it.
+            bool assigned_targets = true;
+            for (Idx j = 0; j < L; ++j) assigned_targets = assigned_targets && target_l[j] == nearest_l[j] && f_l[j] > eps;
+            Vd total = zero, overflow = zero, h_min = assigned_targets ? f : Dd::splat(inf);
+            for (Idx k = 0; k < K && !assigned_targets; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
-                overflow += (h - h == zero) ? zero : unit;  // h_k beyond float64 (both e finite)
                 const auto kept = ((h > pos_eps) | (h < neg_eps)) & (target != Dd::splat(static_cast<double>(k)));
                 h_min = (kept & (h < h_min)) ? h : h_min;
             }
             for (Idx k = 0; k < K; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
+                overflow += (h - h == zero) ? zero : unit;  // h_k beyond float64 (both e finite)
                 const auto kept = ((h > pos_eps) | (h < neg_eps)) & (target != Dd::splat(static_cast<double>(k)));
                 const Vd w = exp_nonpositive<kFullExp>((h - h_min) * (-beta));  // NaN (inf - inf) gives 0
                 const Vd wk = kept ? w : zero;
@@ -721,13 +729,12 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             Dd::store(sum_l, sum);
             Dd::store(zeros_l, zeros);
             if (kRedoIllConditioned) {
-                const Vd scale_d = Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0));
-                Dd::store(redo_l, scale_d * (scale_d * sens + abs_sum) *
+                Dd::store(redo_l, s_scale * (s_scale * sens + abs_sum) *
                                       (static_cast<double>(std::numeric_limits<float>::epsilon()) / kFloat64RedoRatio));
             }
             // |R_i| and every partial sum of the relevance product are at most
             // 2 sum|a_k| (max|p|^2 + 2 |z| max|p|) (a_c = -sum a_k included).
-            Dd::store(bound_l, abs_sum * 2.0 * (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))));
+            Dd::store(bound_l, abs_sum * 2.0 * s_scale);
             constexpr double out_limit = 0.25 * (static_cast<double>(std::numeric_limits<T>::max()) <
                                                          static_cast<double>(std::numeric_limits<S>::max())
                                                      ? static_cast<double>(std::numeric_limits<T>::max())
