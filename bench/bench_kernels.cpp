@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "neon/isa.hpp"
-#include "neon/kmeans.hpp"
+#include "neon/prototype_core.hpp"
 
 namespace {
 
@@ -138,14 +138,14 @@ void blobs(long N, long D, long K, std::vector<double>& X, std::vector<double>& 
 
 template <class T>
 void run_dtype(const Options& o, const char* dtype, long N, long D, long K, const std::vector<double>& X64,
-               const neon::KMeansCore& core) {
+               const neon::PrototypeCore& core) {
     std::vector<T> X(X64.begin(), X64.end()), R(X.size()), logit(N);
     std::vector<std::int64_t> assigned(N);
     neon::RowsView<T> view{X.data(), N, D, D, 1};
 
     double beta = o.beta;
     if (!(beta > 0.0)) {  // the paper's heuristic on this data
-        neon::KMeansOutputs<T> lo;
+        neon::ModelOutputs<T> lo;
         lo.logit = logit.data();
         core.evaluate(view, neon::TargetSpec{}, 1.0, lo, 0);
         double mean = 0.0;
@@ -171,12 +171,13 @@ void run_dtype(const Options& o, const char* dtype, long N, long D, long K, cons
         for (const auto& isa_name : o.isa) {
             const neon::Isa isa = neon::parse_isa(isa_name);
             if (!neon::isa_supported(isa == neon::Isa::automatic ? neon::best_isa() : isa)) continue;
-            neon::KMeansOutputs<T> out;
+            neon::ModelOutputs<T> out;
             out.assigned = assigned.data();
             out.logit = logit.data();
             out.relevance = neon::RowsOut<T>{R.data(), D};
             const Stats s = time_it(
-                [&] { core.evaluate(view, neon::TargetSpec{}, beta, out, static_cast<int>(th), 0, isa); }, o.reps);
+                [&] { core.evaluate(view, neon::TargetSpec{}, beta, out, static_cast<int>(th), 0, nullptr, isa); },
+                o.reps);
             // Conservation and agreement with the first instruction set run.
             double worst_gap = 0.0, worst_diff = 0.0, scale = 0.0;
             for (long r = 0; r < N; ++r) {
@@ -224,7 +225,7 @@ int main(int argc, char** argv) {
                 for (long K : o.k) {
                     std::vector<double> X, C;
                     blobs(N, D, K, X, C);
-                    const neon::KMeansCore core(C.data(), K, D, 1e-12);
+                    const neon::PrototypeCore core(C.data(), K, D, 1e-12);
                     for (const auto& dt : o.dtype) {
                         if (dt == "float32")
                             run_dtype<float>(o, "float32", N, D, K, X, core);

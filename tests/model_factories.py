@@ -18,6 +18,7 @@ one ``ModelCase`` here. A case knows how to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -285,6 +286,12 @@ def _softmin_weights(d, stiffness):
 
 
 def _kernel_reference(model, X, targets, beta, dtype=np.float64):  # float64 inside for any input
+    if np.bincount(model.labels).max() == 1:
+        # One support vector per cluster: the model runs the fused k-means kernel
+        # (float32 input in float32), so the k-means reference and its rounding
+        # bounds apply, on the centroids in cluster order and the model's own eps.
+        centroids = np.asarray(model.support_vectors)[np.argsort(model.labels, kind="stable")]
+        return _kmeans_reference(SimpleNamespace(centroids=centroids, _core=model._core), X, targets, beta, dtype)
     with np.errstate(all="ignore"):
         return _kernel_reference_ld(model, X, targets, beta)
 

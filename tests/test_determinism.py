@@ -34,7 +34,7 @@ def problem(request):
     rng = np.random.default_rng(20240)
     D = 13
     model = request.param.make(rng, 7, D)
-    n_rows = 9 * int(nx._core.KMeansCore.block_rows(D)) + 123
+    n_rows = 9 * int(model._block_rows(D)) + 123
     return model, rng.normal(size=(n_rows, D)) * 2.0
 
 

@@ -349,7 +349,7 @@ def test_identical_across_thread_counts():
     L = np.repeat(np.arange(4), 10)
     U = centers[L] + np.random.default_rng(2).normal(size=(40, 5))
     m = nx.NeuralizedKernelKMeans(U, L, 0.2, 0.5)
-    assert nx.kernel_kmeans._core.KernelKMeansCore.block_rows(5, 40) < len(X) / 2
+    assert m._core.block_rows(5) < len(X) / 2
     t = np.random.default_rng(0).integers(4, size=len(X))
     a = m.explain(X, target=t, beta=0.3, n_threads=1)
     b = m.explain(X, target=t, beta=0.3, n_threads=2)

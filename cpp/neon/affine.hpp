@@ -38,11 +38,10 @@
 #include <string>
 #include <vector>
 
-#include "kernel_kmeans.hpp"
-#include "kmeans.hpp"
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
+#include "prototype_core.hpp"
 #include "rows.hpp"
 
 namespace neon {
@@ -96,28 +95,29 @@ private:
     RowMatrix B_;
 };
 
-// The input-space explanation of a model core (KMeansCore or
-// KernelKMeansCore) on z = A (x - x_center) + b.  `prototypes` (M x D_z, the
-// core's prototypes in the caller's order) and `labels` (their clusters;
-// k-means: 0..K-1) must be the ones the core was built from; the core must
-// outlive this object.
-template <class Core>
+// The input-space explanation of a model core on z = A (x - x_center) + b.
+// The core must outlive this object.
 class AffineCore {
 public:
-    AffineCore(const Core& core, AffineFeatureMap map, const double* prototypes, const std::int64_t* labels, Index M)
-        : core_(&core), map_(std::move(map)), labels_(labels, labels + M) {
-        const Index Dz = map_.dim_out(), Din = map_.dim_in(), K = core.n_clusters();
+    AffineCore(const PrototypeCore& core, AffineFeatureMap map) : core_(&core), map_(std::move(map)) {
+        const PrototypeModel& model = core.model();
+        const Index Dz = map_.dim_out(), Din = map_.dim_in(), K = core.n_clusters(), M = core.n_prototypes();
         if (core.n_features() != Dz)
             throw std::invalid_argument("the model has " + std::to_string(core.n_features()) +
                                         " features but the feature map produces " + std::to_string(Dz));
-        const RowMatrix U = Eigen::Map<const RowMatrix>(prototypes, M, Dz);
+        // The prototypes and their clusters in the caller's order (that of
+        // the core's coefficient rows).
+        RowMatrix U(M, Dz);
+        labels_.resize(M);
+        for (Index t = 0; t < M; ++t) {
+            const Index p = model.positions()[t];
+            U.row(t) = model.prototypes().raw().row(p);
+            labels_[t] = model.cluster_of(p);
+        }
         center_ = U.colwise().mean().transpose();
         Uc_ = U.rowwise() - center_.transpose();
         members_.assign(K, {});
-        for (Index t = 0; t < M; ++t) {
-            if (labels_[t] < 0 || labels_[t] >= K) throw std::invalid_argument("prototype label out of range");
-            members_[labels_[t]].push_back(t);
-        }
+        for (Index t = 0; t < M; ++t) members_[labels_[t]].push_back(t);
         // [Q | P * Q | P]: one product with a block's coefficient rows gives
         // the three sums of the factorized rule.
         const RowMatrix P = Uc_ * map_.B().transpose(), Q = Uc_ * map_.A();
@@ -128,7 +128,7 @@ public:
         bool pooled = false;
         for (const auto& m : members_) pooled = pooled || m.size() > 1;
         pair_level_ = pooled && !map_.rows_parallel_to_columns();
-        block_ = block_rows_of(core);
+        block_ = core.block_rows(Dz);
     }
 
     Index n_features() const { return map_.dim_in(); }
@@ -141,15 +141,10 @@ public:
     bool pair_level() const { return pair_level_; }
 
     template <class T>
-    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out,
+    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
                   int n_threads, Index first_row = 0) const;
 
 private:
-    static Index block_rows_of(const KMeansCore& core) { return KMeansCore::block_rows(core.n_features()); }
-    static Index block_rows_of(const KernelKMeansCore& core) {
-        return KernelKMeansCore::block_rows(core.n_features(), core.n_support());
-    }
-
     struct Block {  // per-thread scratch
         RowMatrix Xb, Z, Pb, C, G, W, E, logits_all, Y, T, S, a;
         std::vector<std::int64_t> assigned;
@@ -160,11 +155,11 @@ private:
     };
 
     template <class T>
-    void run_block(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out, Index r0,
+    void run_block(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out, Index r0,
                    Index n, Index first_row, Block& s, FirstBadRow& bad_input, FirstBadRow& unrepresentable) const;
     void pair_cross(const double* w, const double* e, Index c, Block& s) const;
 
-    const Core* core_;
+    const PrototypeCore* core_;
     AffineFeatureMap map_;
     std::vector<std::int64_t> labels_;
     std::vector<std::vector<Index>> members_;
@@ -178,8 +173,7 @@ private:
 // members i and the competitors' members j, a_ij = q_i R_j / h_ij with the
 // core's weights and absorbing rule.  Pairs of identical prototypes add a
 // symmetric u u^T to T and nothing to the cross term.  Result in s.cross.
-template <class Core>
-void AffineCore<Core>::pair_cross(const double* w, const double* e, Index c, Block& s) const {
+inline void AffineCore::pair_cross(const double* w, const double* e, Index c, Block& s) const {
     const Index M = static_cast<Index>(labels_.size()), Dz = map_.dim_out();
     s.I.clear();
     s.J.clear();
@@ -205,11 +199,10 @@ void AffineCore<Core>::pair_cross(const double* w, const double* e, Index c, Blo
 
 // Rows [r0, r0 + n): z, the core on z (one thread: this block is one unit of
 // the caller's parallel loop), outputs, relevance.
-template <class Core>
 template <class T>
-void AffineCore<Core>::run_block(const RowsView<T>& X, const TargetSpec& target, double beta,
-                                 const KMeansOutputs<T>& out, Index r0, Index n, Index first_row, Block& s,
-                                 FirstBadRow& bad_input, FirstBadRow& unrepresentable) const {
+void AffineCore::run_block(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
+                           Index r0, Index n, Index first_row, Block& s, FirstBadRow& bad_input,
+                           FirstBadRow& unrepresentable) const {
     const Index Din = map_.dim_in(), Dz = map_.dim_out(), K = n_clusters();
     const Index M = static_cast<Index>(labels_.size());
     const bool want_relevance = out.relevance.data != nullptr, pairs = want_relevance && pair_level_;
@@ -223,7 +216,7 @@ void AffineCore<Core>::run_block(const RowsView<T>& X, const TargetSpec& target,
     s.Z.noalias() = s.Xb * map_.A().transpose();
     s.Z.rowwise() += map_.b().transpose();
 
-    KernelKMeansOutputs<double> zout;
+    ModelOutputs<double> zout;
     s.assigned.resize(n);
     zout.assigned = s.assigned.data();
     if (out.logit) {
@@ -289,10 +282,9 @@ void AffineCore<Core>::run_block(const RowsView<T>& X, const TargetSpec& target,
     }
 }
 
-template <class Core>
 template <class T>
-void AffineCore<Core>::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
-                                const KMeansOutputs<T>& out, int n_threads, Index first_row) const {
+void AffineCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
+                          int n_threads, Index first_row) const {
     const Index N = X.n_rows;
     if (X.n_cols != map_.dim_in()) throw std::invalid_argument("X has the wrong number of features");
     const Index n_blocks = block_count(N, block_);

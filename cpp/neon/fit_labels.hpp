@@ -1,7 +1,7 @@
 // Rows under fitted centres: the final labelling pass of a fit (and of
 // KMeans.score), and the distances of KMeans.transform.
 //
-// The labels come from the explanation's own assignment (KMeansCore in
+// The labels come from the explanation's own assignment (FusedEvaluator in
 // kmeans.hpp: dispatched kernels, near ties settled with exact float64
 // distances, ties to the lowest index), so a fit's labels_ equal predict on
 // the same rows by construction.
@@ -29,14 +29,15 @@ LabelResult label_rows(const RowsView<T>& X, const double* w, const double* cent
                        int n_threads, Isa isa = Isa::automatic) {
     const Index N = X.n_rows, D = X.n_cols;
     // eps only shapes explanations; the assignment does not depend on it.
-    const KMeansCore core(centers, K, D, 0.0);
+    const PrototypeModel model(centers, nullptr, K, D, PrototypeModel::kNoGamma, PrototypeModel::kNoGamma, 0.0);
+    const FusedEvaluator core(model);
     LabelResult result;
     // The logits in chunks, so that the pass keeps O(chunk) memory beyond labels.
     constexpr Index kChunk = Index(1) << 16;
     std::vector<T> logit(static_cast<std::size_t>(std::min(N, kChunk)));
     for (Index lo = 0; lo < N; lo += kChunk) {
         const Index hi = std::min(N, lo + kChunk);
-        KMeansOutputs<T> out;
+        ModelOutputs<T> out;
         out.assigned = labels + lo;
         out.logit = logit.data();
         core.evaluate(X.slice(lo, hi), TargetSpec{}, 1.0, out, n_threads, lo, isa);
@@ -62,7 +63,7 @@ void center_distances(const RowsView<T>& X, const double* centers, Index K, bool
     const FitPacked<double> packed(protos);
     const FitPrototypesView<double> view = packed.view();
     const FitRows<T> rows = fit_rows(X, static_cast<const double*>(nullptr));
-    const Index B = KMeansCore::block_rows(D);
+    const Index B = FusedEvaluator::block_rows(D);
     const Index n_blocks = block_count(N, B);
     const int threads = fit_thread_count(n_threads, n_blocks, double(N) * double(D) * double(K));
     std::vector<FitScratch<double>> scratch;

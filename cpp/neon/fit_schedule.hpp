@@ -1,6 +1,6 @@
 // The reduction schedule of the k-means fitting passes (fit_moments.hpp,
 // fit_lloyd.hpp, fit_labels.hpp): rows are cut into the foundation's fixed
-// blocks (KMeansCore::block_rows), and blocks into fixed groups.  Every
+// blocks (FusedEvaluator::block_rows), and blocks into fixed groups.  Every
 // group is computed by one thread, sequentially over its rows, into its own
 // partial sums; partials are combined in group order on the calling
 // thread.  Group and block boundaries depend on the problem size only, so
@@ -55,7 +55,7 @@ inline int fit_thread_count(int n_threads, Index units, double work) {
 template <class MakeScratch, class Body>
 std::vector<double> reduce_over_groups(Index N, Index D, Index width, int n_threads, double work,
                                        MakeScratch&& make_scratch, Body&& body) {
-    const BlockGroups groups(N, KMeansCore::block_rows(D), width);
+    const BlockGroups groups(N, FusedEvaluator::block_rows(D), width);
     const int threads = fit_thread_count(n_threads, groups.n_groups, work);
     std::vector<decltype(make_scratch())> scratch;
     scratch.reserve(static_cast<std::size_t>(threads));

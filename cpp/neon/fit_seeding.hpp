@@ -4,7 +4,7 @@
 // Random draws come from an explicitly seeded std::mt19937_64 turned into
 // doubles by hand (the standard distributions are implementation-defined),
 // so a seed gives the same centres with any standard library.  Sums are per
-// fixed block of rows (KMeansCore::block_rows), combined in block order:
+// fixed block of rows (FusedEvaluator::block_rows), combined in block order:
 // results do not depend on the thread count.
 #pragma once
 
@@ -87,7 +87,7 @@ public:
         if (N_ < 1 || D_ < 1) throw std::invalid_argument("X must have at least one row and one column");
         if (K_ < 1 || K_ > N_) throw std::invalid_argument("n_clusters must be in [1, n_samples]");
         if (L_ < 1) throw std::invalid_argument("n_local_trials must be >= 1");
-        B_ = KMeansCore::block_rows(D_);
+        B_ = FusedEvaluator::block_rows(D_);
         n_blocks_ = block_count(N_, B_);
         centers_.resize(K_, D_);
         indices_.reserve(K_);

@@ -37,6 +37,7 @@
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
+#include "prototype_model.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"
 
@@ -55,73 +56,22 @@ inline double pool_weight(double t) {
     return t < 700.0 ? std::exp(-t) : 0.0;
 }
 
-template <class T>
-struct KernelKMeansOutputs : KMeansOutputs<T> {
-    T* distances = nullptr;  // N x K, row-major: soft-min distance S_k(x)
-    // For the pair-level stage of affine.hpp, N x M each in the caller's
-    // support-vector order: the layer-2/3 weights (q_i of the target's
-    // members, R_j of the competitors' members; 0 for skipped ones) and the
-    // distance offsets e_j (h_ij = e_j - e_i).  Need `coefficients`.
-    double* pair_weights = nullptr;
-    double* pair_offsets = nullptr;
-};
-
-class KernelKMeansCore {
+// The pooled row evaluator of a PrototypeModel (prototype_model.hpp): any
+// number of prototypes per cluster, the soft-min distances, leave-one-out
+// and the pair weights of affine.hpp.  It reads the model's definition
+// through the members below, named as the model names them.
+class PooledEvaluator {
 public:
-    // `support` is M x D row-major, `labels` M cluster indices in [0, K) with
-    // every cluster non-empty and K >= 2.  gamma: kernel width; pool_stiffness:
-    // gamma' of the two LME redistributions; eps_relative: stabilizer of the
-    // midpoint rule relative to the squared spread of the support vectors.
-    KernelKMeansCore(const double* support, const std::int64_t* labels, Index M, Index D, double gamma,
-                     double pool_stiffness, double eps_relative)
-        : gamma_(gamma), pool_stiffness_(pool_stiffness) {
-        if (M < 1 || D < 1) throw std::invalid_argument("support vectors must be a non-empty M x D matrix");
-        if (!(gamma > 0.0) || !std::isfinite(gamma)) throw std::invalid_argument("gamma must be finite and > 0");
-        if (!(pool_stiffness > 0.0) || !std::isfinite(pool_stiffness))
-            throw std::invalid_argument("pool_stiffness must be finite and > 0");
-        if (!(eps_relative >= 0.0) || !std::isfinite(eps_relative))
-            throw std::invalid_argument("eps must be finite and >= 0");
-        std::int64_t max_label = -1;
-        for (Index j = 0; j < M; ++j) {
-            if (labels[j] < 0 || labels[j] >= M)
-                throw std::invalid_argument("support label " + std::to_string(labels[j]) + " at index " +
-                                            std::to_string(j) + " is not a cluster index in [0, M)");
-            max_label = std::max(max_label, labels[j]);
-        }
-        const Index K = static_cast<Index>(max_label) + 1;
-        if (K < 2) throw std::invalid_argument("kernel k-means needs at least 2 clusters");
+    // `model` must outlive the evaluator.
+    explicit PooledEvaluator(const PrototypeModel& model)
+        : model_(model), protos_(model.prototypes()), start_(model.cluster_starts()), position_(model.positions()),
+          twin_(model.twins()), gamma_(width(model.gamma())), pool_stiffness_(width(model.pool_stiffness())),
+          eps_(model.epsilon()) {}
 
-        // Support vectors sorted (stably) by cluster: cluster k is the range
-        // [start_[k], start_[k + 1]) of the internal order.
-        std::vector<Index> order(M);
-        std::iota(order.begin(), order.end(), Index{0});
-        std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return labels[a] < labels[b]; });
-        start_.assign(K + 1, 0);
-        for (Index j = 0; j < M; ++j) ++start_[labels[j] + 1];
-        for (Index k = 0; k < K; ++k) {
-            if (start_[k + 1] == 0)
-                throw std::invalid_argument("cluster " + std::to_string(k) + " has no support vector");
-            start_[k + 1] += start_[k];
-        }
-        position_.resize(M);
-        RowMatrix sorted(M, D);
-        const Eigen::Map<const RowMatrix> given(support, M, D);
-        for (Index p = 0; p < M; ++p) {
-            sorted.row(p) = given.row(order[p]);
-            position_[order[p]] = p;
-        }
-        protos_ = CenteredPrototypes(sorted.data(), M, D, "support vectors");
-        find_cross_cluster_twins();
-        eps_ = eps_relative * protos_.h_scale();
-    }
-
-    Index n_clusters() const { return static_cast<Index>(start_.size()) - 1; }
-    Index n_features() const { return protos_.dim(); }
-    Index n_support() const { return protos_.size(); }
-    Index cluster_size(Index k) const { return start_[k + 1] - start_[k]; }
-    double gamma() const { return gamma_; }
-    double pool_stiffness() const { return pool_stiffness_; }
-    double epsilon() const { return eps_; }
+    Index n_clusters() const { return model_.n_clusters(); }
+    Index n_features() const { return model_.n_features(); }
+    Index n_support() const { return model_.n_prototypes(); }
+    Index largest_cluster() const { return model_.largest_cluster(); }
 
     // Multiply-adds (or their equivalent) one row costs: the distance and
     // relevance products (3 M D), M exponentials, and the pair loop over the
@@ -149,12 +99,6 @@ public:
         return rows;
     }
 
-    Index largest_cluster() const {
-        Index largest = 0;
-        for (Index k = 0; k < n_clusters(); ++k) largest = std::max(largest, cluster_size(k));
-        return largest;
-    }
-
     // Fills the outputs asked for in `out` for the rows of X.  `exclude`
     // (optional, N entries, in the caller's support-vector order; -1 = none)
     // leaves one support vector out of the member set of its cluster for that
@@ -163,16 +107,21 @@ public:
     // `first_row` is the index of X's first row in the caller's whole array,
     // for error messages.
     template <class T>
-    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KernelKMeansOutputs<T>& out,
+    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
                   int n_threads, Index first_row = 0, const std::int64_t* exclude = nullptr) const;
 
 private:
-    CenteredPrototypes protos_;    // support vectors in cluster order
-    std::vector<Index> start_;     // K + 1 cluster boundaries in that order
-    std::vector<Index> position_;  // caller's index -> internal position
-    std::vector<Index> twin_;      // internal position -> group of exact duplicates spanning clusters, or -1
-    double gamma_, pool_stiffness_;
-    double eps_ = 0.0;
+    // A model of singleton clusters may have no kernel width (k-means); the
+    // soft-min of one distance is that distance for any, so 1 serves.
+    static double width(double gamma) { return std::isnan(gamma) ? 1.0 : gamma; }
+
+    const PrototypeModel& model_;
+    const CenteredPrototypes& protos_;      // support vectors in cluster order
+    const std::vector<Index>& start_;       // K + 1 cluster boundaries in that order
+    const std::vector<Index>& position_;    // caller's index -> internal position
+    const std::vector<Index>& twin_;  // internal position -> group of exact duplicates spanning clusters, or -1
+    const double gamma_, pool_stiffness_;
+    const double eps_;
 
     struct Scratch {
         RowMatrix Z, E, A, G;
@@ -185,41 +134,6 @@ private:
         std::vector<Index> I, J;
         Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
     };
-
-    Index cluster_of(Index p) const {
-        return static_cast<Index>(std::upper_bound(start_.begin(), start_.end(), p) - start_.begin()) - 1;
-    }
-
-    // Identical support vectors in different clusters give pairs with w = 0
-    // and b = 0: their midpoint-rule contribution is exactly zero (the
-    // stabilizer turns 0/0 into 0), so such pairs are skipped.  Found by a
-    // lexicographic sort of the rows, O(M log M D).
-    void find_cross_cluster_twins() {
-        const Index M = n_support(), D = n_features();
-        // Compared in the centred coordinates the kernel computes in (as
-        // k-means centroids): vectors closer than the centring's rounding have
-        // h = 0 there, and would get coefficients R / eps whose factorized
-        // terms cancel catastrophically.
-        const RowMatrix& U = protos_.centered();
-        std::vector<Index> by_value(M);
-        std::iota(by_value.begin(), by_value.end(), Index{0});
-        auto less = [&](Index a, Index b) {
-            for (Index i = 0; i < D; ++i)
-                if (U(a, i) != U(b, i)) return U(a, i) < U(b, i);
-            return a < b;
-        };
-        std::sort(by_value.begin(), by_value.end(), less);
-        twin_.assign(M, -1);
-        for (Index g = 0; g < M;) {
-            Index end = g + 1;
-            while (end < M && U.row(by_value[end]) == U.row(by_value[g])) ++end;
-            bool spans = false;
-            for (Index t = g + 1; t < end; ++t) spans = spans || cluster_of(by_value[t]) != cluster_of(by_value[g]);
-            if (spans)
-                for (Index t = g; t < end; ++t) twin_[by_value[t]] = by_value[g];
-            g = end;
-        }
-    }
 
     // Soft-min distances S_k (up to the row's common offset) from the offset
     // distances e, leaving out internal position `skip` (or none if < 0).
@@ -297,19 +211,6 @@ private:
 
     void relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s, double* a,
                                 double* pair_weights = nullptr) const;
-
-    // The outputs affine.hpp asks for, from internal order to the caller's.
-    template <class T>
-    void export_coefficients(const KernelKMeansOutputs<T>& out, Index row, const double* a, const double* w,
-                             const double* e) const {
-        const Index M = n_support();
-        if (out.coefficients)
-            for (Index j = 0; j < M; ++j) out.coefficients[row * M + j] = a[position_[j]];
-        if (out.pair_weights)
-            for (Index j = 0; j < M; ++j) out.pair_weights[row * M + j] = w[position_[j]];
-        if (out.pair_offsets)
-            for (Index j = 0; j < M; ++j) out.pair_offsets[row * M + j] = e[position_[j]];
-    }
 };
 
 // Fills `a` (M entries, internal order) with the midpoint-rule coefficients of
@@ -324,8 +225,8 @@ private:
 // relevance sums to f unless every pair is absorbed.  Where nothing is
 // absorbed (the usual case) Q_j = P_k = 1 exactly and the rule is the plain
 // spec.
-inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
-                                                     double* a, double* pair_weights) const {
+inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
+                                                    double* a, double* pair_weights) const {
     const Index K = n_clusters(), M = n_support();
     std::fill(a, a + M, 0.0);
 
@@ -464,16 +365,11 @@ inline void KernelKMeansCore::relevance_coefficients(const double* e, Index c, d
 }
 
 template <class T>
-void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta,
-                                const KernelKMeansOutputs<T>& out, int n_threads, Index first_row,
-                                const std::int64_t* exclude) const {
+void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
+                               int n_threads, Index first_row, const std::int64_t* exclude) const {
     const Index N = X.n_rows, D = n_features(), K = n_clusters(), M = n_support();
-    if (X.n_cols != D) throw std::invalid_argument("X has the wrong number of features");
+    model_.check_call(X, beta, out, exclude);
     const bool want_relevance = out.relevance.data != nullptr || out.coefficients != nullptr;
-    if (want_relevance && !(beta > 0.0 && std::isfinite(beta)))
-        throw std::invalid_argument("beta must be finite and > 0");
-    if (want_relevance && exclude)
-        throw std::invalid_argument("relevance is not defined with left-out support vectors");
     const Index B = block_rows(D, M, largest_cluster());
     const Index n_blocks = block_count(N, B);
     const int threads = resolve_thread_count(n_threads, n_blocks);
@@ -554,14 +450,14 @@ void KernelKMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, 
             if (want_relevance) {
                 relevance_coefficients(e, c, f, beta, s, s.A.row(r).data(),
                                        out.pair_weights ? s.Wpair.data() : nullptr);
-                export_coefficients(out, row, s.A.row(r).data(), s.Wpair.data(), e);
+                model_.export_coefficients(out, row, s.A.row(r).data(), s.Wpair.data(), e);
             }
         }
         if (out.relevance.data) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
     });
 
     throw_if_bad_input(bad_input, first_row);
-    throw_if_too_far(too_far, first_row, "support vectors");
+    throw_if_too_far(too_far, first_row, model_.what());
     throw_if_unrepresentable<T>(unrepresentable, first_row, eps_);
     if (bad_exclude.any())
         throw std::out_of_range("left-out support vector out of range [-1, " + std::to_string(M) + ") at row " +

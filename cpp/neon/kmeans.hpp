@@ -1,4 +1,5 @@
-// NEON for k-means (NEON_SPEC.md, section 1).
+// NEON for k-means (NEON_SPEC.md, section 1): the fused row evaluator of
+// the prototype model (prototype_model.hpp) for clusters of one prototype.
 //
 // The neuralized model of target cluster c:
 //   layer 1  h_k = d(x, mu_k) - d(x, mu_c)              (linear in x)
@@ -26,6 +27,7 @@
 #include "kmeans_kernel.hpp"
 #include "outputs.hpp"
 #include "parallel.hpp"
+#include "prototype_model.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"
 
@@ -144,40 +146,21 @@ private:
     KMeansScratchView<S> view_;
 };
 
-class KMeansCore {
+// The fused row evaluator of a PrototypeModel whose clusters have one
+// prototype each (every k-means model; a kernel k-means model with singleton
+// clusters too, where S_k is the distance itself): the kernels above, with
+// the model's twins (representatives), eps and centring.  Assignment,
+// logits, relevance and midpoint-rule coefficients; the soft-min distances
+// and leave-one-out are the pooled evaluator's (kernel_kmeans.hpp).
+class FusedEvaluator {
 public:
-    KMeansCore(const double* centroids, Index K, Index D, double eps_relative)
-        : protos_(centroids, K, D, "centroids", /*products=*/false), eps_relative_(eps_relative) {
-        if (K < 2) throw std::invalid_argument("k-means needs at least 2 clusters");
-        if (!(eps_relative >= 0.0) || !std::isfinite(eps_relative))
-            throw std::invalid_argument("eps must be finite and >= 0");
-        // Identical centroids define the same cluster twice: h between them
-        // is 0 for every x and their midpoint-rule contribution is exactly
-        // zero (w = 0), so each is mapped to its lowest-index twin.  Twins are
-        // compared in the centred coordinates the kernel computes in: centroids
-        // closer than the rounding of the centring are the same point there,
-        // and a non-twin with h = 0 would get a coefficient R_k / eps whose
-        // factorized terms cancel catastrophically.
-        representative_.resize(K);
-        for (Index k = 0; k < K; ++k) {
-            representative_[k] = k;
-            for (Index j = 0; j < k; ++j) {
-                if (protos_.centered().row(j) == protos_.centered().row(k)) {
-                    representative_[k] = j;
-                    has_duplicates_ = true;
-                    break;
-                }
-            }
-        }
-        eps_ = eps_relative_ * protos_.h_scale();
-        packed64_ = PackedPrototypes<double>(protos_);
+    // `model` must have singleton clusters and outlive the evaluator.
+    explicit FusedEvaluator(const PrototypeModel& model) : model_(model) {
+        if (!model.singleton_clusters())
+            throw std::invalid_argument("the fused evaluator needs one prototype per cluster");
+        packed64_ = PackedPrototypes<double>(model.prototypes());
         // The float32 layout is packed at the first float32 call: float64 users never hold it.
     }
-
-    Index n_clusters() const { return protos_.size(); }
-    Index n_features() const { return protos_.dim(); }
-    double epsilon() const { return eps_; }
-    const CenteredPrototypes& prototypes() const { return protos_; }
 
     // Rows per block of the parallel loop: about 16K input values.  Depends
     // only on D, never on threads (results do not depend on it either: rows
@@ -187,40 +170,34 @@ public:
         return std::min<Index>(std::max<Index>(rows, 16), 1024);
     }
 
-    // Fills the outputs asked for in `out` for the rows of X.  `first_row`
-    // is the index of X's first row in the caller's whole array; it only
-    // makes error messages name rows the caller can find.  `isa` picks the
-    // compiled kernels (automatic: the best this CPU runs); each gives
-    // bitwise identical results for any n_threads.
+    // Fills the outputs asked for in `out` (not distances nor pair weights)
+    // for the rows of X.  `first_row` is the index of X's first row in the
+    // caller's whole array; it only makes error messages name rows the caller
+    // can find.  `isa` picks the compiled kernels (automatic: the best this
+    // CPU runs); each gives bitwise identical results for any n_threads.
     template <class T>
-    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out,
+    void evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
                   int n_threads, Index first_row = 0, Isa isa = Isa::automatic) const;
 
 private:
     template <class T, class S, class Kernel>
     void run(Kernel kernel, const PackedPrototypes<S>& packed, const RowsView<T>& X, const TargetSpec& target,
-             double beta, const KMeansOutputs<T>& out, int n_threads, Index first_row) const;
+             double beta, const ModelOutputs<T>& out, int n_threads, Index first_row) const;
 
-    CenteredPrototypes protos_;
-    std::vector<Index> representative_;
-    bool has_duplicates_ = false;
-    double eps_relative_;
-    double eps_ = 0.0;
+    const PrototypeModel& model_;
     PackedPrototypes<double> packed64_;
     mutable std::once_flag packed32_once_;  // evaluate is const and runs from many threads
     mutable PackedPrototypes<float> packed32_;
 };
 
 template <class T>
-void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const KMeansOutputs<T>& out,
-                          int n_threads, Index first_row, Isa isa) const {
+void FusedEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, double beta, const ModelOutputs<T>& out,
+                              int n_threads, Index first_row, Isa isa) const {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float32 or float64 rows");
-    if (X.n_cols != n_features()) throw std::invalid_argument("X has the wrong number of features");
-    if ((out.relevance.data != nullptr || out.coefficients != nullptr) && !(beta > 0.0 && std::isfinite(beta)))
-        throw std::invalid_argument("beta must be finite and > 0");
+    model_.check_call(X, beta, out, nullptr);
     const KMeansKernelTable& kernels = kmeans_kernels_for(isa);
     if constexpr (std::is_same<T, float>::value) {
-        std::call_once(packed32_once_, [this] { packed32_ = PackedPrototypes<float>(protos_); });
+        std::call_once(packed32_once_, [this] { packed32_ = PackedPrototypes<float>(model_.prototypes()); });
         if (packed32_.finite())
             run(kernels.f32, packed32_, X, target, beta, out, n_threads, first_row);
         else
@@ -231,10 +208,12 @@ void KMeansCore::evaluate(const RowsView<T>& X, const TargetSpec& target, double
 }
 
 template <class T, class S, class Kernel>
-void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const RowsView<T>& X, const TargetSpec& target,
-                     double beta, const KMeansOutputs<T>& out, int n_threads, Index first_row) const {
-    const Index N = X.n_rows, K = n_clusters();
-    const KMeansModelView<S> model = packed.view(protos_.raw().data(), representative_.data(), has_duplicates_, eps_);
+void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const RowsView<T>& X,
+                         const TargetSpec& target, double beta, const ModelOutputs<T>& out, int n_threads,
+                         Index first_row) const {
+    const Index N = X.n_rows, K = model_.n_clusters();
+    const KMeansModelView<S> model = packed.view(model_.prototypes().raw().data(), model_.representatives().data(),
+                                                 model_.has_twins(), model_.epsilon());
     KMeansJob<T> job;
     job.X = X.data;
     job.row_stride = X.row_stride;
@@ -251,27 +230,39 @@ void KMeansCore::run(Kernel kernel, const PackedPrototypes<S>& packed, const Row
     // small output is left in cache for the caller, who reads it next.
     job.stream_relevance = static_cast<double>(N) * static_cast<double>(n_features()) * sizeof(T) >= 4.0 * (1 << 20);
     job.coefficients = out.coefficients;
+    // The kernel writes coefficients in cluster order; a caller whose
+    // prototypes came in another order gets them permuted row by row.
+    const bool permute = out.coefficients && !model_.identity_order();
 
-    const Index B = block_rows(n_features());
+    const Index B = block_rows(model_.n_features());
     const Index n_blocks = block_count(N, B);
     const int threads = resolve_thread_count(n_threads, n_blocks);
     std::vector<KMeansScratch<S>> scratch;
     scratch.reserve(threads);
     for (int t = 0; t < threads; ++t) scratch.emplace_back(model.Kp, model.Dp);
+    std::vector<std::vector<double>> cluster_order(permute ? threads : 0, std::vector<double>(K));
     FirstBadRow bad_input(N), bad_target(N), too_far(N), unrepresentable(N);
 
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
         KMeansRowStatus status;
-        kernel(model, job, b * B, std::min(N, (b + 1) * B), scratch[tid].view(), status);
+        const Index r0 = b * B, r1 = std::min(N, (b + 1) * B);
+        kernel(model, job, r0, r1, scratch[tid].view(), status);
         if (status.first_bad_input >= 0) bad_input.report(status.first_bad_input);
         if (status.first_bad_target >= 0) bad_target.report(status.first_bad_target);
         if (status.first_too_far >= 0) too_far.report(status.first_too_far);
         if (status.first_unrepresentable >= 0) unrepresentable.report(status.first_unrepresentable);
+        if (permute) {
+            std::vector<double>& a = cluster_order[tid];
+            for (Index r = r0; r < r1; ++r) {
+                std::copy(out.coefficients + r * K, out.coefficients + (r + 1) * K, a.begin());
+                model_.export_coefficients(out, r, a.data(), nullptr, nullptr);
+            }
+        }
     });
 
     throw_if_bad_input(bad_input, first_row);
-    throw_if_too_far(too_far, first_row, "centroids");
-    throw_if_unrepresentable<T>(unrepresentable, first_row, eps_);
+    throw_if_too_far(too_far, first_row, model_.what());
+    throw_if_unrepresentable<T>(unrepresentable, first_row, model_.epsilon());
     throw_if_bad_target(bad_target, K, first_row);
 }
 

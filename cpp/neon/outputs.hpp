@@ -1,5 +1,5 @@
-// What a neuralized clustering model computes for a set of rows, and for
-// which target cluster: shared by the k-means and kernel k-means kernels.
+// What the prototype model computes for a set of rows, and for which target
+// cluster, and the checks of its results: shared by both evaluators.
 #pragma once
 
 #include <cstdint>
@@ -13,17 +13,25 @@
 
 namespace neon {
 
-// Where a kernel writes; null pointers are outputs not asked for.
+// Where an evaluator writes; null pointers are outputs not asked for.
 template <class T>
-struct KMeansOutputs {
+struct ModelOutputs {
     std::int64_t* assigned = nullptr;  // N
     T* logit = nullptr;                // N: f_target(x)
     T* logits_all = nullptr;           // N x K, row-major: f_c(x) for every c
     RowsOut<T> relevance{};            // N x D (data == nullptr: not asked for)
+    T* distances = nullptr;            // N x K, row-major: soft-min distance S_k(x)
     // N x n_prototypes, row-major, in the caller's prototype order: each row's
     // midpoint-rule coefficients (the z-space factors that affine.hpp maps
     // to input features); computed like the relevance, also without it.
     double* coefficients = nullptr;
+    // For the pair-level stage of affine.hpp (clusters of several
+    // prototypes), N x M each in the caller's order: the layer-2/3 weights
+    // (q_i of the target's members, R_j of the competitors' members; 0 for
+    // skipped ones) and the distance offsets e_j (h_ij = e_j - e_i).  Need
+    // `coefficients`.
+    double* pair_weights = nullptr;
+    double* pair_offsets = nullptr;
 };
 
 // Which cluster each row is explained for.
@@ -54,7 +62,7 @@ inline T representable(double v, Index row, FirstBadRow& bad) {
 // Writes the assignment and the logits of every cluster for one row, where
 // asked; logits beyond the range of T are reported to `unrepresentable`.
 template <class T>
-void write_ranking(const KMeansOutputs<T>& out, Index row, const NearestTwo& rank, const double* v, Index K,
+void write_ranking(const ModelOutputs<T>& out, Index row, const NearestTwo& rank, const double* v, Index K,
                    FirstBadRow& unrepresentable) {
     if (out.assigned) out.assigned[row] = rank.nearest;
     if (out.logits_all) {

@@ -20,7 +20,6 @@ namespace {
 struct Problem {
     Index N, Din, Dz, K;
     std::vector<double> A, xc, b, B, C, X;
-    std::vector<std::int64_t> labels;
 };
 
 // z = A (x - xc) + b with A = V diag(1/s) (orthonormal V rows: a scaler then
@@ -28,7 +27,7 @@ struct Problem {
 Problem make_problem(Index N, Index Din, Index Dz, Index K, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> normal;
-    Problem p{N, Din, Dz, K, {}, {}, {}, {}, {}, {}, {}};
+    Problem p{N, Din, Dz, K, {}, {}, {}, {}, {}, {}};
     neon::RowMatrix G(Din, Dz);
     for (Index i = 0; i < Din; ++i)
         for (Index j = 0; j < Dz; ++j) G(i, j) = normal(rng);
@@ -46,7 +45,6 @@ Problem make_problem(Index N, Index Din, Index Dz, Index K, unsigned seed) {
     for (Index i = 0; i < Din; ++i) p.xc.push_back(100.0 + 10.0 * normal(rng));
     for (Index j = 0; j < Dz; ++j) p.b.push_back(normal(rng));
     for (Index t = 0; t < K * Dz; ++t) p.C.push_back(2.0 * normal(rng));
-    for (Index k = 0; k < K; ++k) p.labels.push_back(k);
     for (Index t = 0; t < N * Din; ++t) p.X.push_back(p.xc[t % Din] + 3.0 * s[t % Din] * normal(rng));
     return p;
 }
@@ -65,10 +63,9 @@ struct Outputs {
     std::vector<double> logit, relevance;
 };
 
-Outputs explain(const neon::AffineCore<neon::KMeansCore>& affine, const std::vector<double>& X, Index N, Index D,
-                int threads) {
+Outputs explain(const neon::AffineCore& affine, const std::vector<double>& X, Index N, Index D, int threads) {
     Outputs o{std::vector<std::int64_t>(N), std::vector<double>(N), std::vector<double>(N * D)};
-    neon::KMeansOutputs<double> out;
+    neon::ModelOutputs<double> out;
     out.assigned = o.assigned.data();
     out.logit = o.logit.data();
     out.relevance.data = o.relevance.data();
@@ -81,10 +78,9 @@ Outputs explain(const neon::AffineCore<neon::KMeansCore>& affine, const std::vec
 
 NEON_TEST(affine_kmeans_conserves_and_matches_the_model_on_z) {
     const Problem p = make_problem(300, 12, 4, 5, 7);
-    const neon::KMeansCore core(p.C.data(), p.K, p.Dz, 0.0);
-    const neon::AffineCore<neon::KMeansCore> affine(
-        core, neon::AffineFeatureMap(p.A.data(), p.xc.data(), p.b.data(), p.B.data(), p.Dz, p.Din), p.C.data(),
-        p.labels.data(), p.K);
+    const neon::PrototypeCore core(p.C.data(), p.K, p.Dz, 0.0);
+    const neon::AffineCore affine(core,
+                                  neon::AffineFeatureMap(p.A.data(), p.xc.data(), p.b.data(), p.B.data(), p.Dz, p.Din));
     const Outputs o = explain(affine, p.X, p.N, p.Din, 1);
     // The model on z directly: same assignments and logits.
     std::vector<double> Z(p.N * p.Dz);
@@ -96,7 +92,7 @@ NEON_TEST(affine_kmeans_conserves_and_matches_the_model_on_z) {
         }
     std::vector<std::int64_t> assigned(p.N);
     std::vector<double> logit(p.N);
-    neon::KMeansOutputs<double> zout;
+    neon::ModelOutputs<double> zout;
     zout.assigned = assigned.data();
     zout.logit = logit.data();
     core.evaluate(view(Z, p.N, p.Dz), neon::TargetSpec{}, 0.5, zout, 1);
@@ -120,7 +116,6 @@ NEON_TEST(affine_diagonal_map_equals_the_model_on_the_mapped_rows) {
     const std::vector<double> C = {0, 0, 0, 4, 1, 0, 0, 3, 2};
     const std::vector<double> A = {0.5, 0, 0, 0, 2, 0, 0, 0, -1}, B = {2, 0, 0, 0, 0.5, 0, 0, 0, -1};
     const std::vector<double> xc = {1, -2, 3}, b = {0, 0, 0};
-    const std::vector<std::int64_t> labels = {0, 1, 2};
     std::mt19937_64 rng(3);
     std::uniform_real_distribution<double> u(-5, 5);
     std::vector<double> X(N * D), Z(N * D);
@@ -129,12 +124,11 @@ NEON_TEST(affine_diagonal_map_equals_the_model_on_the_mapped_rows) {
             X[r * D + i] = u(rng);
             Z[r * D + i] = A[i * D + i] * (X[r * D + i] - xc[i]);
         }
-    const neon::KMeansCore core(C.data(), K, D, 0.0);
-    const neon::AffineCore<neon::KMeansCore> affine(
-        core, neon::AffineFeatureMap(A.data(), xc.data(), b.data(), B.data(), D, D), C.data(), labels.data(), K);
+    const neon::PrototypeCore core(C.data(), K, D, 0.0);
+    const neon::AffineCore affine(core, neon::AffineFeatureMap(A.data(), xc.data(), b.data(), B.data(), D, D));
     const Outputs o = explain(affine, X, N, D, 1);
     std::vector<double> R(N * D);
-    neon::KMeansOutputs<double> zout;
+    neon::ModelOutputs<double> zout;
     zout.relevance.data = R.data();
     zout.relevance.row_stride = D;
     core.evaluate(view(Z, N, D), neon::TargetSpec{}, 0.5, zout, 1);
@@ -146,11 +140,8 @@ NEON_TEST(affine_refuses_a_map_without_right_inverse_and_wrong_widths) {
     NEON_CHECK_THROWS(neon::AffineFeatureMap(A.data(), xc.data(), b.data(), B.data(), 2, 2), std::invalid_argument,
                       "right inverse");
     const std::vector<double> C = {0, 0, 0, 1, 1, 1};
-    const std::vector<std::int64_t> labels = {0, 1};
-    const neon::KMeansCore core(C.data(), 2, 3, 0.0);
+    const neon::PrototypeCore core(C.data(), 2, 3, 0.0);
     const std::vector<double> I = {1, 0, 0, 1};
-    NEON_CHECK_THROWS(
-        neon::AffineCore<neon::KMeansCore>(core, neon::AffineFeatureMap(I.data(), xc.data(), b.data(), I.data(), 2, 2),
-                                           C.data(), labels.data(), 2),
-        std::invalid_argument, "feature map produces 2");
+    NEON_CHECK_THROWS(neon::AffineCore(core, neon::AffineFeatureMap(I.data(), xc.data(), b.data(), I.data(), 2, 2)),
+                      std::invalid_argument, "feature map produces 2");
 }

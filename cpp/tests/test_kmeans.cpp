@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "check.hpp"
-#include "neon/kmeans.hpp"
+#include "neon/prototype_core.hpp"
 #include "neon/pooling.hpp"
 
 using neon::Index;
@@ -30,7 +30,7 @@ struct Run {
 // buffer with the given element strides (row_stride may be negative; the
 // buffer is sized exactly to what the view touches).
 template <class T>
-Run<T> evaluate(const neon::KMeansCore& core, const std::vector<double>& x, Index N, double beta, int threads,
+Run<T> evaluate(const neon::PrototypeCore& core, const std::vector<double>& x, Index N, double beta, int threads,
                 neon::TargetSpec target = {}, Index row_stride = 0, Index col_stride = 1) {
     const Index D = core.n_features(), K = core.n_clusters();
     if (row_stride == 0) row_stride = D * col_stride;
@@ -51,7 +51,7 @@ Run<T> evaluate(const neon::KMeansCore& core, const std::vector<double>& x, Inde
     run.logit.resize(N);
     run.logits_all.resize(N * K);
     run.relevance.resize(N * D);
-    neon::KMeansOutputs<T> out;
+    neon::ModelOutputs<T> out;
     out.assigned = run.assigned.data();
     out.logit = run.logit.data();
     out.logits_all = run.logits_all.data();
@@ -72,7 +72,7 @@ std::vector<double> random_matrix(Index rows, Index cols, unsigned seed, double 
 }  // namespace
 
 NEON_TEST(golden_logits_and_relevance) {
-    const neon::KMeansCore core(kC.data(), 3, 2, 1e-12);
+    const neon::PrototypeCore core(kC.data(), 3, 2, 1e-12);
     const auto run = evaluate<double>(core, kX, 4, 0.5, 1);
     const std::int64_t assigned[] = {0, 1, 2, 0};
     const double logits[] = {6, -8, -6, -8, 8, -11, -6, -26, 6, 0, 0, 0};
@@ -84,7 +84,7 @@ NEON_TEST(golden_logits_and_relevance) {
 }
 
 NEON_TEST(golden_relevance_of_a_fixed_target) {
-    const neon::KMeansCore core(kC.data(), 3, 2, 1e-12);
+    const neon::PrototypeCore core(kC.data(), 3, 2, 1e-12);
     neon::TargetSpec target;
     target.fixed = 1;
     const auto run = evaluate<double>(core, kX, 4, 0.5, 1, target);
@@ -96,7 +96,7 @@ NEON_TEST(golden_relevance_of_a_fixed_target) {
 NEON_TEST(float32_matches_float64_to_float32_precision) {
     const auto C = random_matrix(5, 7, 1);
     const auto X = random_matrix(300, 7, 2, 2.0);
-    const neon::KMeansCore core(C.data(), 5, 7, 1e-12);
+    const neon::PrototypeCore core(C.data(), 5, 7, 1e-12);
     const auto r64 = evaluate<double>(core, X, 300, 0.7, 1);
     // float32 input (computed in float32, centred): float32 precision
     // relative to the row's scale of relevance, the same clusters.
@@ -118,10 +118,10 @@ NEON_TEST(float32_matches_float64_to_float32_precision) {
 }
 
 NEON_TEST(conservation_on_random_data_across_several_blocks) {
-    const Index K = 6, D = 5, N = 3 * neon::KMeansCore::block_rows(D) + 17;  // partial last block
+    const Index K = 6, D = 5, N = 3 * neon::FusedEvaluator::block_rows(D) + 17;  // partial last block
     const auto C = random_matrix(K, D, 3);
     const auto X = random_matrix(N, D, 4, 2.0);
-    const neon::KMeansCore core(C.data(), K, D, 1e-12);
+    const neon::PrototypeCore core(C.data(), K, D, 1e-12);
     std::vector<std::int64_t> targets(N);
     for (Index r = 0; r < N; ++r) targets[r] = r % K;
     for (int mode = 0; mode < 2; ++mode) {
@@ -141,10 +141,10 @@ NEON_TEST(conservation_on_random_data_across_several_blocks) {
 }
 
 NEON_TEST(thread_count_does_not_change_a_bit) {
-    const Index K = 7, D = 9, N = 5 * neon::KMeansCore::block_rows(D) + 3;
+    const Index K = 7, D = 9, N = 5 * neon::FusedEvaluator::block_rows(D) + 3;
     const auto C = random_matrix(K, D, 5);
     const auto X = random_matrix(N, D, 6, 3.0);
-    const neon::KMeansCore core(C.data(), K, D, 1e-12);
+    const neon::PrototypeCore core(C.data(), K, D, 1e-12);
     const auto one = evaluate<double>(core, X, N, 0.3, 1);
     for (int threads : {2, 3, 4, 0}) {
         const auto many = evaluate<double>(core, X, N, 0.3, threads);
@@ -158,7 +158,7 @@ NEON_TEST(strided_views_read_the_same_values) {
     const Index K = 4, D = 3, N = 50;
     const auto C = random_matrix(K, D, 7);
     const auto X = random_matrix(N, D, 8);
-    const neon::KMeansCore core(C.data(), K, D, 1e-12);
+    const neon::PrototypeCore core(C.data(), K, D, 1e-12);
     const auto c_order = evaluate<double>(core, X, N, 0.5, 1);
     const auto fortran = evaluate<double>(core, X, N, 0.5, 1, {}, 1, N);  // column-major
     const auto reversed = evaluate<double>(core, X, N, 0.5, 1, {}, -D, 1);  // negative row stride
@@ -171,7 +171,7 @@ NEON_TEST(strided_views_read_the_same_values) {
 
 NEON_TEST(zero_rows_and_single_feature) {
     const std::vector<double> C = {0.0, 1.0};
-    const neon::KMeansCore core(C.data(), 2, 1, 1e-12);
+    const neon::PrototypeCore core(C.data(), 2, 1, 1e-12);
     const auto empty = evaluate<double>(core, {}, 0, 1.0, 4);
     NEON_CHECK(empty.relevance.empty());
     const auto run = evaluate<double>(core, {0.25, 0.5, 2.0}, 3, 1.0, 1);
@@ -182,16 +182,18 @@ NEON_TEST(zero_rows_and_single_feature) {
 }
 
 NEON_TEST(invalid_input_throws_naming_the_problem) {
-    NEON_CHECK_THROWS(neon::KMeansCore(kC.data(), 1, 2, 1e-12), std::invalid_argument, "at least 2 clusters");
-    NEON_CHECK_THROWS(neon::KMeansCore(kC.data(), 3, 2, -1.0), std::invalid_argument, "eps");
+    NEON_CHECK_THROWS(neon::PrototypeCore(kC.data(), 1, 2, 1e-12), std::invalid_argument, "at least 2 clusters");
+    NEON_CHECK_THROWS(neon::PrototypeCore(kC.data(), 3, 2, -1.0), std::invalid_argument, "eps");
     const std::vector<double> nan_c = {0, 0, std::numeric_limits<double>::quiet_NaN(), 0};
-    NEON_CHECK_THROWS(neon::KMeansCore(nan_c.data(), 2, 2, 1e-12), std::invalid_argument, "NaN");
+    NEON_CHECK_THROWS(neon::PrototypeCore(nan_c.data(), 2, 2, 1e-12), std::invalid_argument, "NaN");
     const std::vector<double> huge = {0, 0, 1e200, 0};
-    NEON_CHECK_THROWS(neon::KMeansCore(huge.data(), 2, 2, 1e-12), std::invalid_argument, "outside the supported range");
+    NEON_CHECK_THROWS(neon::PrototypeCore(huge.data(), 2, 2, 1e-12), std::invalid_argument,
+                      "outside the supported range");
     const std::vector<double> tiny = {0, 0, 1e-200, 0};
-    NEON_CHECK_THROWS(neon::KMeansCore(tiny.data(), 2, 2, 1e-12), std::invalid_argument, "outside the supported range");
+    NEON_CHECK_THROWS(neon::PrototypeCore(tiny.data(), 2, 2, 1e-12), std::invalid_argument,
+                      "outside the supported range");
 
-    const neon::KMeansCore core(kC.data(), 3, 2, 1e-12);
+    const neon::PrototypeCore core(kC.data(), 3, 2, 1e-12);
     std::vector<double> X = random_matrix(3000, 2, 9);
     X[2 * 2100 + 1] = std::numeric_limits<double>::infinity();
     X[2 * 2500] = std::numeric_limits<double>::quiet_NaN();
@@ -207,17 +209,17 @@ NEON_TEST(invalid_input_throws_naming_the_problem) {
 
 NEON_TEST(unrepresentable_results_throw_instead_of_writing_inf) {
     const std::vector<double> C = {-1e139, 0, 1e139, 0};
-    const neon::KMeansCore core(C.data(), 2, 2, 1e-12);
+    const neon::PrototypeCore core(C.data(), 2, 2, 1e-12);
     // distances ~1e308, logit 2e308: reported as not finite or (differences) too far
     NEON_CHECK_THROWS(evaluate<double>(core, {0, 1, 5e168, 0}, 2, 1e-300, 1), std::invalid_argument, "X row 1 is");
     NEON_CHECK_THROWS(evaluate<double>(core, {0, 1, 1e170, 0}, 2, 1e-300, 1), std::invalid_argument,
                       "X row 1 is too far from the centroids");
     const std::vector<double> C32 = {0, 0, 1e19, 0};
-    const neon::KMeansCore core32(C32.data(), 2, 2, 1e-12);
+    const neon::PrototypeCore core32(C32.data(), 2, 2, 1e-12);
     NEON_CHECK_THROWS(evaluate<float>(core32, {3e19, 0}, 1, 1e-38, 1), std::invalid_argument, "not finite in float32");
     // eps = 0 on a boundary: the pair is absorbed (|h| <= eps), finite.
     const std::vector<double> line = {0, 1, -1};
-    const neon::KMeansCore no_eps(line.data(), 3, 1, 0.0);
+    const neon::PrototypeCore no_eps(line.data(), 3, 1, 0.0);
     neon::TargetSpec target;
     target.fixed = 1;
     const auto boundary = evaluate<double>(no_eps, {0.0}, 1, 0.5, 1, target);
@@ -225,7 +227,7 @@ NEON_TEST(unrepresentable_results_throw_instead_of_writing_inf) {
 }
 
 NEON_TEST(extreme_beta_stays_finite) {
-    const neon::KMeansCore core(kC.data(), 3, 2, 1e-12);
+    const neon::PrototypeCore core(kC.data(), 3, 2, 1e-12);
     for (double beta : {5e-324, 1e-300, 1e300, std::numeric_limits<double>::max()}) {
         const auto run = evaluate<double>(core, kX, 4, beta, 1);
         for (Index r = 0; r < 4; ++r) {
@@ -237,7 +239,7 @@ NEON_TEST(extreme_beta_stays_finite) {
 
 NEON_TEST(duplicate_centroids_are_one_cluster) {
     const std::vector<double> C = {0, 0, 0, 0, 2, 0};
-    const neon::KMeansCore core(C.data(), 3, 2, 1e-12);
+    const neon::PrototypeCore core(C.data(), 3, 2, 1e-12);
     const auto run = evaluate<double>(core, {0.5, 0.3, 1.8, 0.0}, 2, 1.0, 1);
     NEON_CHECK(run.assigned[0] == 0 && run.assigned[1] == 2);
     NEON_CHECK(run.logit[0] == 0.0);  // a twin is always as close

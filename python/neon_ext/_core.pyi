@@ -10,11 +10,9 @@ import numpy.typing
 import typing
 
 __all__: list[str] = [
-    "AffineKMeansCore",
-    "AffineKernelKMeansCore",
-    "KMeansCore",
+    "AffineCore",
     "KMeansPlusPlus",
-    "KernelKMeansCore",
+    "PrototypeCore",
     "build_info",
     "center_distances",
     "default_thread_count",
@@ -24,20 +22,27 @@ __all__: list[str] = [
     "lloyd_step",
 ]
 
-class KMeansCore:
+class PrototypeCore:
     """
-    Neuralized k-means over fixed centroids (NEON_SPEC.md, section 1).
+    The neuralized model over prototypes with cluster labels (NEON_SPEC.md sections 1 and 2): k-means (one prototype per cluster) or Gaussian kernel k-means (soft-min distance over each cluster's support vectors). Clusters of one prototype each run on the fused k-means kernel.
     """
-    @staticmethod
-    def block_rows(n_features: typing.SupportsInt | typing.SupportsIndex) -> int:
-        """
-        Rows per block of the kernel for this many features.
-        """
     def __init__(
         self,
-        centroids: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        prototypes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        labels: typing.Any = None,
+        *,
+        gamma: typing.Any = None,
+        pool_stiffness: typing.Any = None,
         eps: typing.SupportsFloat | typing.SupportsIndex,
-    ) -> None: ...
+        fused: bool = True,
+    ) -> None:
+        """
+        prototypes (M, D); labels (M,) cluster indices 0..K-1, every cluster non-empty, or None for one prototype per cluster in the given order (k-means); gamma: kernel width (needed when a cluster has several prototypes); pool_stiffness: gamma' of the explanation (None: gamma); eps: stabilizer relative to the prototypes' squared spread. fused=False runs every output on the pooled evaluator (for tests and benchmarks).
+        """
+    def block_rows(self, n_features: typing.SupportsInt | typing.SupportsIndex) -> int:
+        """
+        Rows per block of the evaluator that explains rows of this many features.
+        """
     def evaluate(
         self,
         X: numpy.ndarray,
@@ -51,64 +56,12 @@ class KMeansCore:
         n_threads: typing.SupportsInt | typing.SupportsIndex,
         first_row: typing.SupportsInt | typing.SupportsIndex = 0,
         isa: str = "auto",
-    ) -> None:
-        """
-        Assignment, logits and NEON relevance of the rows of X, written into the given outputs (None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that cluster for all rows; otherwise the assigned cluster. first_row: index of X's first row in the caller's array, for error messages. isa: which compiled kernels run ('auto': the best this CPU supports; 'portable', 'avx2', 'avx512'), for tests and benchmarks.
-        """
-    @property
-    def centroids(self) -> numpy.typing.NDArray[numpy.float64]:
-        """
-        The centroids (float64, K x D), a read-only view of the core's copy.
-        """
-    @property
-    def epsilon(self) -> float:
-        """
-        Absolute stabilizer eps of the midpoint rule (eps relative x scale of h).
-        """
-    @property
-    def n_clusters(self) -> int: ...
-    @property
-    def n_features(self) -> int: ...
-
-class KernelKMeansCore:
-    """
-    Neuralized Gaussian kernel k-means over fixed support vectors (NEON_SPEC.md, section 2).
-    """
-    @staticmethod
-    def block_rows(
-        n_features: typing.SupportsInt | typing.SupportsIndex,
-        n_support: typing.SupportsInt | typing.SupportsIndex,
-        largest_cluster: typing.SupportsInt | typing.SupportsIndex = 0,
-    ) -> int:
-        """
-        Rows per block of the kernel for this many features and support vectors, and this many in the largest cluster (0: n_support).
-        """
-    def __init__(
-        self,
-        support_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
-        gamma: typing.SupportsFloat | typing.SupportsIndex,
-        pool_stiffness: typing.SupportsFloat | typing.SupportsIndex,
-        eps: typing.SupportsFloat | typing.SupportsIndex,
-    ) -> None: ...
-    def evaluate(
-        self,
-        X: numpy.ndarray,
-        targets: typing.Any,
-        fixed_target: typing.SupportsInt | typing.SupportsIndex,
-        beta: typing.SupportsFloat | typing.SupportsIndex,
-        assigned: typing.Any,
-        logit: typing.Any,
-        logits_all: typing.Any,
-        relevance: typing.Any,
-        n_threads: typing.SupportsInt | typing.SupportsIndex,
-        first_row: typing.SupportsInt | typing.SupportsIndex = 0,
         *,
         distances: typing.Any = None,
         exclude: typing.Any = None,
     ) -> None:
         """
-        Assignment, logits, soft-min distances and NEON relevance of the rows of X, written into the given outputs (None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that cluster for all rows; otherwise the assigned cluster. distances: (N, K) soft-min distances S_k(x). exclude: int64 (N,), a support vector (caller's order, -1 = none) left out of its cluster for each row (leave-one-out; no relevance then). first_row: index of X's first row in the caller's array, for error messages.
+        Assignment, logits, soft-min distances and NEON relevance of the rows of X, written into the given outputs (None: not computed). targets: int64 (N,) or None; fixed_target >= 0 explains that cluster for all rows; otherwise the assigned cluster. distances: (N, K) soft-min distances S_k(x). exclude: int64 (N,), a prototype (given order, -1 = none) left out of its cluster for each row (leave-one-out; no relevance then). first_row: index of X's first row in the caller's array, for error messages. isa: which compiled fused kernels run ('auto': the best this CPU supports; 'portable', 'avx2', 'avx512'), for tests and benchmarks.
         """
     @property
     def epsilon(self) -> float:
@@ -116,15 +69,31 @@ class KernelKMeansCore:
         Absolute stabilizer eps of the midpoint rule (eps relative x scale of h).
         """
     @property
-    def gamma(self) -> float: ...
+    def fused(self) -> bool:
+        """
+        Whether every cluster has one prototype, so that assignment, logits and relevance run on the fused k-means kernel.
+        """
+    @property
+    def gamma(self) -> float | None:
+        """
+        Kernel width, or None (one prototype per cluster, none given).
+        """
     @property
     def n_clusters(self) -> int: ...
     @property
     def n_features(self) -> int: ...
     @property
-    def n_support(self) -> int: ...
+    def n_prototypes(self) -> int: ...
     @property
-    def pool_stiffness(self) -> float: ...
+    def pool_stiffness(self) -> float | None:
+        """
+        gamma' of the explanation's pools, or None.
+        """
+    @property
+    def prototypes(self) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        The prototypes (float64, M x D) in the order given: a read-only view of the core's copy when they were given in cluster order (k-means), else a copy.
+        """
 
 class KMeansPlusPlus:
     """
@@ -163,69 +132,17 @@ class KMeansPlusPlus:
     @property
     def n_chosen(self) -> int: ...
 
-class AffineKMeansCore:
+class AffineCore:
     """
-    Neuralized k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).
+    A neuralized model on z = A (x - x_center) + b, explained on x (NEON_SPEC.md section 6).
     """
     def __init__(
         self,
-        core: KMeansCore,
+        core: PrototypeCore,
         A: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
         x_center: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
         b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
         B: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        prototypes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
-    ) -> None: ...
-    def evaluate(
-        self,
-        X: numpy.ndarray,
-        targets: typing.Any,
-        fixed_target: typing.SupportsInt | typing.SupportsIndex,
-        beta: typing.SupportsFloat | typing.SupportsIndex,
-        assigned: typing.Any,
-        logit: typing.Any,
-        logits_all: typing.Any,
-        relevance: typing.Any,
-        n_threads: typing.SupportsInt | typing.SupportsIndex,
-        first_row: typing.SupportsInt | typing.SupportsIndex = 0,
-    ) -> None:
-        """
-        As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b and the relevance is on the input features.
-        """
-    @property
-    def block_rows(self) -> int:
-        """
-        Rows per block (the model core's).
-        """
-    @property
-    def epsilon(self) -> float:
-        """
-        The model core's absolute stabilizer.
-        """
-    @property
-    def n_clusters(self) -> int: ...
-    @property
-    def n_features(self) -> int: ...
-    @property
-    def pair_level(self) -> bool:
-        """
-        Whether relevance needs the per-row pair accumulator (kernel k-means through a map whose cross term does not vanish, e.g. whitened PCA).
-        """
-
-class AffineKernelKMeansCore:
-    """
-    Neuralized kernel k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).
-    """
-    def __init__(
-        self,
-        core: KernelKMeansCore,
-        A: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        x_center: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        b: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        B: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        prototypes: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
     ) -> None: ...
     def evaluate(
         self,

@@ -1,6 +1,6 @@
 // Binding of the input-space NEON stage for affine feature maps
-// (neon/affine.hpp): one class per model core, with the same `evaluate` as
-// the cores themselves, so the Python model driving it is the shared one.
+// (neon/affine.hpp) over the model core, with the same `evaluate` as the core
+// itself, so the Python model driving it is the shared one.
 #include "binding.hpp"
 
 #include "neon/affine.hpp"
@@ -9,7 +9,6 @@ namespace neon_bind {
 namespace {
 
 using Matrix = py::array_t<double, py::array::c_style | py::array::forcecast>;
-using Labels = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
 neon::AffineFeatureMap feature_map(const Matrix& A, const Matrix& x_center, const Matrix& b, const Matrix& B) {
     if (A.ndim() != 2 || x_center.ndim() != 1 || b.ndim() != 1 || B.ndim() != 2 || x_center.shape(0) != A.shape(1) ||
@@ -18,20 +17,15 @@ neon::AffineFeatureMap feature_map(const Matrix& A, const Matrix& x_center, cons
     return neon::AffineFeatureMap(A.data(), x_center.data(), b.data(), B.data(), A.shape(0), A.shape(1));
 }
 
-template <class Core>
-void register_affine(py::module_& m, const char* name, const char* core_doc) {
-    using Affine = neon::AffineCore<Core>;
-    py::class_<Affine>(m, name, core_doc)
-        .def(py::init([](const Core& core, const Matrix& A, const Matrix& x_center, const Matrix& b, const Matrix& B,
-                         const Matrix& prototypes, const Labels& labels) {
-                 if (prototypes.ndim() != 2 || labels.ndim() != 1 || labels.shape(0) != prototypes.shape(0))
-                     throw std::invalid_argument("prototypes must be 2-D with one label each");
-                 if (prototypes.shape(1) != A.shape(0)) throw std::invalid_argument("prototypes must have D_z columns");
-                 return new Affine(core, feature_map(A, x_center, b, B), prototypes.data(), labels.data(),
-                                   prototypes.shape(0));
-             }),
-             py::arg("core"), py::arg("A"), py::arg("x_center"), py::arg("b"), py::arg("B"), py::arg("prototypes"),
-             py::arg("labels"), py::keep_alive<1, 2>())
+}  // namespace
+
+void register_affine(py::module_& m) {
+    using Affine = neon::AffineCore;
+    py::class_<Affine>(m, "AffineCore",
+                       "A neuralized model on z = A (x - x_center) + b, explained on x (NEON_SPEC.md section 6).")
+        .def(py::init([](const neon::PrototypeCore& core, const Matrix& A, const Matrix& x_center, const Matrix& b,
+                         const Matrix& B) { return new Affine(core, feature_map(A, x_center, b, B)); }),
+             py::arg("core"), py::arg("A"), py::arg("x_center"), py::arg("b"), py::arg("B"), py::keep_alive<1, 2>())
         .def_property_readonly("n_features", &Affine::n_features)
         .def_property_readonly("n_clusters", &Affine::n_clusters)
         .def_property_readonly("epsilon", &Affine::epsilon, "The model core's absolute stabilizer.")
@@ -60,16 +54,6 @@ void register_affine(py::module_& m, const char* name, const char* core_doc) {
             "As the model core's evaluate, for rows x of the input space: the model runs on z = A (x - x_center) + b "
             "and "
             "the relevance is on the input features.");
-}
-
-}  // namespace
-
-void register_affine(py::module_& m) {
-    register_affine<neon::KMeansCore>(m, "AffineKMeansCore",
-                                      "Neuralized k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).");
-    register_affine<neon::KernelKMeansCore>(
-        m, "AffineKernelKMeansCore",
-        "Neuralized kernel k-means on z = A x + b, explained on x (NEON_SPEC.md section 6).");
 }
 
 }  // namespace neon_bind

@@ -121,10 +121,10 @@ inline neon::TargetSpec target_spec(const py::object& targets, std::int64_t fixe
 // The outputs a caller asked for (None: not computed), checked for shape,
 // dtype and writability; the buffers are borrowed from the arguments.
 template <class T>
-neon::KMeansOutputs<T> model_outputs(py::ssize_t N, py::ssize_t K, py::ssize_t D, const py::object& assigned,
-                                     const py::object& logit, const py::object& logits_all,
-                                     const py::object& relevance) {
-    neon::KMeansOutputs<T> out;
+neon::ModelOutputs<T> model_outputs(py::ssize_t N, py::ssize_t K, py::ssize_t D, const py::object& assigned,
+                                    const py::object& logit, const py::object& logits_all,
+                                    const py::object& relevance) {
+    neon::ModelOutputs<T> out;
     if (!assigned.is_none()) {
         auto a = optional_array<std::int64_t>(assigned, "assigned");
         out.assigned = flat_out(a, N, "assigned");
@@ -144,7 +144,7 @@ neon::KMeansOutputs<T> model_outputs(py::ssize_t N, py::ssize_t K, py::ssize_t D
     return out;
 }
 
-void register_kmeans(py::module_& m);
+void register_prototype_core(py::module_& m);
 void register_kernel_kmeans(py::module_& m);
 void register_kmeans_fit(py::module_& m);
 void register_affine(py::module_& m);

@@ -55,7 +55,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("default_thread_count", &neon::default_thread_count,
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");
 
-    neon_bind::register_kmeans(m);
+    neon_bind::register_prototype_core(m);
     neon_bind::register_kernel_kmeans(m);
     neon_bind::register_kmeans_fit(m);
     neon_bind::register_affine(m);

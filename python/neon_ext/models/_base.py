@@ -82,7 +82,7 @@ class NeuralizedModel:
         @property
         def n_features_in_(self) -> int: ...
 
-    _core: Any  # the compiled core (_core.KMeansCore or _core.KernelKMeansCore)
+    _core: Any  # the compiled core (_core.PrototypeCore, or _core.AffineCore of a pipeline)
     eps: float
     kind: ClassVar[str]
     _array_fields: ClassVar[dict]

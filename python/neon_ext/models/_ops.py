@@ -21,7 +21,8 @@ are the LME pool's own weights. Hence grad f_c = 2 (ubar_c(x) - ubar_{k*}(x)),
 and the competitor's prototype is ubar_{k*}(x): the kernel-weighted mean of the
 competitor's support vectors as seen from x, which tends to the competitor's
 plain mean as gamma -> 0 and to its nearest support vector as gamma -> inf.
-With one support vector per cluster both reduce to the k-means quantities.
+With one support vector per cluster both reduce to the k-means quantities,
+so one formula (:class:`PrototypeOps`) serves both models.
 
 Every function works on one block of rows at a time, in float64 coordinates
 centred on the prototypes' mean (NEON_SPEC.md, numerical notes), so memory
@@ -33,8 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_targets
-from .kernel_kmeans import NeuralizedKernelKMeans
-from .kmeans import NeuralizedKMeans
+from ._prototype_model import PrototypeModel
 
 __all__ = ["ModelOps", "model_ops"]
 
@@ -107,52 +107,42 @@ class ModelOps:
         raise NotImplementedError
 
 
-class KMeansOps(ModelOps):
-    """k-means: S_k = ||x - mu_k||^2, point_k = mu_k."""
+class PrototypeOps(ModelOps):
+    """Any model of prototypes with cluster labels (NEON_SPEC.md, sections 1
+    and 2): S_k = LME^{-gamma} of the squared distances to k's members and
+    point_k = ubar_k(x), their softmin-weighted mean. A cluster of one
+    prototype gives its squared distance and the prototype itself, exactly
+    (k-means)."""
 
-    def __init__(self, model):
-        C = np.asarray(model.centroids, dtype=np.float64)
-        center = C.mean(0)
-        super().__init__(model, center)
-        self._C_raw = C
-        self._C = C - center
-        self._C_sq = (self._C * self._C).sum(1)
-
-    def _cluster_geometry(self, Xc):
-        S = _squared_distances(Xc, self._C, self._C_sq)
-        return S, lambda k: self._C_raw[k]
-
-
-class KernelKMeansOps(ModelOps):
-    """Gaussian kernel k-means, soft-min-distance form (NEON_SPEC.md, section 2)."""
-
-    def __init__(self, model, support_vectors, labels, gamma):
-        U = np.asarray(support_vectors, dtype=np.float64)
+    def __init__(self, model, prototypes, labels, gamma):
+        U = np.asarray(prototypes, dtype=np.float64)
+        labels = np.asarray(labels, dtype=np.int64)
         center = U.mean(0)
         super().__init__(model, center)
-        self._U = U - center
+        # Cluster order: cluster k is the slice starts[k]:starts[k + 1], so the
+        # per-cluster pools are segment reductions over all clusters at once.
+        order = np.argsort(labels, kind="stable")
+        self._labels = labels[order]
+        self._U_raw = U[order]
+        self._U = self._U_raw - center
         self._U_sq = (self._U * self._U).sum(1)
-        self._labels = np.asarray(labels, dtype=np.int64)
+        self._starts = np.searchsorted(self._labels, np.arange(int(model.n_clusters)))
+        self._counts = np.bincount(self._labels, minlength=int(model.n_clusters))
         self._gamma = float(gamma)
-        self._members = [np.flatnonzero(self._labels == k) for k in range(int(model.n_clusters))]
 
     def _cluster_geometry(self, Xc):
-        g = self._gamma
+        g, lab, starts = self._gamma, self._labels, self._starts
         d = _squared_distances(Xc, self._U, self._U_sq)
-        S = np.empty((Xc.shape[0], len(self._members)))
-        W = np.empty_like(d)  # softmin weights of gamma*d within each cluster
-        for k, idx in enumerate(self._members):
-            a = -g * d[:, idx]
-            top = a.max(1, keepdims=True)
-            e = np.exp(a - top)
-            s = e.sum(1, keepdims=True)
-            W[:, idx] = e / s
-            # S_k = -(1/g) log( mean_j exp(-g d_j) )
-            S[:, k] = -(top[:, 0] + np.log(s[:, 0] / len(idx))) / g
+        lo = np.minimum.reduceat(d, starts, axis=1)
+        w = np.exp(-g * (d - lo[:, lab]))  # 1 at each cluster's nearest member
+        total = np.add.reduceat(w, starts, axis=1)
+        # S_k = -(1/g) log( mean_j exp(-g d_j) ), shifted by the minimum: exactly d for one member
+        S = lo - np.log(total / self._counts) / g
+        W = w / total[:, lab]  # softmin weights of gamma*d within each cluster
 
         def point_of(k):
-            mask = self._labels[None, :] == k[:, None]
-            return (W * mask) @ self._U + self.center
+            # 0 * u = 0 exactly, so a one-member cluster's point is its prototype's bits.
+            return (W * (lab[None, :] == k[:, None])) @ self._U_raw
 
         return S, point_of
 
@@ -162,10 +152,9 @@ def model_ops(model) -> ModelOps:
     from .neuralize import neuralize
 
     model = neuralize(model)
-    if isinstance(model, NeuralizedKMeans):
-        return KMeansOps(model)
-    if isinstance(model, NeuralizedKernelKMeans):
-        return KernelKMeansOps(model, model.support_vectors, model.labels, model.gamma)
+    if isinstance(model, PrototypeModel):
+        U, labels, gamma, _ = model._prototype_arrays()
+        return PrototypeOps(model, U, labels, gamma)
     # any other model of the same form (support vectors, their labels, gamma)
     support = getattr(model, "support_vectors", None)
     labels = getattr(model, "labels", None)
@@ -173,7 +162,7 @@ def model_ops(model) -> ModelOps:
         labels = getattr(model, "support_labels", None)
     gamma = getattr(model, "gamma", None)
     if support is not None and labels is not None and gamma is not None:
-        return KernelKMeansOps(model, support, labels, gamma)
+        return PrototypeOps(model, support, labels, gamma)
     raise TypeError(
         f"cannot evaluate {type(model).__name__}: expected NeuralizedKMeans, "
         "NeuralizedKernelKMeans or a model neuralize() accepts"

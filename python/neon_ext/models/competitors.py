@@ -65,17 +65,15 @@ def softmin_shares(h: np.ndarray, f: np.ndarray, beta: float, kept: np.ndarray) 
 
 
 def competitor_relevance(model, X, targets, beta: float) -> np.ndarray:
-    """The breakdown for a neuralized model: k-means (``centroids``) or kernel
-    k-means (``support_vectors``, ``labels``, ``gamma``, ``pool_stiffness``)."""
-    if hasattr(model, "support_vectors"):
-        return kernel_competitor_relevance(
-            model.support_vectors, model.labels, model.gamma, model.pool_stiffness, X, targets, beta, model.epsilon
-        )
-    return kmeans_competitor_relevance(model.centroids, X, targets, beta, model.epsilon)
+    """The breakdown for a neuralized model (k-means or kernel k-means)."""
+    U, labels, gamma, pool_stiffness = model._prototype_arrays()
+    return kernel_competitor_relevance(U, labels, gamma, pool_stiffness, X, targets, beta, model.epsilon)
 
 
 def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) -> np.ndarray:
-    """The per-competitor relevance of k-means NEON (NEON_SPEC.md, section 1).
+    """The per-competitor relevance of k-means NEON (NEON_SPEC.md, section 1):
+    :func:`kernel_competitor_relevance` with one prototype per cluster (the
+    soft-min of one distance is that distance, for any gamma).
 
     Parameters
     ----------
@@ -97,28 +95,21 @@ def kmeans_competitor_relevance(centroids, X, targets, beta: float, eps: float) 
         target's slice, and the slice of a centroid identical to the
         target's, are 0.
     """
-    M, Z, t = _centered(centroids, X, targets, len(centroids))
-    K = M.shape[0]
-    Mc = M[t][:, None, :]
-    # (x - mu_k)^2 - (x - mu_c)^2 per feature, factored as (mu_c - mu_k)(2x - mu_k - mu_c):
-    # the difference of two squares of a far row cancels catastrophically, the product does not.
-    with np.errstate(over="ignore", invalid="ignore"):
-        contrib = (Mc - M[None, :, :]) * (2.0 * Z[:, None, :] - M[None, :, :] - Mc)  # sums to h_k
-        h = contrib.sum(axis=2)
-    _check_finite(h, "k-means")
-    twin = (M[None, :, :] == M[t][:, None, :]).all(axis=2)  # includes k == c
-    competitor = ~(np.arange(K)[None, :] == t[:, None])
-    f = np.where(competitor, h, np.inf).min(axis=1)
-    kept = competitor & ~twin & (np.abs(h) > eps)
-    share = softmin_shares(h, f, beta, kept)
-    a = np.where(kept, share / np.where(kept, h, 1.0), 0.0)
-    return a[:, :, None] * contrib
+    K = len(centroids)
+    return kernel_competitor_relevance(centroids, np.arange(K), 1.0, 1.0, X, targets, beta, eps)
+
+
+#: Entries of the largest temporaries per vectorized step: rows x prototypes x
+#: (target members + features).
+_PAIR_BLOCK = 1 << 21
 
 
 def kernel_competitor_relevance(
     support_vectors, labels, gamma: float, pool_stiffness: float, X, targets, beta: float, eps: float
 ) -> np.ndarray:
-    """The per-competitor relevance of kernel k-means NEON (NEON_SPEC.md, section 2).
+    """The per-competitor relevance of NEON for prototypes with cluster labels:
+    kernel k-means (NEON_SPEC.md, section 2), and k-means as the case of one
+    prototype per cluster.
 
     Parameters
     ----------
@@ -140,51 +131,78 @@ def kernel_competitor_relevance(
     lab = np.asarray(labels, dtype=np.int64)
     K = int(lab.max()) + 1
     U, Z, t = _centered(support_vectors, X, targets, K)
-    n, D = Z.shape
-    members = [np.flatnonzero(lab == k) for k in range(K)]
-    out = np.zeros((n, K, D))
-    U_sq = U * U
-    U_norm = U_sq.sum(axis=1)
-    for r in range(n):
-        # ||x - u||^2 - ||x||^2: every quantity below is invariant to a shift shared by all
-        # distances of the row, and dropping ||x||^2 keeps far rows free of cancellation.
-        with np.errstate(over="ignore", invalid="ignore"):
-            d = U_norm - 2.0 * (U @ Z[r])
-        _check_finite(d, "kernel k-means")
-        # S_k = LME^{-gamma} of the distances to k's members, shifted by the minimum.
-        S = np.empty(K)
-        for k, idx in enumerate(members):
-            lo = d[idx].min()
-            S[k] = lo - np.log(np.mean(np.exp(-gamma * (d[idx] - lo)))) / gamma
-        c = t[r]
-        h = S - S[c]
-        competitor = np.arange(K) != c
-        f = h[competitor].min()
-        ic = members[c]
-        p_i = np.exp(-pool_stiffness * (d[ic] - d[ic].min()))
-        p_i /= p_i.sum()  # layer 2: softmin over i in C_c, independent of j
-        # The absorbing stabilizer, pool by pool: pairs with |h_ij| <= eps (or
-        # identical vectors) leave j's layer-2 pool, members left with no kept
-        # pair leave their cluster's layer-3 pool, clusters left with no kept
-        # member leave the layer-4 soft-min; the others take their shares.
-        pools = {}
-        P = np.zeros(K)
-        for k in np.flatnonzero(competitor).tolist():
-            jk = members[k]
-            q_j = np.exp(-pool_stiffness * (d[jk] - d[jk].min()))
-            q_j /= q_j.sum()  # layer 3: softmin over j in C_k
-            H = d[jk][:, None] - d[ic][None, :]  # h_ijk = d(x, u_j) - d(x, u_i)
-            kept = (np.abs(H) > eps) & ~(U[jk][:, None, :] == U[ic][None, :, :]).all(axis=2)
-            Q = (kept * p_i[None, :]).sum(axis=1)  # kept layer-2 weight of each j
-            P[k] = q_j[Q > 0].sum()
-            pools[k] = (jk, q_j, H, kept, Q)
-        R = softmin_shares(h[None], np.array([f]), beta, (competitor & (P > 0))[None])[0]
-        for k, (jk, q_j, H, kept, Q) in pools.items():
-            if not P[k] > 0:
-                continue
-            R_ij = R[k] * (q_j / P[k] / np.where(Q > 0, Q, 1.0))[:, None] * p_i[None, :]  # (|C_k|, |C_c|)
-            A = np.where(kept, R_ij / np.where(kept, H, 1.0), 0.0)
-            # sum_ij A_ji ((x - u_j)^2 - (x - u_i)^2) = sum_ij A_ji (u_i - u_j)(2x - u_i - u_j), per feature
-            a, b = A.sum(axis=0), A.sum(axis=1)
-            out[r, k] = 2.0 * Z[r] * (a @ U[ic] - b @ U[jk]) - (a @ U_sq[ic] - b @ U_sq[jk])
+    # Cluster order: cluster k is U[starts[k]:starts[k + 1]], so every pool is
+    # a segment reduction over all clusters at once.
+    order = np.argsort(lab, kind="stable")
+    U, lab = U[order], lab[order]
+    starts = np.searchsorted(lab, np.arange(K))
+    sizes = np.bincount(lab, minlength=K)
+    # Identical prototypes share a group: their pairs are absorbed (+ 0.0 makes -0.0 equal 0.0).
+    group = np.unique(U + 0.0, axis=0, return_inverse=True)[1].reshape(-1)
+    out = np.zeros((Z.shape[0], K, Z.shape[1]))
+    # Rows whose targets have the same number of members go through together
+    # (k-means: every row at once), in blocks that bound the temporaries.
+    for size in np.unique(sizes[t]).tolist():
+        rows = np.flatnonzero(sizes[t] == size)
+        step = max(1, _PAIR_BLOCK // (len(U) * (size + U.shape[1])))
+        for lo in range(0, len(rows), step):
+            r = rows[lo : lo + step]
+            ic = starts[t[r]][:, None] + np.arange(size)[None, :]  # the targets' members, (m, size)
+            out[r] = _pooled_rows(U, lab, starts, group, ic, t[r], Z[r], gamma, pool_stiffness, beta, eps)
     return out
+
+
+def _segments(ufunc, x, starts, axis):
+    """ufunc.reduceat over the clusters' segments of an axis; x itself when
+    every cluster has one prototype (k-means), where each segment is one entry."""
+    return x if len(starts) == x.shape[axis] else ufunc.reduceat(x, starts, axis=axis)
+
+
+def _pooled_rows(U, lab, starts, group, ic, c, Z, gamma, pool_stiffness, beta, eps):
+    """The breakdown (m, K, D) of rows Z (centred), row r explained for
+    cluster c[r] whose members are ic[r]."""
+    K = len(starts)
+    m = Z.shape[0]
+    rows = np.arange(m)[:, None]
+    U_sq = U * U
+    # ||x - u||^2 - ||x||^2: every quantity below is invariant to a shift shared by all
+    # distances of the row, and dropping ||x||^2 keeps far rows free of cancellation.
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = U_sq.sum(axis=1)[None, :] - 2.0 * (Z @ U.T)
+    _check_finite(d, "clustering")
+    # S_k = LME^{-gamma} of the distances to k's members, shifted by the minimum
+    # (exactly the distance for one member).
+    d_lo = _segments(np.minimum, d, starts, 1)
+    shifted = d - d_lo[:, lab]
+    counts = np.diff(np.append(starts, len(lab)))
+    S = d_lo - np.log(_segments(np.add, np.exp(-gamma * shifted), starts, 1) / counts) / gamma
+    h = S - S[rows, c[:, None]]
+    competitor = np.arange(K)[None, :] != c[:, None]
+    f = np.where(competitor, h, np.inf).min(axis=1)
+    # Softmin weights of stiffness gamma' within every cluster: layer 3 (q_j over
+    # j in C_k) and, for the target, layer 2 (p_i over i in C_c, independent of j).
+    e = np.exp(-pool_stiffness * shifted)
+    q = e / _segments(np.add, e, starts, 1)[:, lab]
+    p_i = q[rows, ic]
+    # The absorbing stabilizer, pool by pool: pairs with |h_ij| <= eps (or
+    # identical vectors) leave j's layer-2 pool, members left with no kept
+    # pair leave their cluster's layer-3 pool, clusters left with no kept
+    # member leave the layer-4 soft-min; the others take their shares.
+    H = d[:, None, :] - d[rows, ic][:, :, None]  # h_ij = d(x, u_j) - d(x, u_i): (m, |C_c|, M)
+    twin = group[ic][:, :, None] == group[None, None, :]
+    kept = (np.abs(H) > eps) & ~twin & (lab[None, :] != c[:, None])[:, None, :]
+    Q = (kept * p_i[:, :, None]).sum(axis=1)  # kept layer-2 weight of each j
+    P = _segments(np.add, np.where(Q > 0, q, 0.0), starts, 1)  # kept layer-3 weight of each k
+    R = softmin_shares(h, f, beta, competitor & (P > 0))
+    P_j = P[:, lab]
+    R_j = R[:, lab] * q / np.where(P_j > 0, P_j, 1.0) / np.where(Q > 0, Q, 1.0)  # 0 in the target
+    A = np.where(kept, R_j[:, None, :] * p_i[:, :, None] / np.where(kept, H, 1.0), 0.0)
+    # sum_ij A_ij ((x - u_j)^2 - (x - u_i)^2) = 2x (sum A_ij u_i - sum A_ij u_j) - (same with u^2),
+    # per feature, with j in C_k for competitor k's slice.
+    a = _segments(np.add, A, starts, 2).transpose(0, 2, 1)  # (m, K, |C_c|): sum over j in C_k
+    b = A.sum(axis=1)  # (m, M): sum over i
+    # [u | u^2] side by side: one product per side gives both sums.
+    D = U.shape[1]
+    UU = np.concatenate([U, U_sq], axis=1)
+    diff = a @ UU[ic] - _segments(np.add, b[:, :, None] * UU[None], starts, 1)
+    return 2.0 * Z[:, None, :] * diff[:, :, :D] - diff[:, :, D:]

@@ -7,16 +7,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import _core
 from .._validation import (
-    allocate,
     as_data_matrix,
     as_prototypes,
     check_eps,
     check_int,
     check_positive_float,
 )
-from ._base import DEFAULT_EPS, NeuralizedModel
+from ._base import DEFAULT_EPS
+from ._prototype_model import PrototypeModel
 
 __all__ = ["NeuralizedKernelKMeans", "median_heuristic_gamma"]
 
@@ -136,7 +135,7 @@ def stratified_support(labels: np.ndarray, max_per_cluster, rng) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-class NeuralizedKernelKMeans(NeuralizedModel):
+class NeuralizedKernelKMeans(PrototypeModel):
     """Gaussian kernel k-means rewritten as a neural network, and its NEON explanation.
 
     The model (Kauffmann et al., IEEE TNNLS 2024, kernel k-means in the
@@ -159,7 +158,8 @@ class NeuralizedKernelKMeans(NeuralizedModel):
     The explanation is computed exactly in a factorized form (one distance
     product and one coefficient product per block of rows, plus
     O(|C_c| * n_support) scalar work per row), never as the literal triple
-    sum. With one support vector per cluster it equals :class:`NeuralizedKMeans`.
+    sum. With one support vector per cluster it equals :class:`NeuralizedKMeans`
+    (and runs on the same fused kernel).
 
     Parameters
     ----------
@@ -219,7 +219,7 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         )
         self.support_vectors = U
         self.labels = L
-        self._core = _core.KernelKMeansCore(U, L, self.gamma, self.pool_stiffness, self.eps)
+        self._build_core(U, L, self.gamma, self.pool_stiffness)
 
     @classmethod
     def from_labels(
@@ -305,14 +305,6 @@ class NeuralizedKernelKMeans(NeuralizedModel):
 
     # -- properties ---------------------------------------------------------
     @property
-    def n_clusters(self) -> int:
-        return self._core.n_clusters
-
-    @property
-    def n_features_in_(self) -> int:
-        return self.support_vectors.shape[1]
-
-    @property
     def n_support(self) -> int:
         return self.support_vectors.shape[0]
 
@@ -343,37 +335,5 @@ class NeuralizedKernelKMeans(NeuralizedModel):
         return float(np.mean(self.predict(X, n_threads=n_threads) == labels))
 
     # -- what the shared model interface needs ---------------------------------
-    def _block_rows(self, n_features: int) -> int:
-        return _core.KernelKMeansCore.block_rows(n_features, self.n_support, int(np.bincount(self.labels).max()))
-
-    @property
-    def _n_prototypes(self) -> int:
-        return self.n_support
-
-    def _fallback_logit_scale(self) -> float:
-        # Mean over pairs of clusters (a, b) of the mean squared distance
-        # between their members: tr_a + tr_b + ||mean_a - mean_b||^2.
-        U, L, K = self.support_vectors, self.labels, self.n_clusters
-        counts = np.bincount(L, minlength=K).astype(np.float64)
-        means = np.zeros((K, U.shape[1]))
-        np.add.at(means, L, U)
-        means /= counts[:, None]
-        spread = np.bincount(L, weights=((U - means[L]) ** 2).sum(1), minlength=K) / counts
-        a, b = np.triu_indices(K, 1)
-        scale = float(np.mean(spread[a] + spread[b] + ((means[a] - means[b]) ** 2).sum(1)))
-        return scale if scale > 0 else 1.0
-
-    def _leave_one_out(self, X, exclude, *, n_threads=None):
-        """Assignment and soft-min distances of the rows of X when support
-        vector exclude[n] is left out of its cluster for row n (fitting)."""
-        n = X.shape[0]
-        assigned = allocate((n,), np.int64, "assigned")
-        distances = allocate((n, self.n_clusters), X.dtype, "distances")
-        self._run(
-            X,
-            n_threads=n_threads,
-            assigned=assigned,
-            distances=distances,
-            exclude=np.ascontiguousarray(exclude, dtype=np.int64),
-        )
-        return assigned, distances
+    def _prototype_arrays(self):
+        return self.support_vectors, self.labels, self.gamma, self.pool_stiffness

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import ClassVar
 
 import numpy as np
 
-from .. import _core
 from .._validation import as_prototypes, check_eps
-from ._base import DEFAULT_EPS, NeuralizedModel, beta_from_mean_logit
+from ._base import DEFAULT_EPS, beta_from_mean_logit
+from ._prototype_model import PrototypeModel
 
 __all__ = ["DEFAULT_EPS", "NeuralizedKMeans", "beta_from_mean_logit"]
 
-logger = logging.getLogger(__name__)
 
-
-class NeuralizedKMeans(NeuralizedModel):
+class NeuralizedKMeans(PrototypeModel):
     """A k-means model rewritten as a neural network, and its NEON explanation.
 
     For a target cluster c the model computes the logit (Kauffmann et al.,
@@ -27,7 +24,9 @@ class NeuralizedKMeans(NeuralizedModel):
 
     and explains it by redistributing f_c onto the competitors with a soft-min
     of stiffness ``beta``, then onto the input features with the midpoint
-    rule. Relevance sums to the logit for every point.
+    rule. Relevance sums to the logit for every point. This is the
+    prototype model of :class:`NeuralizedKernelKMeans` with one prototype
+    per cluster, run on the fused k-means kernel.
 
     Parameters
     ----------
@@ -51,34 +50,13 @@ class NeuralizedKMeans(NeuralizedModel):
         self.eps = check_eps(eps)
         C = as_prototypes(centroids, "centroids", min_rows=2)
         self.beta = beta
-        self._core = _core.KMeansCore(C, self.eps)
+        self._build_core(C)  # one prototype per cluster: the fused k-means kernel
         # The core's copy, viewed read-only: no second resident copy of the centroids.
-        self.centroids = self._core.centroids
-
-    # -- properties ---------------------------------------------------------
-    @property
-    def n_clusters(self) -> int:
-        return self.centroids.shape[0]
-
-    @property
-    def n_features_in_(self) -> int:
-        return self.centroids.shape[1]
+        self.centroids = self._core.prototypes
 
     def __repr__(self) -> str:
         beta = "" if self.beta is None else f", beta={self.beta:.6g}"
         return f"NeuralizedKMeans(n_clusters={self.n_clusters}, n_features={self.n_features_in_}{beta})"
 
-    # -- what the shared model interface needs ---------------------------------
-    def _fallback_logit_scale(self) -> float:
-        C = self.centroids
-        sq = ((C[:, None, :] - C[None, :, :]) ** 2).sum(-1)
-        distinct = sq[np.triu_indices(len(C), 1)]
-        distinct = distinct[distinct > 0]
-        return float(distinct.mean()) if distinct.size else 1.0
-
-    def _block_rows(self, n_features: int) -> int:
-        return _core.KMeansCore.block_rows(n_features)
-
-    @property
-    def _n_prototypes(self) -> int:
-        return self.n_clusters
+    def _prototype_arrays(self):
+        return self.centroids, np.arange(self.n_clusters, dtype=np.int64), 1.0, 1.0

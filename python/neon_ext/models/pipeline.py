@@ -191,8 +191,7 @@ class NeuralizedPipeline(NeuralizedModel):
     _array_fields: ClassVar[dict] = {"A": np.float64, "b": np.float64, "B": np.float64, "x_center": np.float64}
 
     def __init__(self, model, A, b, B=None, *, x_center=None, feature_names_in=None):
-        from .kernel_kmeans import NeuralizedKernelKMeans
-        from .kmeans import NeuralizedKMeans
+        from ._prototype_model import PrototypeModel
 
         A = _matrix(A, "A")
         b = np.ascontiguousarray(b, dtype=np.float64)
@@ -208,17 +207,12 @@ class NeuralizedPipeline(NeuralizedModel):
         self.model, self.A, self.b, self.B, self.x_center = model, A, b, B, xc
         self.eps = model.eps  # the model's stabilizer (files keep it with the model)
         self.feature_names_in_ = feature_names_in  # validated by the shared property
-        if isinstance(model, NeuralizedKMeans):
-            protos = model.centroids
-            labels = np.arange(model.n_clusters, dtype=np.int64)
-            self._core = _core.AffineKMeansCore(model._core, A, xc, b, B, protos, labels)
-        elif isinstance(model, NeuralizedKernelKMeans):
-            self._core = _core.AffineKernelKMeansCore(model._core, A, xc, b, B, model.support_vectors, model.labels)
-        else:
+        if not isinstance(model, PrototypeModel):
             raise TypeError(
                 f"NeuralizedPipeline needs a NeuralizedKMeans or NeuralizedKernelKMeans model, "
                 f"got {type(model).__name__}"
             )
+        self._core = _core.AffineCore(model._core, A, xc, b, B)
         self._beta = model.beta
 
     @classmethod
