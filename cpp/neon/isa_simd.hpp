@@ -42,35 +42,6 @@ struct Simd {
         return v;
     }
     static void store(S* p, const V& v) { std::memcpy(p, &v, sizeof v); }
-    // Stores v at p, which must be aligned to sizeof(V), bypassing the caches
-    // (a non-temporal store: no read of the line first, nothing evicted) where
-    // the instruction set has one; a plain store otherwise.  For outputs far
-    // larger than the caches, written once.  Call stream_fence() after the
-    // last one, before other threads may read the data.
-    static void stream(S* p, const V& v) {
-#if NEON_VECTOR_EXTENSIONS && defined(__clang__)
-        __builtin_nontemporal_store(v, reinterpret_cast<V*>(p));
-#elif NEON_VECTOR_EXTENSIONS && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
-#if defined(__AVX512F__)
-#define NEON_STREAM_REG "v"
-#else
-#define NEON_STREAM_REG "x"
-#endif
-#if defined(__AVX__)
-#define NEON_STREAM_OP "vmovnt"
-#else
-#define NEON_STREAM_OP "movnt"
-#endif
-        if (sizeof(S) == 4)
-            __asm__(NEON_STREAM_OP "ps %1, %0" : "=m"(*reinterpret_cast<V*>(p)) : NEON_STREAM_REG(v));
-        else
-            __asm__(NEON_STREAM_OP "pd %1, %0" : "=m"(*reinterpret_cast<V*>(p)) : NEON_STREAM_REG(v));
-#undef NEON_STREAM_REG
-#undef NEON_STREAM_OP
-#else
-        store(p, v);
-#endif
-    }
     // 0, 1, ..., W - 1.
     static V iota() {
         S lanes[W];
@@ -86,12 +57,3 @@ struct Simd {
         return total;
     }
 };
-
-// Orders the non-temporal stores of Simd<S>::stream before every later
-// store of this thread (x86's sfence), so a thread that sees the later ones
-// (the end of a parallel loop) sees the streamed data too.
-inline void stream_fence() {
-#if NEON_VECTOR_EXTENSIONS && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
-    __asm__ volatile("sfence" ::: "memory");
-#endif
-}

@@ -226,9 +226,6 @@ void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const
     job.logits_all = out.logits_all;
     job.relevance = out.relevance.data;
     job.relevance_stride = out.relevance.row_stride;
-    // Relevance far beyond the caches goes past them (see write_row); a
-    // small output is left in cache for the caller, who reads it next.
-    job.stream_relevance = static_cast<double>(N) * static_cast<double>(model_.n_features()) * sizeof(T) >= 4.0 * (1 << 20);
     job.coefficients = out.coefficients;
     // The kernel writes coefficients in cluster order; a caller whose
     // prototypes came in another order gets them permuted row by row.

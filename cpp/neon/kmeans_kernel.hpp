@@ -303,30 +303,16 @@ void relevance_rows(const KMeansModelView<S>& m, const S* const* list, Idx a_str
     if (rest == 1) relevance_chunk<S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
 }
 
-// Copies a staged relevance row (D values of S) to the caller's output
-// row.  Streamed (Simd::stream, the caller fences) where asked and possible:
-// T is S and dst is aligned to T; the whole vectors aligned to their width
-// go past the caches, the few values before and after them (which share
-// their cache lines with the neighbouring rows) are stored plainly.  The
-// output of a large call is written once and never read here, so streaming
-// saves reading each line before writing it (a third of the memory traffic)
-// and keeps the caches for the model and the scratch.
+// Copies a staged relevance row (D values of S) to the caller's output row
+// (any alignment: vector stores go through memcpy).
 template <class T, class S>
-inline void write_row(T* dst, const S* buf, Idx D, bool stream) {
+inline void write_row(T* dst, const S* buf, Idx D) {
     using Sd = Simd<S>;
     constexpr int W = Sd::W;
     Idx i = 0;
     if (std::is_same<T, S>::value) {
         S* out = reinterpret_cast<S*>(dst);
-        const auto addr = reinterpret_cast<std::uintptr_t>(out);
-        if (stream && W > 1 && addr % sizeof(S) == 0) {
-            const Idx head = static_cast<Idx>(((sizeof(typename Sd::V) - addr % sizeof(typename Sd::V)) %
-                                               sizeof(typename Sd::V)) / sizeof(S));
-            for (; i < head && i < D; ++i) out[i] = buf[i];
-            for (; i + W <= D; i += W) Sd::stream(out + i, Sd::load(buf + i));
-        } else {
-            for (; i + W <= D; i += W) Sd::store(out + i, Sd::load(buf + i));
-        }
+        for (; i + W <= D; i += W) Sd::store(out + i, Sd::load(buf + i));
     }
     for (; i < D; ++i) dst[i] = static_cast<T>(buf[i]);
 }
@@ -546,7 +532,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
         for (Idx g0 = 0; g0 < rows; g0 += L) {
             const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
-            if (!job.stream_relevance) prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
+            prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
             const S* Eg = s.E + g0 * Kp;
             for (Idx k = 0; k < K; ++k)
                 for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
@@ -826,11 +812,10 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         }
                     }
                 }
-                write_row(job.relevance + (b0 + g0 + j) * job.relevance_stride, r, m.D, job.stream_relevance);
+                write_row(job.relevance + (b0 + g0 + j) * job.relevance_stride, r, m.D);
             }
         }
     }
-    if (job.stream_relevance) stream_fence();
 }
 
 // The kernels of this instruction set, for KMeansCore to choose from.

@@ -46,7 +46,6 @@ struct KMeansJob {
     T* logits_all = nullptr;            // N x K
     T* relevance = nullptr;             // N x D rows, relevance_stride apart
     std::ptrdiff_t relevance_stride = 0;
-    bool stream_relevance = false;      // write the relevance past the caches (outputs far beyond them)
     double* coefficients = nullptr;     // N x K: the midpoint-rule coefficients a_k (a_c = -sum), for affine.hpp
 };
 
