@@ -216,6 +216,7 @@ void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const
                                                  model_.has_twins(), model_.epsilon());
     KMeansJob<T> job;
     job.X = X.data;
+    job.n_rows = N;
     job.row_stride = X.row_stride;
     job.col_stride = X.col_stride;
     job.target_per_row = target.per_row;

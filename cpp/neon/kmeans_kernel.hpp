@@ -679,8 +679,10 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // total >= 1 when a competitor is kept (the nearest has weight 1);
             // none kept: no relevance.
             {
-                // The next sub-block's input, a group's worth at a time.
-                const Idx p0 = b0 + SB + g0, p1 = (p0 + L < r_end) ? p0 + L : r_end;
+                // The next sub-block's input, a group's worth at a time; past
+                // the range's end, the rows that follow it (the next block:
+                // this thread's next one when it runs alone).
+                const Idx p0 = b0 + SB + g0, p1 = (p0 + L < job.n_rows) ? p0 + L : job.n_rows;
                 prefetch_rows(job, m.D, p0, p1, /*output=*/false);
             }
             const Vd scale = total > zero ? f / total : zero;

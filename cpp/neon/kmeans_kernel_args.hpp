@@ -37,6 +37,7 @@ struct KMeansModelView {
 template <class T>
 struct KMeansJob {
     const T* X = nullptr;
+    std::ptrdiff_t n_rows = 0;  // rows of X (the kernel reads ahead of its range only below this)
     std::ptrdiff_t row_stride = 0, col_stride = 1;
     const std::int64_t* target_per_row = nullptr;  // or null
     std::int64_t target_fixed = -1;                // >= 0: this cluster for every row
