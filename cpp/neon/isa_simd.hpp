@@ -57,3 +57,62 @@ struct Simd {
         return total;
     }
 };
+
+// --- exp(-t) and expm1(-t) of float64 lanes for t >= 0 (kernel k-means pool
+// weights, kernel_rows_kernel.hpp).  Polynomials and exponent bits only, so
+// they compile to the translation unit's instruction set and never call the
+// library.
+
+// 1 / k! for k = 0..16, folded at compile time.
+struct InvFactorials {
+    double v[17];
+};
+constexpr InvFactorials inv_factorials() {
+    InvFactorials f{};
+    double c = 1.0;
+    for (int k = 0; k < 17; ++k) {
+        if (k > 0) c /= static_cast<double>(k);
+        f.v[k] = c;
+    }
+    return f;
+}
+
+// w = exp(-t) and w - 1 for lanes 0 <= t < 708 (results stay normal), the
+// latter without cancellation where w >= 1/2.  -t = n ln 2 + r with n = 0
+// where t <= ln 2 (r = -t exactly, |r| <= ln 2) and |r| <= ln 2 / 2
+// elsewhere; expm1(r) = r sum_{k < Terms} r^k / (k + 1)! by Horner, whose
+// first left-out term is below 0.7^Terms / (Terms + 1)! relative (Terms =
+// 16: 1e-17, within a few ulp; Terms = 10: 7e-10, for weights that enter
+// float32 results); then w = 2^n (1 + expm1(r)).
+template <int Terms>
+inline void exp_minus_and_m1(const Simd<double>::V& t, Simd<double>::V& w, Simd<double>::V& w_m1) {
+    static_assert(Terms >= 2 && Terms <= 16, "1 / (k + 1)! tabulated up to k = 15");
+    using V = Simd<double>::V;
+#if NEON_VECTOR_EXTENSIONS
+    typedef std::uint64_t Bits __attribute__((vector_size(kVectorBytes)));
+#else
+    typedef std::uint64_t Bits;
+#endif
+    constexpr InvFactorials f = inv_factorials();
+    constexpr double log2e = 1.4426950408889634074;
+    constexpr double ln2_hi = 0x1.62e42fee00000p-1;  // 32 significant bits: n ln2_hi is exact
+    constexpr double ln2_lo = 0x1.a39ef35793c76p-33;
+    constexpr double shifter = 0x1.8p52;  // adding it rounds to an integer held in the low bits
+    const V zero = Simd<double>::zero(), x = zero - t;
+    const auto near_one = t <= Simd<double>::splat(0.6931471805599453);
+    const V shifted = near_one ? Simd<double>::splat(shifter) : x * log2e + shifter;
+    const V n = shifted - shifter;
+    const V r = near_one ? x : (x - n * ln2_hi) - n * ln2_lo;
+    V p = Simd<double>::splat(f.v[Terms]);
+    for (int k = Terms - 2; k >= 0; --k) p = p * r + f.v[k + 1];
+    p = p * r;  // expm1(r)
+    Bits nb, sb, ob;
+    const V offset = Simd<double>::splat(shifter), one = Simd<double>::splat(1.0);
+    std::memcpy(&sb, &shifted, sizeof sb);
+    std::memcpy(&ob, &offset, sizeof ob);
+    nb = ((sb - ob) + 1023) << 52;  // 2^n: n (two's complement in the low bits) as the exponent
+    V scale;
+    std::memcpy(&scale, &nb, sizeof scale);
+    w = (one + p) * scale;
+    w_m1 = near_one ? p : w - one;
+}

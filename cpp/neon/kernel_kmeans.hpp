@@ -18,22 +18,28 @@
 //   a_ij = R_jk q_i / h_ijk,   rho_j = sum_i a_ij,   sigma_i = sum_j a_ij,
 // the relevance is  sum_j rho_j (x - u_j)^2 - sum_i sigma_i (x - u_i)^2,  a
 // coefficient row over the support vectors whose entries sum to zero, so one
-// GEMM per block evaluates it (midpoint_relevance).  Per row: one distance
-// GEMM row (O(M D)), O(M) exponentials, O(|C_c| M) scalar pair work and one
-// relevance GEMM row (O(M D)); the triple sum over i, j and features is never
-// formed.
+// product per block evaluates it (midpoint_relevance).  Per row: one row of
+// the distance product (O(M D)), O(M) exponentials, the layer-1 pair sums
+// (the tree code of cauchy_sums.hpp: O(M P) when clusters are apart) and one
+// row of the relevance product (O(M D)); the products and the exponentials
+// run on the per-instruction-set kernels of kernel_rows_kernel.hpp.  The
+// triple sum over i, j and features is never formed.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cauchy_sums.hpp"
+#include "kernel_rows.hpp"
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "pooling.hpp"
@@ -48,13 +54,6 @@ namespace neon {
 // and the relevance it would carry is below the float64 resolution of the
 // pool's relevance: its pairs are skipped in the O(|C_c| M) pair loop.
 constexpr double kNegligibleWeight = 0x1p-64;
-
-// exp(-t) of a shifted pool exponent t >= 0.  Beyond t = 700 the weight is
-// below 1e-304: added to a pool sum >= 1 it changes no bit, so it is taken as
-// 0 without calling exp (whose underflow path is slow).
-inline double pool_weight(double t) {
-    return t < 700.0 ? std::exp(-t) : 0.0;
-}
 
 // The pooled row evaluator of a PrototypeModel (prototype_model.hpp): any
 // number of prototypes per cluster, the soft-min distances, leave-one-out
@@ -74,28 +73,30 @@ public:
     Index largest_cluster() const { return model_.largest_cluster(); }
 
     // Multiply-adds (or their equivalent) one row costs: the distance and
-    // relevance products (3 M D), M exponentials, and the pair loop over the
-    // largest cluster's members times all members (divisions: ~8 each).
+    // relevance products (3 M D), the pool weights and the tree code's pair
+    // sums (~60 M), and the direct pair loop of targets below the tree
+    // code's 64 members (cauchy_sums.hpp; divisions: ~8 each).
     static double work_per_row(Index D, Index M, Index largest_cluster) {
-        return 3.0 * M * D + 8.0 * largest_cluster * M + 30.0 * M + 500.0;
+        return 3.0 * M * D + 8.0 * std::min<Index>(largest_cluster, 64) * M + 60.0 * M + 500.0;
     }
 
     // Rows per block: about 16K doubles of centred input, at most about
     // 2^19 doubles in each of the block's N x M scratch matrices (distances,
-    // coefficients), and about 2^24 multiply-adds of work, but at least 8
-    // rows (the distance product stays a matrix product), so that rows spread
-    // over every thread even when a compiled call holds few rows (large
-    // models).  Ctrl-C is polled inside long rows (interrupt_point), so
-    // blocks need not be short for that.  Depends only on D, M and the
-    // largest cluster, never on threads.  largest_cluster <= 0: M (the bound
-    // for any labelling).
+    // coefficients), and about 2^24 multiply-adds of work, but at least 32
+    // rows: the products stream the support vectors once per block
+    // (kernel_rows_kernel.hpp), so a block of fewer rows reads them for few
+    // rows.  Rows spread over every thread as long as a compiled call holds a
+    // few blocks per thread (_chunks.py: >= 8 at any size); Ctrl-C is polled
+    // inside long rows (interrupt_point), so blocks need not be short for
+    // that.  Depends only on D, M and the largest cluster, never on threads.
+    // largest_cluster <= 0: M (the bound for any labelling).
     static Index block_rows(Index D, Index M, Index largest_cluster = 0) {
         if (largest_cluster <= 0) largest_cluster = M;
         Index rows = std::min<Index>(std::max<Index>(16384 / std::max<Index>(D, 1), 16), 1024);
         rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
         const double by_work = 16777216.0 / work_per_row(D, M, largest_cluster);
         if (by_work < static_cast<double>(rows))
-            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 8));
+            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 32));
         return rows;
     }
 
@@ -122,9 +123,20 @@ private:
     const std::vector<Index>& twin_;  // internal position -> group of exact duplicates spanning clusters, or -1
     const double gamma_, pool_stiffness_;
     const double eps_;
+    // The support vectors in the row kernels' layouts (kernel_rows.hpp),
+    // packed at the first call: a k-means model, whose rows go to the fused
+    // kernel, asks this evaluator only for distances or leave-one-out.
+    mutable std::once_flag packed_once_;
+    mutable PackedSupport packed_;
+
+    const PackedSupport& packed() const {
+        std::call_once(packed_once_, [this] { packed_ = PackedSupport(protos_); });
+        return packed_;
+    }
 
     struct Scratch {
         RowMatrix Z, E, A, G;
+        RowMatrixOf<float> Z32;  // centred rows for the float32 distance product (predict)
         Vector W, Wp;              // pool weights exp(-gamma (e_j - m_k)), and with gamma'
         Vector S, lo, total, total_p, h, share;  // per cluster
         Vector eI, qI, eJ, RJ, uJ;  // compacted target (sorted by distance) and competitor members
@@ -132,6 +144,7 @@ private:
         Vector sigma;  // layer-1 sums of the target's members
         CauchyTree tree;
         std::vector<Index> I, J;
+        std::vector<std::pair<double, Index>> by_distance;  // the target's members by distance
         Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
     };
 
@@ -139,58 +152,35 @@ private:
     // distances e, leaving out internal position `skip` (or none if < 0).
     // Also stores the shifted pool weights W_j = exp(-gamma (e_j - lo_k)), the
     // shifts lo_k and the pool sums total_k.
-    void soft_min_distances(const double* e, Index skip, Scratch& s) const {
+    // `from_float32`: e comes from the float32 product, whose rounding is far
+    // above the weights' 1e-9 of the fast exponential.
+    void soft_min_distances(const double* e, Index skip, Scratch& s, bool from_float32 = false) const {
         const Index K = n_clusters();
+        const KernelRowsKernelTable& kernels = kernel_rows_table();
+        const auto pool_weights = from_float32 ? kernels.pool_weights_f32 : kernels.pool_weights;
         for (Index k = 0; k < K; ++k) {
-            double lo = std::numeric_limits<double>::infinity();
-            Index members = 0;
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                if (j == skip) continue;
-                lo = std::min(lo, e[j]);
-                ++members;
-            }
+            const Index first = start_[k], members = model_.cluster_size(k) - (skip >= first && skip < start_[k + 1]);
             // S_k = lo - log(1 + mean_j (w_j - 1)) / gamma, with w_j - 1 summed
             // directly (expm1) where w_j is near 1: as gamma (e - lo) -> 0 the
             // soft-min tends to the mean distance, which log(total / members)
             // would lose to rounding (error eps / gamma; at gamma = 1e-300 it
             // returned the minimum instead of the mean).
-            double total = 0.0, total_m1 = 0.0, sum_d = 0.0, sum_td = 0.0, sum_t = 0.0, t_max = 0.0;
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                if (j == skip) {
-                    s.W[j] = 0.0;
-                    continue;
-                }
-                const double delta = e[j] - lo;
-                const double t = gamma_ * delta;
-                sum_d += delta;
-                sum_t += t;
-                sum_td += t * delta;
-                t_max = std::max(t_max, t);
-                double w, w_m1;
-                if (t <= 0.6931471805599453) {  // w >= 1/2: w - 1 without cancellation
-                    w_m1 = std::expm1(-t);
-                    w = 1.0 + w_m1;
-                } else {
-                    w = pool_weight(t);
-                    w_m1 = w - 1.0;
-                }
-                s.W[j] = w;
-                total += w;
-                total_m1 += w_m1;
-            }
+            double m[7];  // lo, total, total_m1, sum_d, sum_t, sum_td, t_max
+            pool_weights(e + first, model_.cluster_size(k), skip - first, gamma_, s.W.data() + first, m);
+            const double lo = m[0], sum_d = m[3], sum_t = m[4], sum_td = m[5];
             s.lo[k] = lo;
-            s.total[k] = total;
+            s.total[k] = m[1];
             // total >= 1 and total_m1 > -members: the nearest member has w = 1.
             const double n_k = static_cast<double>(members);
             if (members == 0) {
                 s.S[k] = std::numeric_limits<double>::infinity();
-            } else if (t_max < 1e-8) {
+            } else if (m[6] < 1e-8) {
                 // gamma (e - lo) below 1e-8 (down to underflow): the cumulant
                 // expansion S = lo + mean - gamma var / 2 is exact to
                 // O(t^2) = 1e-16 relative, and var is formed from t (no overflow).
                 s.S[k] = lo + sum_d / n_k - 0.5 * (sum_td / n_k - (sum_t / n_k) * (sum_d / n_k));
             } else {
-                s.S[k] = lo - std::log1p(total_m1 / n_k) / gamma_;
+                s.S[k] = lo - std::log1p(m[2] / n_k) / gamma_;
             }
         }
     }
@@ -211,6 +201,19 @@ private:
 
     void relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s, double* a,
                                 double* pair_weights = nullptr) const;
+
+    // Offsets e_j = ||u_j||^2 - 2 z . u_j of one row in float64 from the raw
+    // row (rows whose float32 product left the float32 range); returns
+    // ||z||^2.  O(M D), rare.
+    template <class T>
+    double offsets_in_float64(const RowsView<T>& X, Index row, double* e) const {
+        const Index M = n_support(), D = n_features();
+        Vector z(D);
+        for (Index i = 0; i < D; ++i) z[i] = static_cast<double>(X.row(row)[i * X.col_stride]) - protos_.center()[i];
+        for (Index j = 0; j < M; ++j) e[j] = protos_.sq_norm()[j] - 2.0 * protos_.centered().row(j).dot(z);
+        return z.squaredNorm();
+    }
+
 };
 
 // Fills `a` (M entries, internal order) with the midpoint-rule coefficients of
@@ -235,14 +238,11 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     const double* W = s.W.data();
     const double* total = s.total.data();
     if (!same) {
+        const KernelRowsKernelTable& kernels = kernel_rows_table();
         for (Index k = 0; k < K; ++k) {
-            double sum = 0.0;
-            for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-                const double w = pool_weight(pool_stiffness_ * (e[j] - s.lo[k]));
-                s.Wp[j] = w;
-                sum += w;
-            }
-            s.total_p[k] = sum;
+            double m[7];
+            kernels.pool_weights(e + start_[k], model_.cluster_size(k), -1, pool_stiffness_, s.Wp.data() + start_[k], m);
+            s.total_p[k] = m[1];
         }
         W = s.Wp.data();
         total = s.total_p.data();
@@ -254,16 +254,18 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // Every member with a weight takes part (not only those above
     // kNegligibleWeight): where the stabilizer absorbs the pairs of the
     // heavy members, a light one may carry all of j's share (Q_j tiny).
+    // Sorted as (distance, index) pairs: no indirection in the comparisons.
     Index nI = 0;
     for (Index i = start_[c]; i < start_[c + 1]; ++i) {
         if (!(W[i] > 0.0)) continue;
-        s.I[nI++] = i;
+        s.by_distance[nI++] = {e[i], i};
     }
-    std::sort(s.I.begin(), s.I.begin() + nI, [e](Index x, Index y) { return e[x] < e[y] || (e[x] == e[y] && x < y); });
+    std::sort(s.by_distance.begin(), s.by_distance.begin() + nI);
     bool target_twins = false;
     s.q_prefix[0] = 0.0;
     for (Index t = 0; t < nI; ++t) {
-        const Index i = s.I[t];
+        const Index i = s.by_distance[t].second;
+        s.I[t] = i;
         s.eI[t] = e[i];
         s.qI[t] = W[i] / total[c];
         s.q_prefix[t + 1] = s.q_prefix[t] + s.qI[t];
@@ -273,11 +275,15 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // Weight Q_j of the target's members whose pair with a member j is kept.
     auto kept_weight = [&](Index j) {
         const double ej = e[j];
+        const bool twins = target_twins && twin_[j] >= 0;
+        // e_j outside the target's distances by more than eps (clusters
+        // apart: the usual case): no pair absorbed.
+        if (!twins && (ej - eI[nI - 1] > eps_ || ej - eI[0] < -eps_)) return 1.0;
         // fl(e_j - e_i) falls as e_i grows: absorbed pairs are [lo, hi).
         const Index lo = std::partition_point(eI, eI + nI, [&](double ei) { return ej - ei > eps_; }) - eI;
+        if (!twins && (lo == nI || !(ej - eI[lo] >= -eps_))) return 1.0;  // nothing absorbed: the spec's q
         const Index hi = std::partition_point(eI + lo, eI + nI, [&](double ei) { return ej - ei >= -eps_; }) - eI;
-        const bool twins = target_twins && twin_[j] >= 0;
-        if (lo == hi && !twins) return 1.0;  // nothing absorbed: exactly the spec's q
+        if (lo == hi && !twins) return 1.0;
         auto absorbed = [&](Index t) { return (t >= lo && t < hi) || (twins && twin_[s.I[t]] == twin_[j]); };
         double gone = s.q_prefix[hi] - s.q_prefix[lo];
         if (twins)
@@ -296,19 +302,22 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     for (Index k = 0; k < K; ++k) {
         s.P[k] = 0.0;
         if (k == c) continue;
-        double gone = 0.0, kept = 0.0;
+        double gone = 0.0;
         for (Index j = start_[k]; j < start_[k + 1]; ++j) {
             s.Q[j] = 0.0;
             if (!(W[j] > 0.0)) continue;
-            const double p = W[j] / total[k];
             const double q = nI > 0 ? kept_weight(j) : 0.0;
             s.Q[j] = q;
-            if (q > 0.0)
-                kept += p;
-            else
-                gone += p;
+            if (!(q > 0.0)) gone += W[j] / total[k];
         }
-        s.P[k] = gone == 0.0 ? 1.0 : gone <= 0.5 ? 1.0 - gone : kept;
+        if (gone <= 0.5) {
+            s.P[k] = gone == 0.0 ? 1.0 : 1.0 - gone;
+            continue;
+        }
+        double kept = 0.0;  // most of the weight gone: sum the rest directly (no cancellation)
+        for (Index j = start_[k]; j < start_[k + 1]; ++j)
+            if (s.Q[j] > 0.0) kept += W[j] / total[k];
+        s.P[k] = kept;
     }
 
     // Layer 4: soft-min of f over the competitors' h_k = S_k - S_c that
@@ -370,24 +379,42 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
     const Index N = X.n_rows, D = n_features(), K = n_clusters(), M = n_support();
     model_.check_call(X, beta, out, exclude);
     const bool want_relevance = out.relevance.data != nullptr || out.coefficients != nullptr;
+    // The assignment alone of float32 input (predict): the distance product
+    // in float32 against the rounded support vectors; where the two nearest
+    // clusters are within its rounding the row is settled in float64 (exact
+    // distances, or the centred float64 form far from the support vectors),
+    // so the assignment is the float64 path's.  Logits, distances and
+    // relevance run in float64 for any input: explain's logit stays bitwise
+    // logits()'s, and the midpoint rule amplifies the rounding of h_ij by
+    // 1 / h_ij.
+    const bool in_float32 = std::is_same_v<T, float> && !want_relevance && !exclude && !out.logit &&
+                            !out.logits_all && !out.distances;
     const Index B = block_rows(D, M, largest_cluster());
+    const PackedSupport& packed = this->packed();
+    const Index Mp = packed.padded_size(), Dp2 = 2 * packed.padded_dim();
     const Index n_blocks = block_count(N, B);
     const int threads = resolve_thread_count(n_threads, n_blocks);
+    const KernelRowsKernelTable& kernels = kernel_rows_table();
+    const KernelRowsModelView& pm = packed.view();
 
     std::vector<Scratch> scratch(threads);
     for (auto& s : scratch) {
-        s.Z.resize(B, D);
-        s.E.resize(B, M);
+        if (in_float32)
+            s.Z32.resize(B, D);
+        else
+            s.Z.resize(B, D);
+        s.E.resize(B, Mp);
         s.W.resize(M);
         for (Vector* v : {&s.S, &s.lo, &s.total}) v->resize(K);
         if (want_relevance) {
-            s.A.resize(B, M);
-            s.G.resize(B, 2 * D);
+            s.A.setZero(B, Mp);
+            s.G.resize(B, Dp2);
             for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.eJ, &s.RJ, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
             s.q_prefix.resize(M + 1);
             for (Vector* v : {&s.total_p, &s.h, &s.share, &s.P}) v->resize(K);
             s.I.resize(M);
             s.J.resize(M);
+            s.by_distance.resize(M);
             if (out.pair_weights) s.Wpair.resize(M);
         }
     }
@@ -396,19 +423,30 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
     for_each_block(n_blocks, threads, [&](Index b, int tid) {
         Scratch& s = scratch[tid];
         const Index r0 = b * B, rows = std::min(B, N - r0);
-        if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
-        distance_offsets(protos_, s.Z, rows, s.E);
+        if (in_float32) {
+            if (!load_centered_block(X, r0, rows, protos_.center(), s.Z32, bad_input)) return;
+            kernels.distances_f32(pm, s.Z32.data(), rows, s.E.data());
+        } else {
+            if (!load_centered_block(X, r0, rows, protos_.center(), s.Z, bad_input)) return;
+            kernels.distances_f64(pm, s.Z.data(), rows, s.E.data());
+        }
 
         for (Index r = 0; r < rows; ++r) {
             const Index row = r0 + r;
             interrupt_point();  // a block may be one long row
             double* e = s.E.row(r).data();  // d(x, u_j) - offset
-            if (!s.E.row(r).allFinite()) {  // |x - center| |u| beyond float64
+            double offset = in_float32 ? s.Z32.row(r).template cast<double>().squaredNorm() : s.Z.row(r).squaredNorm();
+            bool finite = kernels.all_finite(e, M);
+            if (in_float32 && !(finite && std::isfinite(offset))) {
+                // Beyond the float32 range (a far point): the row in float64.
+                offset = offsets_in_float64(X, row, e);
+                finite = kernels.all_finite(e, M);
+            }
+            if (!finite) {  // |x - center| |u| beyond float64
                 too_far.report(row);
                 if (want_relevance) s.A.row(r).setZero();
                 continue;
             }
-            double offset = s.Z.row(r).squaredNorm();
             Index skip = -1;
             if (exclude && exclude[row] >= 0) {
                 if (exclude[row] >= M) {
@@ -418,14 +456,24 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
                 skip = position_[exclude[row]];
             }
 
-            soft_min_distances(e, skip, s);
+            soft_min_distances(e, skip, s, in_float32);
             NearestTwo rank = nearest_two(s.S.data(), K);
-            // The GEMM's e carries rounding of order eps (|z| |u| + |u|^2), and
-            // so do the S_k: when the two nearest clusters are that close, the
-            // distances are recomputed term by term (settle_near_ties, which
-            // then leaves full distances in e) so that exact ties stay ties.
-            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank)) {
+            // The product's e carries rounding of order eps (|z| |u| + |u|^2),
+            // and so do the S_k: when the two nearest clusters are that close,
+            // the distances are recomputed term by term (settle_near_ties,
+            // which then leaves full distances in e) so that exact ties stay
+            // ties.
+            const double unit = in_float32 ? static_cast<double>(std::numeric_limits<float>::epsilon())
+                                           : std::numeric_limits<double>::epsilon();
+            if (settle_near_ties(protos_, X, row, std::sqrt(offset), e, rank, unit)) {
                 offset = 0.0;
+                soft_min_distances(e, skip, s);
+                rank = nearest_two(s.S.data(), K);
+            } else if (in_float32 &&
+                       !(rank.second - rank.lo > near_tie_tolerance(protos_, std::sqrt(offset), unit))) {
+                // Far from the support vectors (no term-by-term settling): the
+                // float64 path's centred form.
+                offset = offsets_in_float64(X, row, e);
                 soft_min_distances(e, skip, s);
                 rank = nearest_two(s.S.data(), K);
             }
@@ -453,7 +501,10 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
                 model_.export_coefficients(out, row, s.A.row(r).data(), s.Wpair.data(), e);
             }
         }
-        if (out.relevance.data) midpoint_relevance(protos_, s.Z, s.A, rows, s.G, out.relevance, r0, &unrepresentable);
+        if (out.relevance.data) {
+            kernels.relevance_product(pm, s.A.data(), Mp, rows, s.G.data());
+            midpoint_relevance(s.Z, s.G, rows, out.relevance, r0, &unrepresentable);
+        }
     });
 
     throw_if_bad_input(bad_input, first_row);

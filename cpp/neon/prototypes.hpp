@@ -141,7 +141,9 @@ NearestTwo nearest_two(const S* e, Index K) {
     return t;
 }
 
-// E from the GEMM carries rounding of order eps * (|z| |p| + |p|^2).
+// E from the distance product carries rounding of order u (|z| |p| + |p|^2),
+// u the unit roundoff of its arithmetic (float64, or float32 for a float32
+// product).
 // When the two nearest prototypes are closer than that, the row's entries
 // e (an offset row of distance_offsets, z_norm = ||z|| of its centred row)
 // are replaced by exact term-by-term squared distances, so that exact ties
@@ -152,14 +154,16 @@ NearestTwo nearest_two(const S* e, Index K) {
 // (|z| >> |p|: a float32 point at 1e30, or 1e160 in float64, came out as an
 // exact tie, or NaN), so they are only used for |z| <= 7 max |p|, where
 // that is at most 8x E's bound.
+inline double near_tie_tolerance(const CenteredPrototypes& protos, double z_norm, double unit) {
+    const double m = protos.max_norm();
+    return 8.0 * static_cast<double>(protos.dim() + 4) * unit * (z_norm * m + m * m);
+}
+
 template <class T>
 bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, Index row, double z_norm, double* e,
-                      NearestTwo& two) {
-    const double m = protos.max_norm();
-    if (!(z_norm <= 7.0 * m)) return false;
-    const double tol =
-        8.0 * static_cast<double>(protos.dim() + 4) * std::numeric_limits<double>::epsilon() * (z_norm * m + m * m);
-    if (two.second - two.lo > tol) return false;
+                      NearestTwo& two, double unit = std::numeric_limits<double>::epsilon()) {
+    if (!(z_norm <= 7.0 * protos.max_norm())) return false;
+    if (two.second - two.lo > near_tie_tolerance(protos, z_norm, unit)) return false;
     const T* x = X.row(row);
     for (Index k = 0; k < protos.size(); ++k) e[k] = protos.direct_sq_distance(x, X.col_stride, k);
     two = nearest_two(e, protos.size());
@@ -172,42 +176,25 @@ bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, In
     return settle_near_ties(protos, X, row, z_norm, e, two);
 }
 
-// Per block: E = ||p_j||^2 - 2 Z P^T, i.e. the squared distance to each
-// prototype minus the common ||z||^2 (which cancels in every difference the
-// model uses).  One GEMM per block of rows, in float64 or (Z float32) in
-// float32 against the rounded prototypes.
-template <class S>
-void distance_offsets(const CenteredPrototypes& protos, const RowMatrixOf<S>& Z, Index rows, RowMatrixOf<S>& E) {
-    static_assert(std::is_same_v<S, double> || std::is_same_v<S, float>, "float32 or float64");
-    if constexpr (std::is_same_v<S, double>) {
-        E.topRows(rows).noalias() = Z.topRows(rows) * protos.centered().transpose();
-        E.topRows(rows) *= -2.0;
-        E.topRows(rows).rowwise() += protos.sq_norm().transpose();
-    } else {
-        E.topRows(rows).noalias() = Z.topRows(rows) * protos.centered_float().transpose();
-        E.topRows(rows) *= -2.0f;
-        E.topRows(rows).rowwise() += protos.sq_norm_float().transpose();
-    }
-}
-
 // Factorized midpoint rule.  With coefficients A (rows x M), where each
 // row's coefficients sum to zero over the prototypes it involves,
 //   R = sum_j A_j (x - p_j)^2 = -2 z * (A P) + A (P*P)     (x*x cancels),
-// so the relevance of a block is one GEMM and one elementwise pass.
-// Rows whose relevance is not representable in T (overflow, or NaN/inf from
-// a singular midpoint rule with eps = 0) are reported to `unrepresentable`.
+// so the relevance of a block is one product G = A [P | P*P] (G's rows:
+// A P in the first half, A (P*P) in the second, each half padded to G's
+// width / 2) and this elementwise pass.  Rows whose relevance is not
+// representable in T (overflow, or NaN/inf from a singular midpoint rule
+// with eps = 0) are reported to `unrepresentable`.
 template <class T>
-void midpoint_relevance(const CenteredPrototypes& protos, const RowMatrix& Z, const RowMatrix& A, Index rows,
-                        RowMatrix& G, const RowsOut<T>& out, Index r0, FirstBadRow* unrepresentable = nullptr) {
-    const Index D = protos.dim();
-    G.topRows(rows).noalias() = A.topRows(rows) * protos.stacked();
+void midpoint_relevance(const RowMatrix& Z, const RowMatrix& G, Index rows, const RowsOut<T>& out, Index r0,
+                        FirstBadRow* unrepresentable = nullptr) {
+    const Index D = Z.cols(), half = G.cols() / 2;
     for (Index r = 0; r < rows; ++r) {
         const double* z = Z.row(r).data();
         const double* g = G.row(r).data();
         T* dst = out.row(r0 + r);
         bool ok = true;
         for (Index i = 0; i < D; ++i) {
-            const double v = g[D + i] - 2.0 * (z[i] * g[i]);  // z g = 0 stays 0 for huge z
+            const double v = g[half + i] - 2.0 * (z[i] * g[i]);  // z g = 0 stays 0 for huge z
             const bool fits = fits_in<T>(v);
             ok &= fits;
             dst[i] = static_cast<T>(fits ? v : 0.0);

@@ -7,6 +7,7 @@
 #include "neon/cauchy_sums.hpp"
 #include "neon/fit_dispatch.hpp"
 #include "neon/isa.hpp"
+#include "neon/kernel_rows.hpp"
 #include "neon/parallel.hpp"
 
 // The package version from pyproject.toml, passed in by CMake (CMakeLists.txt).
@@ -45,6 +46,7 @@ PYBIND11_MODULE(_core, m) {
             families["kmeans_explain"] = std::string(neon::isa_name(neon::best_isa()));
             families["kmeans_fit"] = std::string(neon::fit_kernels_for(neon::Isa::automatic).isa);
             families["kernel_kmeans_pair_sums"] = std::string(neon::pair_sums_kernels_for(neon::Isa::automatic).isa);
+            families["kernel_kmeans_rows"] = std::string(neon::kernel_rows_kernels_for(neon::Isa::automatic).isa);
             info["kernel_families"] = families;
             return info;
         },

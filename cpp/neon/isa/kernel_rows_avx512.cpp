@@ -1,0 +1,10 @@
+// The kernel k-means row kernels (distance products, pool weights,
+// relevance product) compiled for avx512 (flags in CMakeLists.txt), defining
+// neon::avx512::kernel_rows_kernels(); chosen at run time by kernel_rows.hpp.
+// Include nothing else here (see kmeans_kernel.hpp).
+#if !defined(__AVX512F__)
+#error "compile this file with the avx512 flags (CMakeLists.txt)"
+#endif
+#define NEON_ISA avx512
+#define NEON_ISA_TRANSLATION_UNIT
+#include "neon/kernel_rows_kernel.hpp"

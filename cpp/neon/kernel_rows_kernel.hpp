@@ -1,0 +1,257 @@
+// The dense row work of kernel k-means NEON, compiled once per instruction
+// set (isa.hpp's kernel families, like kmeans_kernel.hpp): the distance
+// product of a block of rows with the support vectors (float64, or float32
+// for logits and predict of float32 input), the pool weights exp(-gamma
+// (e - lo)) of one cluster with the soft-min's moments, and the relevance
+// product of a block's coefficient rows with [u | u*u].  The portable build
+// includes this file through kernel_rows.hpp (namespace neon::portable); the
+// x86 builds compile cpp/neon/isa/kernel_rows_<isa>.cpp with -mavx2 -mfma or
+// -mavx512f.  Everything stays inside namespace neon::NEON_ISA and calls
+// nothing inline from outside it (see kmeans_kernel.hpp).
+//
+// Each row is computed with the same instructions whatever its position in a
+// block (rows never share an accumulator; the products run over the
+// support vectors in a fixed order), so results are bitwise identical for
+// any thread count.  The products are register-tiled: a tile of support
+// vectors stays in L1 while every row of the block passes over it, so the
+// support vectors are read once per block, not once per row.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "isa_unit.hpp"
+#include "kernel_rows_args.hpp"
+
+namespace neon {
+namespace NEON_ISA {
+
+#include "isa_simd.hpp"  // Simd<S>, exp_minus, expm1_minus: per instruction set
+
+using KIdx = std::ptrdiff_t;
+
+// E[r0 + r, k0 .. k0 + NV W) for RG rows: RG x NV accumulators stay in
+// registers while i runs over the features.  E is float64 (a float32
+// product is widened as it is stored).
+template <class S, int RG, int NV>
+inline void support_distance_tile(const KernelRowsModelView& m, const S* UT, const S* sq, const S* Z, KIdx r0, KIdx k0,
+                                  double* E) {
+    using Sd = Simd<S>;
+    using V = typename Sd::V;
+    constexpr int W = Sd::W;
+    const KIdx D = m.D, Mp = m.Mp;
+    V acc[RG][NV];
+    for (int r = 0; r < RG; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = Sd::zero();
+    const S* z = Z + r0 * D;
+    const S* ut = UT + k0;
+    for (KIdx i = 0; i < D; ++i) {
+        V p[NV];
+        for (int v = 0; v < NV; ++v) p[v] = Sd::load(ut + i * Mp + v * W);
+        for (int r = 0; r < RG; ++r) {
+            const S zi = z[r * D + i];
+            for (int v = 0; v < NV; ++v) acc[r][v] += zi * p[v];
+        }
+    }
+    for (int r = 0; r < RG; ++r) {
+        double* e = E + (r0 + r) * Mp + k0;
+        for (int v = 0; v < NV; ++v) {
+            const V d = Sd::load(sq + k0 + v * W) - S(2) * acc[r][v];
+            if (std::is_same<S, double>::value) {
+                std::memcpy(e + v * W, &d, sizeof d);
+            } else {
+                S lanes[W];
+                Sd::store(lanes, d);
+                for (int l = 0; l < W; ++l) e[v * W + l] = static_cast<double>(lanes[l]);
+            }
+        }
+    }
+}
+
+// Mp is a multiple of 32, so of 2 W for every instruction set and type:
+// column tiles of 2 W, rows four at a time, then one at a time.
+template <class S>
+inline void support_distances(const KernelRowsModelView& m, const S* UT, const S* sq, const S* Z, KIdx rows,
+                              double* E) {
+    constexpr int W = Simd<S>::W;
+    for (KIdx k0 = 0; k0 < m.Mp; k0 += 2 * W) {
+        KIdx r = 0;
+        for (; r + 4 <= rows; r += 4) support_distance_tile<S, 4, 2>(m, UT, sq, Z, r, k0, E);
+        for (; r < rows; ++r) support_distance_tile<S, 1, 2>(m, UT, sq, Z, r, k0, E);
+    }
+}
+
+inline void distances_f64(const KernelRowsModelView& m, const double* Z, KIdx rows, double* E) {
+    support_distances<double>(m, m.UT, m.sq_norm, Z, rows, E);
+}
+
+inline void distances_f32(const KernelRowsModelView& m, const float* Z, KIdx rows, double* E) {
+    support_distances<float>(m, m.UT_f, m.sq_norm_f, Z, rows, E);
+}
+
+// Whether e[0 .. n) are all finite (x - x is 0 exactly for those).
+inline bool all_finite(const double* e, KIdx n) {
+    using Dd = Simd<double>;
+    constexpr int W = Dd::W;
+    Dd::V acc = Dd::zero();
+    KIdx j = 0;
+    for (; j + W <= n; j += W) {
+        const Dd::V v = Dd::load(e + j);
+        acc += v - v;
+    }
+    double rest = 0.0;
+    for (; j < n; ++j) rest += e[j] - e[j];
+    return Dd::sum(acc) + rest == 0.0;
+}
+
+// Lanes j0 .. j0 + W of e (the last vector padded with `fill`) and which of
+// them are members (below n, not `skip`).
+struct PoolLanes {
+    Simd<double>::V e, valid;
+};
+
+inline PoolLanes pool_lanes(const double* e, KIdx n, KIdx skip, KIdx j0, double fill) {
+    using Dd = Simd<double>;
+    constexpr int W = Dd::W;
+    double buf[W], ok[W];
+    for (int l = 0; l < W; ++l) {
+        const KIdx j = j0 + l;
+        buf[l] = j < n ? e[j] : fill;
+        ok[l] = (j < n && j != skip) ? 1.0 : 0.0;
+    }
+    return {Dd::load(buf), Dd::load(ok)};
+}
+
+template <int Terms>
+inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, double* w, double* sums) {
+    using Dd = Simd<double>;
+    using V = Dd::V;
+    constexpr int W = Dd::W;
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    const V zero = Dd::zero(), one = Dd::splat(1.0);
+    // Vectors of W members with no skipped one are loaded directly.
+    auto whole = [n, skip](KIdx j0) { return j0 + W <= n && (skip < j0 || skip >= j0 + W); };
+    // lo: the smallest e over the members (exact, any order).
+    V lo_v = Dd::splat(inf);
+    for (KIdx j0 = 0; j0 < n; j0 += W) {
+        if (whole(j0)) {
+            const V v = Dd::load(e + j0);
+            lo_v = v < lo_v ? v : lo_v;
+            continue;
+        }
+        const PoolLanes p = pool_lanes(e, n, skip, j0, inf);
+        const V v = p.valid != zero ? p.e : Dd::splat(inf);
+        lo_v = v < lo_v ? v : lo_v;
+    }
+    double lanes[W];
+    Dd::store(lanes, lo_v);
+    double lo = inf;
+    for (int l = 0; l < W; ++l) lo = lanes[l] < lo ? lanes[l] : lo;
+    sums[0] = lo;
+    for (int k = 1; k < 7; ++k) sums[k] = 0.0;
+    if (!(lo < inf)) {
+        for (KIdx j = 0; j < n; ++j) w[j] = 0.0;
+        return;
+    }
+    // w from expm1 where t <= ln 2 (w >= 1/2: w - 1 without cancellation),
+    // 0 from t >= 700 (below 1e-304: no bit of a sum >= 1).
+    const V lo_s = Dd::splat(lo), g = Dd::splat(gamma), cut = Dd::splat(700.0);
+    V total = zero, total_m1 = zero, sum_d = zero, sum_t = zero, sum_td = zero, t_max = zero;
+    for (KIdx j0 = 0; j0 < n; j0 += W) {
+        const PoolLanes p = whole(j0) ? PoolLanes{Dd::load(e + j0), one} : pool_lanes(e, n, skip, j0, lo);
+        const auto member = p.valid != zero;
+        const V delta = member ? p.e - lo_s : zero;
+        const V t = g * delta;
+        V ew, ew_m1;
+        exp_minus_and_m1<Terms>(t < cut ? t : zero, ew, ew_m1);
+        const V wv = member ? (t < cut ? ew : zero) : zero;
+        const V wm1 = member ? (t < cut ? ew_m1 : Dd::splat(-1.0)) : zero;
+        if (j0 + W <= n) {
+            Dd::store(w + j0, wv);
+        } else {
+            Dd::store(lanes, wv);
+            for (KIdx j = j0; j < n; ++j) w[j] = lanes[j - j0];
+        }
+        total += wv;
+        total_m1 += wm1;
+        sum_d += delta;
+        sum_t += t;
+        sum_td += t * delta;
+        t_max = t > t_max ? t : t_max;
+    }
+    sums[1] = Dd::sum(total);
+    sums[2] = Dd::sum(total_m1);
+    sums[3] = Dd::sum(sum_d);
+    sums[4] = Dd::sum(sum_t);
+    sums[5] = Dd::sum(sum_td);
+    Dd::store(lanes, t_max);
+    double tm = 0.0;
+    for (int l = 0; l < W; ++l) tm = lanes[l] > tm ? lanes[l] : tm;
+    sums[6] = tm;
+}
+
+// G[r0 + r, c0 .. c0 + NV W) += sum_{t0 <= t < t1} A[r0 + r, t] PP[t, ...]
+// for RB rows (`first`: the panel starts the sum, G is not read).
+template <int RB, int NV>
+inline void relevance_tile(const KernelRowsModelView& m, const double* A, KIdx a_stride, KIdx r0, KIdx t0, KIdx t1,
+                           KIdx c0, bool first, double* G) {
+    using Dd = Simd<double>;
+    using V = Dd::V;
+    constexpr int W = Dd::W;
+    const KIdx Dp2 = m.Dp2;
+    V acc[RB][NV];
+    for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = first ? Dd::zero() : Dd::load(G + (r0 + r) * Dp2 + c0 + v * W);
+    const double* a = A + r0 * a_stride;
+    for (KIdx t = t0; t < t1; ++t) {
+        const double* pp = m.PP + t * Dp2 + c0;
+        V p[NV];
+        for (int v = 0; v < NV; ++v) p[v] = Dd::load(pp + v * W);
+        for (int r = 0; r < RB; ++r) {
+            const double at = a[r * a_stride + t];
+            for (int v = 0; v < NV; ++v) acc[r][v] += at * p[v];
+        }
+    }
+    for (int r = 0; r < RB; ++r)
+        for (int v = 0; v < NV; ++v) Dd::store(G + (r0 + r) * Dp2 + c0 + v * W, acc[r][v]);
+}
+
+template <int NV>
+inline void relevance_columns(const KernelRowsModelView& m, const double* A, KIdx a_stride, KIdx rows, KIdx t0,
+                              KIdx t1, KIdx c0, double* G) {
+    constexpr int RB = Simd<double>::W >= 8 ? 4 : 2;  // AVX-512: 32 registers
+    KIdx r = 0;
+    for (; r + RB <= rows; r += RB) relevance_tile<RB, NV>(m, A, a_stride, r, t0, t1, c0, t0 == 0, G);
+    for (; r < rows; ++r) relevance_tile<1, NV>(m, A, a_stride, r, t0, t1, c0, t0 == 0, G);
+}
+
+// Panels of 128 support vectors (128 x Dp2 doubles of PP: 128 KiB at
+// D = 64, in L2), each taken by every row of the block in column chunks of
+// 4 vectors (whose 128 rows stay in L1).  Dp2 is a multiple of 16, so of W.
+inline void relevance_product(const KernelRowsModelView& m, const double* A, KIdx a_stride, KIdx rows, double* G) {
+    constexpr int W = Simd<double>::W;
+    constexpr KIdx kPanel = 128;
+    for (KIdx t0 = 0; t0 < m.M; t0 += kPanel) {
+        const KIdx t1 = t0 + kPanel < m.M ? t0 + kPanel : m.M;
+        KIdx c0 = 0;
+        for (; c0 + 4 * W <= m.Dp2; c0 += 4 * W) relevance_columns<4>(m, A, a_stride, rows, t0, t1, c0, G);
+        for (; c0 < m.Dp2; c0 += W) relevance_columns<1>(m, A, a_stride, rows, t0, t1, c0, G);
+    }
+}
+
+NEON_ISA_KERNEL_TABLE_GETTER(KernelRowsKernelTable) kernel_rows_kernels() {
+    KernelRowsKernelTable table;
+    table.distances_f64 = &distances_f64;
+    table.distances_f32 = &distances_f32;
+    table.pool_weights = &pool_weights<16>;
+    table.pool_weights_f32 = &pool_weights<10>;
+    table.relevance_product = &relevance_product;
+    table.all_finite = &all_finite;
+    table.isa = NEON_ISA_NAME;
+    return table;
+}
+
+}  // namespace NEON_ISA
+}  // namespace neon
