@@ -649,7 +649,8 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // and no other competitor is nearer, so it is f itself (the same
             // difference of the same two offsets); otherwise one pass finds it.
             bool assigned_targets = true;
-            for (Idx j = 0; j < L; ++j) assigned_targets = assigned_targets && target_l[j] == nearest_l[j] && f_l[j] > eps;
+            for (Idx j = 0; j < L; ++j)
+                assigned_targets = assigned_targets && target_l[j] == nearest_l[j] && f_l[j] > eps;
             Vd total = zero, overflow = zero, h_min = assigned_targets ? f : Dd::splat(inf);
             for (Idx k = 0; k < K && !assigned_targets; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
@@ -806,10 +807,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                             r_max = v_abs > r_max ? v_abs : r_max;
                         }
                         if (redo_l[j] > r_max) {
-                            explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j],
-                                            s.z_sq[g0 + j], aT + j, eT + j, L,
-                                            m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row, s.a_row, s.k_row,
-                                            status);
+                            explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
+                                            aT + j, eT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row,
+                                            s.a_row, s.k_row, status);
                             continue;
                         }
                     }
