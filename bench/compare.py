@@ -381,7 +381,7 @@ def fit_section(a, results):
 
 
 def goals(a, t, threads, results):
-    print("\ngoals (issue 5):")
+    print("\ngoals (issues 5 and 12):")
 
     def verdict(ok):
         return "met" if ok else "NOT met"
@@ -399,11 +399,18 @@ def kmeans_goals(t, threads, verdict):
     best = {th: t[f"explain32_{th}"][0] for th in threads}
     top = max(threads)
     r32 = best[top] / floor
-    print(f"  explain float32 ({top} threads) / floor: {r32:.2f}x (goal <= 3): {verdict(r32 <= 3)}")
+    print(f"  explain float32 ({top} threads) / floor: {r32:.2f}x (goal <= 2.5, issue 12): {verdict(r32 <= 2.5)}")
     r64 = t[f"explain64_{top}"][0] / t["floor64"][0]
     print(f"  explain float64 ({top} threads) / float64 floor: {r64:.2f}x (goal <= 3): {verdict(r64 <= 3)}")
     sp = t["numpy32"][0] / best[top]
     print(f"  speed-up over numpy NEON float32: {sp:.1f}x (goal >= 10): {verdict(sp >= 10)}")
+    # On a shared machine wall time counts waiting for a core; the kernel's own
+    # cost is its CPU time.  One thread against the floor's one thread:
+    c1 = t[f"explain32_{min(threads)}"][3] / t["floor32"][3]
+    print(
+        f"  [cpu time: explain float32 {min(threads)} thread(s) {t[f'explain32_{min(threads)}'][3]:.4f} s = {c1:.2f}x"
+        f" the floor's {t['floor32'][3]:.4f} s; numpy NEON float32 {t['numpy32'][3]:.3f} s cpu]"
+    )
     if 1 in threads and 2 in threads:
         s = t["explain32_1"][0] / t["explain32_2"][0]
         s64 = t["explain64_1"][0] / t["explain64_2"][0]

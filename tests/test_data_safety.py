@@ -360,12 +360,6 @@ def test_dataframe_messages_and_nullable_columns():
         np.testing.assert_array_equal(m.explain(df).relevance, expected)
 
 
-def test_isa_environment_is_checked(monkeypatch):
-    monkeypatch.setenv("NEON_EXT_ISA", "bogus")
-    with pytest.raises(ValueError, match="NEON_EXT_ISA='bogus'.*portable, avx2, avx512"):
-        nx.NeuralizedKMeans([[0.0], [1.0]]).predict([[0.5]])
-
-
 def test_cli_messages(tmp_path, wine_like, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["explain", "v.npy", "--model", "model.npz", "-o", "nowhere/r.npy"]) == 1

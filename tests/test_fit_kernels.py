@@ -5,8 +5,9 @@ labelling with its inertia) run on the kernel table chosen once for the
 whole core (cpp/neon/isa.hpp). Every instruction set this machine runs is
 checked here against float64 numpy references written from the
 definitions, in-process through the private ``isa`` argument; subprocesses
-check that ``NEON_EXT_ISA`` reaches the fit kernels and that build_info
-reports what ran. No timing here: bench/ measures speed.
+check that ``NEON_EXT_ISA`` reaches the fit kernels, that build_info
+reports what ran, and that a bad value is the core's ValueError (the core
+parses the variable, once per process). No timing here: bench/ measures speed.
 """
 
 import json
@@ -222,6 +223,61 @@ def test_environment_variable_reaches_the_fit_kernels(isa, tmp_path):
     assert set(info["families"].values()) == {isa}
     # The child's automatic pass is bit for bit this process's pass with `isa`.
     np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), lloyd(X, C, np.ones(len(X)), isa)[2])
+
+
+# A bad NEON_EXT_ISA: the import works (nothing is parsed then), and
+# build_info() and each compiled call raise the core's ValueError.
+_BAD_SETTING_CHILD = """
+import json
+import neon_ext as nx
+
+calls = {
+    "build_info": nx.build_info,
+    "predict": lambda: nx.NeuralizedKMeans([[0.0], [1.0]]).predict([[0.5]]),
+    "fit": lambda: nx.KMeans(2, n_init=1, random_state=0).fit([[0.0], [1.0], [2.0], [3.0]]),
+}
+out = {}
+for name, call in calls.items():
+    try:
+        call()
+        out[name] = None
+    except ValueError as e:
+        out[name] = str(e)
+print(json.dumps(out))
+"""
+
+
+def run_with_isa_setting(value, code, *args):
+    env = dict(os.environ, NEON_EXT_ISA=value)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(nx.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("value", ["bogus", "AVX2", "avx2 ", "sse2"])
+def test_bad_isa_setting_is_a_value_error_from_the_core(value):
+    out = run_with_isa_setting(value, _BAD_SETTING_CHILD)
+    expected = (
+        f"NEON_EXT_ISA={value!r} is not an instruction set of neon_ext; use one of portable, avx2, avx512 or unset it"
+    )
+    assert out == {"build_info": expected, "predict": expected, "fit": expected}
+
+
+def test_isa_setting_this_cpu_cannot_run_is_refused():
+    missing = [isa for isa in ("portable", "avx2", "avx512") if isa not in ISAS]
+    if not missing:
+        pytest.skip("this build and CPU run every instruction set: nothing to refuse")
+    out = run_with_isa_setting(missing[0], _BAD_SETTING_CHILD)
+    message = out["build_info"]
+    assert message.startswith(f"NEON_EXT_ISA='{missing[0]}': ")
+    assert message.endswith(f"kernels; use one of {', '.join(ISAS)} or unset it")
+    assert out["predict"] == out["fit"] == message
+
+
+def test_empty_isa_setting_means_automatic():
+    code = "import json, neon_ext as nx; print(json.dumps(nx.build_info()['kernel_isa']))"
+    assert run_with_isa_setting("", code) == ISAS[-1]
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -242,3 +242,23 @@ def test_exp_matches_numpy_through_the_shares():
         R, _ = ref.kmeans_explain(X, C, t, beta, m.epsilon)
         for isa in ISAS:
             assert rel_err(run(m, X, isa, beta=beta)["relevance"], R) < 1e-11, (beta, isa)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relevance_written_at_every_output_alignment(isa, dtype):
+    # The kernel computes a group's relevance into padded staging rows and
+    # then copies each row out (write_row in kmeans_kernel.hpp): into an
+    # output whose rows are d + 3 values apart and start `offset` values in
+    # (D = 45: rows begin at every offset modulo the vector width), the same
+    # bits as into a contiguous output, and nothing written outside the view.
+    d, n = 45, 300
+    X, C = blobs(n, d, 7, seed=11, dtype=dtype)
+    m = nx.NeuralizedKMeans(C)
+    whole = run(m, X, isa, n_threads=2)
+    for offset in (1, 2, 3):
+        wide = np.full((n, d + 3), np.nan, dtype)
+        view = wide[:, offset : offset + d]
+        m._core.evaluate(X, None, -1, 0.5, None, None, None, view, 2, 0, isa)
+        np.testing.assert_array_equal(view, whole["relevance"])
+        assert np.isnan(np.delete(wide, np.s_[offset : offset + d], axis=1)).all()

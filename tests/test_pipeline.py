@@ -350,3 +350,31 @@ def test_explain_competitors_points_to_the_model_on_z():
     model = nx.neuralize(make_pipeline(*prep.named_steps.values(), km))
     with pytest.raises(NotImplementedError, match="transform"):
         model.explain_competitors(X[:3])
+
+
+def test_float32_rows_near_a_boundary_match_float64():
+    # Rows a hair on cluster 1's side of the 0|1 boundary (in z), explained
+    # for target 0: logits down to ~1e-7 of the squared distances, where a
+    # float32 evaluation loses digits (eps32 s / |h|) and the plain k-means
+    # kernel redoes the row in float64.  Through a pipeline nothing needs
+    # redoing: affine.hpp maps every row to z and runs the model's core in
+    # float64 whatever the input dtype, so the coefficients it takes over
+    # are float64 ones.  Same accuracy as float64 on the same float32 values.
+    X = _data(n=300)
+    pipe = make_pipeline(StandardScaler(), KMeans(3, n_init=1, random_state=0)).fit(X)
+    scaler, U = pipe[0], pipe[1].cluster_centers_
+    rng = np.random.default_rng(4)
+    normal = U[1] - U[0]
+    along = rng.normal(size=(40, U.shape[1])) * 0.3
+    along -= np.outer(along @ normal / (normal @ normal), normal)
+    Z = 0.5 * (U[0] + U[1]) + along + np.outer(np.geomspace(1e-7, 1e-3, 40), normal)
+    X32 = scaler.inverse_transform(Z).astype(np.float32)
+    model = nx.neuralize(pipe)
+    e32 = model.explain(X32, beta=1.0, target=0)
+    e64 = model.explain(X32.astype(np.float64), beta=1.0, target=0)
+    near = (model.predict(X32) == 1) & (np.abs(e64.logit) < 1e-4 * (np.asarray(Z) ** 2).sum(1))
+    assert near.sum() >= 10
+    scale = np.abs(e64.relevance).max(1, keepdims=True)
+    assert np.all(np.abs(e32.relevance - e64.relevance) <= 1e-6 * scale)
+    gap = np.abs(e32.relevance.sum(1, dtype=np.float64) - e32.logit)
+    assert np.all(gap <= 1e-6 * np.abs(e32.relevance).sum(1, dtype=np.float64))  # float32 rounding of R only

@@ -45,7 +45,7 @@
 #include <vector>
 
 #include "isa.hpp"
-#include "pair_sums_kernel.hpp"
+#include "pair_sums_table.hpp"  // the table; the kernels: cpp/neon/isa/pair_sums_<isa>.cpp
 #include "parallel.hpp"
 
 namespace neon {

@@ -10,7 +10,7 @@
 #include <type_traits>
 
 #include "aligned_array.hpp"
-#include "fit_kernel.hpp"  // the portable copies (namespace neon::portable)
+#include "fit_kernel_args.hpp"  // the table; the kernels: cpp/neon/isa/fit_<isa>.cpp
 #include "isa.hpp"
 #include "prototypes.hpp"
 #include "rows.hpp"

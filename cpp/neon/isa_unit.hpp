@@ -13,7 +13,9 @@
 #define NEON_ISA_NAME NEON_ISA_STRINGIFY(NEON_ISA)
 
 // The return type of a family's table getter: an ordinary (exported)
-// definition in the per-ISA translation unit, inline in the portable build.
+// definition in the per-ISA translation unit (cpp/neon/isa/F_<isa>.cpp, the
+// portable one included); inline only where a header still includes a
+// kernel source directly (isa.hpp's NEON_DECLARE_KERNEL_FAMILY accepts both).
 #if defined(NEON_ISA_TRANSLATION_UNIT)
 #define NEON_ISA_KERNEL_TABLE_GETTER(Table) Table
 #else

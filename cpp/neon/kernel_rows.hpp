@@ -7,7 +7,7 @@
 
 #include "aligned_array.hpp"
 #include "isa.hpp"
-#include "kernel_rows_kernel.hpp"
+#include "kernel_rows_args.hpp"  // the table; the kernels: cpp/neon/isa/kernel_rows_<isa>.cpp
 #include "prototypes.hpp"
 
 namespace neon {

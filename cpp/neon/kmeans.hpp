@@ -24,7 +24,7 @@
 
 #include "aligned_array.hpp"
 #include "isa.hpp"
-#include "kmeans_kernel.hpp"
+#include "kmeans_kernel_args.hpp"  // the table; the kernels: cpp/neon/isa/kmeans_<isa>.cpp
 #include "outputs.hpp"
 #include "parallel.hpp"
 #include "prototype_model.hpp"
@@ -121,12 +121,13 @@ template <class S>
 class KMeansScratch {
 public:
     KMeansScratch(Index Kp, Index Dp)
-        : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp),
+        : s_(kKMeansSubBlockRows * (Dp + Kp) + (kKMeansMaxLanes + 1) * Kp + kKMeansMaxLanes * Dp),
           d_(kKMeansSubBlockRows + (3 * kKMeansMaxLanes + 3) * Kp), rows_(Kp) {
         view_.Z = s_.data();
         view_.E = view_.Z + kKMeansSubBlockRows * Dp;
         view_.aT_s = view_.E + kKMeansSubBlockRows * Kp;
         view_.active_a = view_.aT_s + kKMeansMaxLanes * Kp;
+        view_.Rg = view_.active_a + Kp;  // Kp, Dp: multiples of 64 bytes, so every row is aligned
         view_.z_sq = d_.data();
         view_.eT = view_.z_sq + kKMeansSubBlockRows;
         view_.wT = view_.eT + kKMeansMaxLanes * Kp;
@@ -215,6 +216,7 @@ void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const
                                                  model_.has_twins(), model_.epsilon());
     KMeansJob<T> job;
     job.X = X.data;
+    job.n_rows = N;
     job.row_stride = X.row_stride;
     job.col_stride = X.col_stride;
     job.target_per_row = target.per_row;

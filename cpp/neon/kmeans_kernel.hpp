@@ -166,6 +166,36 @@ Idx load_rows(const KMeansJob<T>& job, const KMeansModelView<S>& m, Idx row0, Id
     return -1;
 }
 
+// One cache line into L1.  An asm statement on x86: GCC 12 drops
+// __builtin_prefetch from these loops once they are inlined.
+inline void prefetch_line(const void* p) {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#elif defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#else
+    (void)p;
+#endif
+}
+
+// Asks the memory system for rows [r0, r1) of X (input) or of the relevance
+// output, to arrive while other rows are computed: the kernel does a few
+// hundred cycles of work per row between reading a row and writing its
+// relevance, too irregular for the hardware prefetcher to run far enough
+// ahead (without it a third of a row's time went to waiting for X).  The
+// next sub-block's input and the current group's output are asked for at two
+// different points of a group's work, so that fewer lines are in flight at
+// once.  A hint only: no effect on results.
+template <class T>
+inline void prefetch_rows(const KMeansJob<T>& job, Idx D, Idx r0, Idx r1, bool output) {
+    constexpr Idx per_line = 64 / static_cast<Idx>(sizeof(T));
+    if (output ? job.relevance == nullptr : job.col_stride != 1) return;  // strided input (rare): left to the hardware
+    for (Idx r = r0; r < r1; ++r) {
+        const T* x = output ? job.relevance + r * job.relevance_stride : job.X + r * job.row_stride;
+        for (Idx i = 0; i < D; i += per_line) prefetch_line(x + i);
+    }
+}
+
 // E[r, k0 .. k0 + NV W) = ||p_k||^2 - 2 z_r . p_k for RG rows from r0: the
 // RG x NV accumulator registers stay live while i runs over Dp; each step
 // loads NV vectors of P^T and broadcasts one z per row.
@@ -208,24 +238,25 @@ void distances(const KMeansModelView<S>& m, const S* Z, Idx rows, S* E) {
 }
 
 // The rows whose relevance one pass computes: row r has coefficient
-// a[r][t * a_stride] for prototype t, centred input z[r] and output out[r].
-template <class T, class S, int RB>
+// a[r][t * a_stride] for prototype t, centred input z[r], and its relevance
+// goes to out[r], a row of Dp values of the group's staging buffer (see
+// write_row).
+template <class S, int RB>
 struct RelevanceRows {
     const S* a[RB];
     const S* z[RB];
-    T* out[RB];
+    S* out[RB];
 };
 
 // Relevance of columns [d0, d0 + NV W) of RB rows from midpoint-rule
 // coefficients a_t and prototype rows [p | p*p] (Dense: every prototype,
 // PP + t 2Dp; otherwise the n rows listed): g = sum a_t p_t,
 // g2 = sum a_t p_t^2, R = g2 - 2 z g.  2 RB NV accumulator registers; each
-// prototype's vectors are loaded once for all RB rows.  Whole chunks of
-// output are stored straight from registers, a partial last chunk through
-// a small buffer.
-template <class T, class S, int NV, int RB, bool Dense, bool Partial>
+// prototype's vectors are loaded once for all RB rows.  Stored straight
+// from registers (the staging rows are padded to Dp).
+template <class S, int NV, int RB, bool Dense>
 inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
-                            const RelevanceRows<T, S, RB>& rr, Idx d0) {
+                            const RelevanceRows<S, RB>& rr, Idx d0) {
     using Sd = Simd<S>;
     using V = typename Sd::V;
     constexpr int W = Sd::W;
@@ -250,42 +281,40 @@ inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, I
     }
     for (int r = 0; r < RB; ++r) {
         const S* z = rr.z[r] + d0;
-        if (!Partial && std::is_same<T, S>::value) {
-            S* dst = reinterpret_cast<S*>(rr.out[r]) + d0;
-            for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
-        } else {
-            S buf[NV * W];
-            for (int v = 0; v < NV; ++v) Sd::store(buf + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
-            const Idx count = (m.D - d0 < NV * W) ? m.D - d0 : NV * W;
-            for (Idx j = 0; j < count; ++j) rr.out[r][d0 + j] = static_cast<T>(buf[j]);
-        }
+        S* dst = rr.out[r] + d0;
+        for (int v = 0; v < NV; ++v) Sd::store(dst + v * W, g2[r][v] - S(2) * (Sd::load(z + v * W) * g[r][v]));
     }
-}
-
-template <class T, class S, int NV, int RB, bool Dense>
-inline void relevance_part(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
-                           const RelevanceRows<T, S, RB>& rr, Idx d0) {
-    if (d0 + NV * lanes<S>() <= m.D)
-        relevance_chunk<T, S, NV, RB, Dense, false>(m, list, a_stride, n, rr, d0);
-    else
-        relevance_chunk<T, S, NV, RB, Dense, true>(m, list, a_stride, n, rr, d0);
 }
 
 // Relevance of RB rows over all columns: chunks of NV vectors (one row:
 // four; two rows: as many as the registers hold, two on AVX2 and SSE, four
 // with AVX-512's 32 registers), then the remaining vectors (Dp is a
 // multiple of W).
-template <class T, class S, int RB, bool Dense>
+template <class S, int RB, bool Dense>
 void relevance_rows(const KMeansModelView<S>& m, const S* const* list, Idx a_stride, Idx n,
-                    const RelevanceRows<T, S, RB>& rr) {
+                    const RelevanceRows<S, RB>& rr) {
     constexpr int W = lanes<S>();
     constexpr int NV = (RB == 1 || kVectorBytes == 64) ? 4 : 2;
     Idx d0 = 0;
-    for (; d0 + NV * W <= m.Dp; d0 += NV * W) relevance_part<T, S, NV, RB, Dense>(m, list, a_stride, n, rr, d0);
+    for (; d0 + NV * W <= m.Dp; d0 += NV * W) relevance_chunk<S, NV, RB, Dense>(m, list, a_stride, n, rr, d0);
     const Idx rest = (m.Dp - d0) / W;
-    if (NV > 3 && rest == 3) relevance_part<T, S, (NV > 3 ? 3 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
-    if (NV > 2 && rest == 2) relevance_part<T, S, (NV > 2 ? 2 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
-    if (rest == 1) relevance_part<T, S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (NV > 3 && rest == 3) relevance_chunk<S, (NV > 3 ? 3 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (NV > 2 && rest == 2) relevance_chunk<S, (NV > 2 ? 2 : 1), RB, Dense>(m, list, a_stride, n, rr, d0);
+    if (rest == 1) relevance_chunk<S, 1, RB, Dense>(m, list, a_stride, n, rr, d0);
+}
+
+// Copies a staged relevance row (D values of S) to the caller's output row
+// (any alignment: vector stores go through memcpy).
+template <class T, class S>
+inline void write_row(T* dst, const S* buf, Idx D) {
+    using Sd = Simd<S>;
+    constexpr int W = Sd::W;
+    Idx i = 0;
+    if (std::is_same<T, S>::value) {
+        S* out = reinterpret_cast<S*>(dst);
+        for (; i + W <= D; i += W) Sd::store(out + i, Sd::load(buf + i));
+    }
+    for (; i < D; ++i) dst[i] = static_cast<T>(buf[i]);
 }
 
 // Whether v is finite and within the range of T (NaN fails).  Local to this
@@ -503,6 +532,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
         for (Idx g0 = 0; g0 < rows; g0 += L) {
             const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
+            prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
             const S* Eg = s.E + g0 * Kp;
             for (Idx k = 0; k < K; ++k)
                 for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
@@ -523,7 +553,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             Dd::store(lo_l, lo);
             Dd::store(second_l, second);
             Dd::store(nearest_l, nearest);
-            Dd::store(tol_l, (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))) * tie_factor);
+            // The scale of each row's squared distances, max|p|^2 + 2 |z| max|p|.
+            const Vd s_scale = Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0));
+            Dd::store(tol_l, s_scale * tie_factor);
             // Near ties, and rows whose norm overflowed S (tolerance inf):
             // float64 distances, one row at a time (rare).
             for (Idx j = 0; j < live; ++j) {
@@ -552,12 +584,17 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // Rows whose distances overflowed even in float64 (x - centre
             // beyond the float64 range, or its product with the centroids):
             // reported, and carried on as harmless ties; the caller throws.
-            bool far_l[L];
-            for (Idx j = 0; j < L; ++j) {
-                far_l[j] = false;
-                if (j >= live) continue;
-                for (Idx k = 0; k < K; ++k) far_l[j] = far_l[j] || !(eT[k * L + j] - eT[k * L + j] == 0.0);
-                if (!far_l[j]) continue;
+            // One vector pass flags them (inf - inf and NaN - NaN are NaN);
+            // only flagged lanes are looked at one by one.
+            Vd not_finite = Dd::zero();
+            for (Idx k = 0; k < K; ++k) {
+                const Vd v = Dd::load(eT + k * L);
+                not_finite += (v - v == Dd::zero()) ? Dd::zero() : Dd::splat(1.0);
+            }
+            double not_finite_l[L];
+            Dd::store(not_finite_l, not_finite);
+            for (Idx j = 0; j < live; ++j) {
+                if (not_finite_l[j] == 0.0) continue;
                 if (status.first_too_far < 0) status.first_too_far = b0 + g0 + j;
                 for (Idx k = 0; k < K; ++k) eT[k * L + j] = 0.0;
                 lo_l[j] = second_l[j] = 0.0;
@@ -607,15 +644,22 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // a_c = -sum a_k so that the x*x terms cancel.
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
-            Vd total = zero, overflow = zero, h_min = Dd::splat(inf);
-            for (Idx k = 0; k < K; ++k) {
+            // The smallest kept h: when every lane is explained for its nearest
+            // cluster with f > eps (the usual call), the second nearest is kept
+            // and no other competitor is nearer, so it is f itself (the same
+            // difference of the same two offsets); otherwise one pass finds it.
+            bool assigned_targets = true;
+            for (Idx j = 0; j < L; ++j)
+                assigned_targets = assigned_targets && target_l[j] == nearest_l[j] && f_l[j] > eps;
+            Vd total = zero, overflow = zero, h_min = assigned_targets ? f : Dd::splat(inf);
+            for (Idx k = 0; k < K && !assigned_targets; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
-                overflow += (h - h == zero) ? zero : unit;  // h_k beyond float64 (both e finite)
                 const auto kept = ((h > pos_eps) | (h < neg_eps)) & (target != Dd::splat(static_cast<double>(k)));
                 h_min = (kept & (h < h_min)) ? h : h_min;
             }
             for (Idx k = 0; k < K; ++k) {
                 const Vd h = Dd::load(eT + k * L) - ec;
+                overflow += (h - h == zero) ? zero : unit;  // h_k beyond float64 (both e finite)
                 const auto kept = ((h > pos_eps) | (h < neg_eps)) & (target != Dd::splat(static_cast<double>(k)));
                 const Vd w = exp_nonpositive<kFullExp>((h - h_min) * (-beta));  // NaN (inf - inf) gives 0
                 const Vd wk = kept ? w : zero;
@@ -635,6 +679,13 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
             // total >= 1 when a competitor is kept (the nearest has weight 1);
             // none kept: no relevance.
+            {
+                // The next sub-block's input, a group's worth at a time; past
+                // the range's end, the rows that follow it (the next block:
+                // this thread's next one when it runs alone).
+                const Idx p0 = b0 + SB + g0, p1 = (p0 + L < job.n_rows) ? p0 + L : job.n_rows;
+                prefetch_rows(job, m.D, p0, p1, /*output=*/false);
+            }
             const Vd scale = total > zero ? f / total : zero;
             Vd sum = zero, zeros = zero, abs_sum = zero, sens = zero;
             for (Idx k = 0; k < K; ++k) {
@@ -642,10 +693,20 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 const Vd share = Dd::load(wT + k * L) * scale;
                 // Absorbed and target entries have share 0: no coefficient
                 // (not 0 / 0 where h = 0).
-                const Vd a = share == zero ? zero : share / h;
+                // One division per coefficient (a vector division costs as much
+                // as a dozen multiplications).  float64 arithmetic divides
+                // share / h, correctly rounded; float32 arithmetic rounds a to
+                // float32 anyway, so share * (1 / h) (one more float64 rounding)
+                // gives the same float32 coefficient but for rare double
+                // roundings, and 1 / h serves the error estimate too.
+                Vd a;
                 if (kRedoIllConditioned) {
-                    const Vd ah = share == zero ? zero : a / h;
+                    const Vd inv_h = share == zero ? zero : unit / h;
+                    a = share * inv_h;
+                    const Vd ah = a * inv_h;
                     sens += ah < zero ? -ah : ah;
+                } else {
+                    a = share == zero ? zero : share / h;
                 }
                 Dd::store(aT + k * L, a);
                 store_lanes_as(aT_s + k * L, a);
@@ -657,19 +718,23 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             Dd::store(sum_l, sum);
             Dd::store(zeros_l, zeros);
             if (kRedoIllConditioned) {
-                const Vd scale_d = Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0));
-                Dd::store(redo_l, scale_d * (scale_d * sens + abs_sum) *
+                Dd::store(redo_l, s_scale * (s_scale * sens + abs_sum) *
                                       (static_cast<double>(std::numeric_limits<float>::epsilon()) / kFloat64RedoRatio));
             }
             // |R_i| and every partial sum of the relevance product are at most
             // 2 sum|a_k| (max|p|^2 + 2 |z| max|p|) (a_c = -sum a_k included).
-            Dd::store(bound_l, abs_sum * 2.0 * (Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0))));
+            Dd::store(bound_l, abs_sum * 2.0 * s_scale);
             constexpr double out_limit = 0.25 * (static_cast<double>(std::numeric_limits<T>::max()) <
                                                          static_cast<double>(std::numeric_limits<S>::max())
                                                      ? static_cast<double>(std::numeric_limits<T>::max())
                                                      : static_cast<double>(std::numeric_limits<S>::max()));
+            // Each row's relevance goes to its staging row Rg + j Dp first; the
+            // rows checked one value at a time (rare) write their output
+            // themselves.
             Idx dense[L], n_dense = 0;
+            bool staged_l[L];
             for (Idx j = 0; j < live; ++j) {
+                staged_l[j] = false;
                 const Idx c = static_cast<Idx>(target_l[j]);
                 if (m.has_duplicates) {
                     const Idx rep_c = m.representative[c];
@@ -694,6 +759,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                                                 status);
                     continue;
                 }
+                staged_l[j] = true;
                 aT_s[c * L + j] = static_cast<S>(-sum_l[j]);
                 if (4.0 * zeros_l[j] <= static_cast<double>(K)) {
                     dense[n_dense++] = j;
@@ -709,44 +775,46 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         ++n;
                     }
                 }
-                RelevanceRows<T, S, 1> one{
-                    {s.active_a}, {s.Z + (g0 + j) * m.Dp}, {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
-                relevance_rows<T, S, 1, false>(m, s.active_rows, 1, n, one);
+                RelevanceRows<S, 1> one{{s.active_a}, {s.Z + (g0 + j) * m.Dp}, {s.Rg + j * m.Dp}};
+                relevance_rows<S, 1, false>(m, s.active_rows, 1, n, one);
             }
             // Rows with (nearly) all shares nonzero, two at a time.
             Idx q = 0;
             for (; q + 1 < n_dense; q += 2) {
                 const Idx j0 = dense[q], j1 = dense[q + 1];
-                RelevanceRows<T, S, 2> two{{aT_s + j0, aT_s + j1},
-                                           {s.Z + (g0 + j0) * m.Dp, s.Z + (g0 + j1) * m.Dp},
-                                           {job.relevance + (b0 + g0 + j0) * job.relevance_stride,
-                                            job.relevance + (b0 + g0 + j1) * job.relevance_stride}};
-                relevance_rows<T, S, 2, true>(m, nullptr, L, K, two);
+                RelevanceRows<S, 2> two{{aT_s + j0, aT_s + j1},
+                                        {s.Z + (g0 + j0) * m.Dp, s.Z + (g0 + j1) * m.Dp},
+                                        {s.Rg + j0 * m.Dp, s.Rg + j1 * m.Dp}};
+                relevance_rows<S, 2, true>(m, nullptr, L, K, two);
             }
             if (q < n_dense) {
                 const Idx j = dense[q];
-                RelevanceRows<T, S, 1> one{
-                    {aT_s + j}, {s.Z + (g0 + j) * m.Dp}, {job.relevance + (b0 + g0 + j) * job.relevance_stride}};
-                relevance_rows<T, S, 1, true>(m, nullptr, L, K, one);
+                RelevanceRows<S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp}, {s.Rg + j * m.Dp}};
+                relevance_rows<S, 1, true>(m, nullptr, L, K, one);
             }
-            if (kRedoIllConditioned && job.relevance) {  // (affine.hpp's coefficients-only calls: none)
-                for (Idx j = 0; j < live; ++j) {
+            for (Idx j = 0; j < live; ++j) {
+                if (!staged_l[j]) continue;
+                const S* r = s.Rg + j * m.Dp;
+                if (kRedoIllConditioned) {
                     // The relevance sums to f, so r_max >= |f| / D: most rows
-                    // are cleared without looking at their output.
+                    // are cleared without looking at their values.
                     const double f_abs = f_l[j] < 0.0 ? -f_l[j] : f_l[j];
-                    if (!(redo_l[j] * static_cast<double>(m.D) > f_abs)) continue;
-                    const T* r = job.relevance + (b0 + g0 + j) * job.relevance_stride;
-                    double r_max = 0.0;
-                    for (Idx i = 0; i < m.D; ++i) {
-                        const double v = static_cast<double>(r[i]);
-                        const double v_abs = v < 0.0 ? -v : v;
-                        r_max = v_abs > r_max ? v_abs : r_max;
+                    if (redo_l[j] * static_cast<double>(m.D) > f_abs) {
+                        double r_max = 0.0;
+                        for (Idx i = 0; i < m.D; ++i) {
+                            const double v = static_cast<double>(r[i]);
+                            const double v_abs = v < 0.0 ? -v : v;
+                            r_max = v_abs > r_max ? v_abs : r_max;
+                        }
+                        if (redo_l[j] > r_max) {
+                            explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
+                                            aT + j, eT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row,
+                                            s.a_row, s.k_row, status);
+                            continue;
+                        }
                     }
-                    if (redo_l[j] > r_max)
-                        explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
-                                        aT + j, eT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row,
-                                        s.a_row, s.k_row, status);
                 }
+                write_row(job.relevance + (b0 + g0 + j) * job.relevance_stride, r, m.D);
             }
         }
     }

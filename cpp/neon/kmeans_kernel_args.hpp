@@ -37,6 +37,7 @@ struct KMeansModelView {
 template <class T>
 struct KMeansJob {
     const T* X = nullptr;
+    std::ptrdiff_t n_rows = 0;  // rows of X (the kernel reads ahead of its range only below this)
     std::ptrdiff_t row_stride = 0, col_stride = 1;
     const std::int64_t* target_per_row = nullptr;  // or null
     std::int64_t target_fixed = -1;                // >= 0: this cluster for every row
@@ -68,7 +69,8 @@ constexpr std::ptrdiff_t kKMeansMaxLanes = 8;
 // Per-thread scratch of the kernel, allocated once per call by the caller
 // (KMeansScratch in kmeans.hpp): Z: kKMeansSubBlockRows x Dp, E:
 // kKMeansSubBlockRows x Kp, z_sq: kKMeansSubBlockRows, eT, wT, aT, aT_s:
-// Kp x kKMeansMaxLanes, e_row, a_row, k_row, active_a, active_rows: Kp.
+// Kp x kKMeansMaxLanes, e_row, a_row, k_row, active_a, active_rows: Kp,
+// Rg: kKMeansMaxLanes x Dp.
 template <class S>
 struct KMeansScratchView {
     S* Z = nullptr;
@@ -82,6 +84,7 @@ struct KMeansScratchView {
     double* a_row = nullptr;
     double* k_row = nullptr;  // cluster indices (exact in float64)
     S* active_a = nullptr;
+    S* Rg = nullptr;  // kKMeansMaxLanes x Dp: a group's relevance rows, before they are written out
     const S** active_rows = nullptr;
 };
 

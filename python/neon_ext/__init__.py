@@ -67,7 +67,9 @@ def build_info() -> dict:
 
     Keys: ``openmp`` (False means every kernel runs on one thread),
     ``openmp_default_threads``, ``eigen_version``, ``eigen_simd``, ``compiler``,
-    ``version`` (the package version), ``kernel_isas``, ``kernel_isa``.
+    ``version`` (the package version), ``kernel_isas``, ``kernel_isa``,
+    ``kernel_families``. A ``NEON_EXT_ISA`` that is not an instruction set
+    this CPU runs is a ValueError here, as in every compiled call.
     """
     return dict(_core.build_info())
 

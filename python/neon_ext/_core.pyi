@@ -194,7 +194,7 @@ def _cauchy_pair_sums(
 
 def build_info() -> dict:
     """
-    How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel (kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).
+    How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel (kernel_isa; NEON_EXT_ISA forces one, and a bad value is a ValueError), and per kernel family (kernel_families).
     """
 
 def center_distances(

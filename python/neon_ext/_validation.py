@@ -196,8 +196,6 @@ def check_int(value, name: str, minimum: int, *, accepts: str = "an int", note: 
 #: The largest ``n_threads`` accepted; more is a ValueError (a typo, not a machine).
 MAX_THREADS = 4096
 
-_ISAS = ("portable", "avx2", "avx512")
-
 
 def available_cpus() -> int:
     """CPUs this process may run on (its affinity mask where the platform has one)."""
@@ -207,25 +205,14 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def check_isa_environment() -> None:
-    """Refuse a ``NEON_EXT_ISA`` that names no instruction set (the core would ignore it)."""
-    forced = os.environ.get("NEON_EXT_ISA")
-    if forced and forced not in _ISAS:
-        raise ValueError(
-            f"NEON_EXT_ISA={forced!r} is not an instruction set of neon_ext; use one of {', '.join(_ISAS)} or unset it"
-        )
-
-
 def check_n_threads(n_threads) -> int:
     """0 for None (the OpenMP default), else a positive int, capped at the CPUs available.
 
-    Every compiled call goes through here, so it also checks ``NEON_EXT_ISA``.
     More threads than CPUs only oversubscribe them (results do not depend on
     the count), and thousands of threads can fail to start inside OpenMP,
     which aborts the process; so the count is capped, and above
     :data:`MAX_THREADS` refused.
     """
-    check_isa_environment()
     if n_threads is None:
         return 0
     v = check_int(n_threads, "n_threads", 1, accepts="None or a positive int", note=" (or None for the OpenMP default)")

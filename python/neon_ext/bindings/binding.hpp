@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "neon/isa.hpp"
 #include "neon/outputs.hpp"
 #include "neon/parallel.hpp"
 #include "neon/rows.hpp"
@@ -25,8 +26,11 @@ namespace neon_bind {
 // this thread and at most every 50 ms, whether Python has a pending signal:
 // Ctrl-C then stops the computation within a block and raises
 // KeyboardInterrupt here (or whatever a Python signal handler raised).
+// First, a bad NEON_EXT_ISA is a ValueError (isa.hpp: best_isa), even for a
+// call whose kernels would not ask which instruction set to use.
 template <class F>
 auto run_interruptible(F&& f) -> decltype(f()) {
+    neon::best_isa();
     neon::InterruptPollScope poll([] {
         py::gil_scoped_acquire gil;
         return PyErr_CheckSignals() != 0;

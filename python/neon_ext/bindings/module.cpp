@@ -10,20 +10,20 @@
 #include "neon/kernel_rows.hpp"
 #include "neon/parallel.hpp"
 
-// The package version from pyproject.toml, passed in by CMake (CMakeLists.txt).
-#ifndef NEON_EXT_VERSION
-#error "NEON_EXT_VERSION must be defined by the build (CMakeLists.txt reads pyproject.toml)"
-#endif
+namespace neon_bind {
+// The package version from pyproject.toml (version.cpp).
+const char* package_version();
+}  // namespace neon_bind
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Compiled NEON kernels (private; use the neon_ext package).";
-    m.attr("__version__") = NEON_EXT_VERSION;
+    m.attr("__version__") = neon_bind::package_version();
 
     m.def(
         "build_info",
         [] {
             py::dict info;
-            info["version"] = std::string(NEON_EXT_VERSION);
+            info["version"] = std::string(neon_bind::package_version());
             info["openmp"] = neon::built_with_openmp();
             info["openmp_default_threads"] = neon::default_thread_count();
             info["eigen_version"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
@@ -52,7 +52,8 @@ PYBIND11_MODULE(_core, m) {
         },
         "How the compiled core was built: package version, OpenMP, Eigen version and SIMD set, compiler, and the "
         "instruction sets of the kernels usable on this CPU (kernel_isas), chosen once for every kernel "
-        "(kernel_isa; NEON_EXT_ISA forces one), and per kernel family (kernel_families).");
+        "(kernel_isa; NEON_EXT_ISA forces one, and a bad value is a ValueError), and per kernel family "
+        "(kernel_families).");
 
     m.def("default_thread_count", &neon::default_thread_count,
           "Threads an OpenMP region would use now (OMP_NUM_THREADS, threadpoolctl limits).");
