@@ -244,3 +244,26 @@ def test_blocks_hold_enough_rows_for_the_products():
     assert m._block_rows(64) >= 32
     big = nx.NeuralizedKernelKMeans(rng.normal(size=(40000, 2)), np.arange(40000) % 2, gamma=0.1)
     assert big._block_rows(2) >= 8
+
+
+def test_target_members_sorted_only_where_the_order_is_needed():
+    # relevance_coefficients sorts the target's members by distance only when
+    # a competitor member lies within eps of their range or the tree code's
+    # root expansion does not serve every source. Assigned targets of
+    # clusters apart take the unsorted path (nearest first, farthest last);
+    # neighbouring targets with overlapping distances, and a competitor member
+    # placed inside the target's range, take the sorted one. Both against the
+    # long-double reference, with conservation.
+    rng = np.random.default_rng(5)
+    centers = np.array([[0.0] * 4, [6.0] * 4, [-6.0] * 4])
+    L = np.repeat(np.arange(3), 40)
+    U = centers[L] + 0.7 * rng.normal(size=(120, 4))
+    U[40] = U[0] + 0.3  # a member of cluster 1 among cluster 0's distances
+    X = centers[rng.integers(3, size=15)] + 0.7 * rng.normal(size=(15, 4))
+    m = nx.NeuralizedKernelKMeans(U, L, 0.2)
+    for t in (None, rng.integers(3, size=15), np.ones(15, np.int64)):
+        ref = KERNEL_KMEANS.reference(m, X, t, 0.7)
+        e = m.explain(X, target=t, beta=0.7)
+        assert row_relative(e.relevance, ref.relevance) <= 1e-10
+        R = e.relevance
+        assert (np.abs(R.sum(1) - e.logit) <= 1e-12 * np.abs(R).sum(1)).all()
