@@ -335,8 +335,8 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
             // more than eps (clusters apart: the usual case), in one vector
             // pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
             const Index first = start_[k];
-            if (kernel_rows_table().weighted_within(e + first, W + first, start_[k + 1] - first, eI[0],
-                                                    eI[nI - 1], eps_, s.Q.data() + first) == 0) {
+            if (kernel_rows_table().weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1],
+                                                    eps_, s.Q.data() + first) == 0) {
                 s.P[k] = 1.0;
                 continue;
             }
