@@ -14,16 +14,13 @@ serves the sources with r <= |t - c| / 2 by its own expansion and small nodes
 sum the rest directly.
 """
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import neon_ext as nx
+from isa_child import run_with_isa_setting
 from neon_ext import _core
 
 
@@ -209,17 +206,7 @@ def test_every_instruction_set_computes_the_series_like_the_direct_loop(isa, tmp
         R = rng.normal(size=t.size)
         arrays.update({name + "_s": s, name + "_q": q, name + "_t": t, name + "_R": R})
     np.savez(tmp_path / "data.npz", **arrays)
-    env = dict(os.environ, NEON_EXT_ISA=isa)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(nx.__file__).parents[1]), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", _ISA_CHILD, str(tmp_path / "data.npz"), str(tmp_path) + os.sep],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == isa
+    assert run_with_isa_setting(isa, _ISA_CHILD, tmp_path / "data.npz", str(tmp_path) + os.sep) == isa
     for name in layouts:
         s, q, t, R = (arrays[name + "_" + k] for k in "sqtR")
         rho_d, sigma_d = _core._cauchy_pair_sums(s, q, t, R, 1e-12, False)

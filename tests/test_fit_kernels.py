@@ -10,16 +10,11 @@ reports what ran, and that a bad value is the core's ValueError (the core
 parses the variable, once per process). No timing here: bench/ measures speed.
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import neon_ext as nx
+from isa_child import run_with_isa_setting
 from neon_ext import _core
 
 ISAS = nx.build_info()["kernel_isas"]
@@ -208,17 +203,7 @@ def test_environment_variable_reaches_the_fit_kernels(isa, tmp_path):
     X, C, _ = data(2000, 21, 13, 8, np.float32)
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "C.npy", C)
-    env = dict(os.environ, NEON_EXT_ISA=isa)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(nx.__file__).parents[1]), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tmp_path / "X.npy"), str(tmp_path / "C.npy"), str(tmp_path / "d.npy")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    info = run_with_isa_setting(isa, _CHILD, tmp_path / "X.npy", tmp_path / "C.npy", tmp_path / "d.npy")
     assert info["isa"] == isa
     assert set(info["families"].values()) == {isa}
     # The child's automatic pass is bit for bit this process's pass with `isa`.
@@ -245,14 +230,6 @@ for name, call in calls.items():
         out[name] = str(e)
 print(json.dumps(out))
 """
-
-
-def run_with_isa_setting(value, code, *args):
-    env = dict(os.environ, NEON_EXT_ISA=value)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(nx.__file__).parents[1]), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("value", ["bogus", "AVX2", "avx2 ", "sse2"])

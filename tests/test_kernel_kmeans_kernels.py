@@ -7,16 +7,12 @@ instruction set runs in a child process."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import neon_ext as nx
+from isa_child import run_with_isa_setting
 from model_factories import KERNEL_KMEANS, LD
 
 ISAS = nx.build_info()["kernel_isas"]
@@ -110,17 +106,7 @@ def child(cases, tmp_path_factory):
 
 def run_child(isa, cases, tmp_path):
     np.savez(tmp_path / "in.npz", **cases)
-    env = dict(os.environ, NEON_EXT_ISA=isa)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(nx.__file__).parents[1]), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    families = json.loads(proc.stdout.strip().splitlines()[-1])
+    families = run_with_isa_setting(isa, _CHILD, tmp_path / "in.npz", tmp_path / "out.npz", timeout=300)
     return families, dict(np.load(tmp_path / "out.npz"))
 
 
