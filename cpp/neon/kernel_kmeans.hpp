@@ -213,7 +213,6 @@ private:
         for (Index j = 0; j < M; ++j) e[j] = protos_.sq_norm()[j] - 2.0 * protos_.centered().row(j).dot(z);
         return z.squaredNorm();
     }
-
 };
 
 // Fills `a` (M entries, internal order) with the midpoint-rule coefficients of
@@ -241,7 +240,8 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         const KernelRowsKernelTable& kernels = kernel_rows_table();
         for (Index k = 0; k < K; ++k) {
             double m[7];
-            kernels.pool_weights(e + start_[k], model_.cluster_size(k), -1, pool_stiffness_, s.Wp.data() + start_[k], m);
+            kernels.pool_weights(e + start_[k], model_.cluster_size(k), -1, pool_stiffness_, s.Wp.data() + start_[k],
+                                 m);
             s.total_p[k] = m[1];
         }
         W = s.Wp.data();
@@ -433,8 +433,8 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
     // relevance run in float64 for any input: explain's logit stays bitwise
     // logits()'s, and the midpoint rule amplifies the rounding of h_ij by
     // 1 / h_ij.
-    const bool in_float32 = std::is_same_v<T, float> && !want_relevance && !exclude && !out.logit &&
-                            !out.logits_all && !out.distances;
+    const bool in_float32 =
+        std::is_same_v<T, float> && !want_relevance && !exclude && !out.logit && !out.logits_all && !out.distances;
     const Index B = block_rows(D, M, largest_cluster());
     const PackedSupport& packed = this->packed();
     const Index Mp = packed.padded_size(), Dp2 = 2 * packed.padded_dim();
@@ -515,8 +515,7 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
                 offset = 0.0;
                 soft_min_distances(e, skip, s);
                 rank = nearest_two(s.S.data(), K);
-            } else if (in_float32 &&
-                       !(rank.second - rank.lo > near_tie_tolerance(protos_, std::sqrt(offset), unit))) {
+            } else if (in_float32 && !(rank.second - rank.lo > near_tie_tolerance(protos_, std::sqrt(offset), unit))) {
                 // Far from the support vectors (no term-by-term settling): the
                 // float64 path's centred form.
                 offset = offsets_in_float64(X, row, e);

@@ -248,8 +248,8 @@ inline void relevance_tile(const KernelRowsModelView& m, const double* A, KIdx a
 }
 
 template <int NV>
-inline void relevance_columns(const KernelRowsModelView& m, const double* A, KIdx a_stride, KIdx rows, KIdx t0,
-                              KIdx t1, KIdx c0, double* G) {
+inline void relevance_columns(const KernelRowsModelView& m, const double* A, KIdx a_stride, KIdx rows, KIdx t0, KIdx t1,
+                              KIdx c0, double* G) {
     constexpr int RB = Simd<double>::W >= 8 ? 4 : 2;  // AVX-512: 32 registers
     KIdx r = 0;
     for (; r + RB <= rows; r += RB) relevance_tile<RB, NV>(m, A, a_stride, r, t0, t1, c0, t0 == 0, G);
