@@ -268,10 +268,10 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         target_twins = target_twins || twin_[i] >= 0;
         ++nI;
     }
-    auto swap_members = [&s](Index a, Index b) {
-        std::swap(s.I[a], s.I[b]);
-        std::swap(s.eI[a], s.eI[b]);
-        std::swap(s.qI[a], s.qI[b]);
+    auto swap_members = [&s](Index x, Index y) {
+        std::swap(s.I[x], s.I[y]);
+        std::swap(s.eI[x], s.eI[y]);
+        std::swap(s.qI[x], s.qI[y]);
     };
     if (nI > 1) {
         Index nearest = 0, farthest = 0;

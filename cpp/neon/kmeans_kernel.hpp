@@ -16,7 +16,7 @@
 // Compiled once per instruction set.  The portable build includes this file
 // through kmeans.hpp (namespace neon::portable, the build's own flags); the
 // x86 builds compile cpp/neon/isa/kmeans_<isa>.cpp with -mavx2 -mfma or
-// -mavx512f and NEON_ISA=<isa>, and KMeansCore picks one at run time.
+// -mavx512f and NEON_ISA=<isa>, and FusedEvaluator (kmeans.hpp) picks one at run time.
 // Everything here must stay inside namespace neon::NEON_ISA and call nothing
 // inline from outside it (not even std::min): an inline function compiled
 // with AVX instructions in one object and without in another is one symbol
@@ -820,7 +820,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     }
 }
 
-// The kernels of this instruction set, for KMeansCore to choose from.
+// The kernels of this instruction set, for FusedEvaluator to choose from.
 // Defined (not inline) in the one translation unit compiled for each
 // instruction set (cpp/neon/isa/), inline in the portable build.
 #if defined(NEON_ISA_TRANSLATION_UNIT)

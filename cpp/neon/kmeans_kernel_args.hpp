@@ -1,4 +1,4 @@
-// Plain data handed from KMeansCore (kmeans.hpp) to the fused row kernel
+// Plain data handed from FusedEvaluator (kmeans.hpp) to the fused row kernel
 // (kmeans_kernel.hpp), which is compiled once per instruction set.
 //
 // Only aggregates live here, no functions: this header is included by the

@@ -30,7 +30,7 @@ public:
     // evaluator (tests compare the two evaluators with it).
     PrototypeCore(const double* prototypes, const std::int64_t* labels, Index M, Index D, double gamma,
                   double pool_stiffness, double eps_relative, bool fused_kernel = true)
-        : model_(prototypes, labels, M, D, gamma, pool_stiffness, eps_relative, fused_kernel), pooled_(model_) {
+        : model_(prototypes, labels, M, D, gamma, pool_stiffness, eps_relative), pooled_(model_) {
         if (fused_kernel && model_.singleton_clusters()) fused_.emplace(model_);
     }
     // k-means: K centroids, one cluster each.

@@ -44,12 +44,8 @@ public:
     // width (kNoGamma allowed only when every cluster has one prototype);
     // pool_stiffness: gamma' of the two LME redistributions (kNoGamma: gamma);
     // eps_relative: stabilizer of the midpoint rule relative to h_scale.
-    // fused_singletons: the fused kernel explains models whose clusters all
-    // have one prototype, so the pooled evaluator's relevance products
-    // (CenteredPrototypes' `products`) are left out for them (2.5 copies of
-    // the prototypes less resident).
     PrototypeModel(const double* prototypes, const std::int64_t* labels, Index M, Index D, double gamma,
-                   double pool_stiffness, double eps_relative, bool fused_singletons = true)
+                   double pool_stiffness, double eps_relative)
         : what_(labels ? "support vectors" : "centroids"), gamma_(gamma),
           pool_stiffness_(std::isnan(pool_stiffness) ? gamma : pool_stiffness) {
         if (M < 1 || D < 1) throw std::invalid_argument(std::string(what_) + " must be a non-empty M x D matrix");
@@ -64,11 +60,10 @@ public:
             throw std::invalid_argument("gamma must be finite and > 0");
         if (!std::isnan(pool_stiffness_) && (!(pool_stiffness_ > 0.0) || !std::isfinite(pool_stiffness_)))
             throw std::invalid_argument("pool_stiffness must be finite and > 0");
-        const bool products = !(singletons_ && fused_singletons);
         position_.resize(M);
         if (identity_order_) {
             std::iota(position_.begin(), position_.end(), Index{0});
-            protos_ = CenteredPrototypes(prototypes, M, D, what_, products);
+            protos_ = CenteredPrototypes(prototypes, M, D, what_);
         } else {
             RowMatrix sorted(M, D);
             const Eigen::Map<const RowMatrix> given(prototypes, M, D);
@@ -76,7 +71,7 @@ public:
                 sorted.row(p) = given.row(order_[p]);
                 position_[order_[p]] = p;
             }
-            protos_ = CenteredPrototypes(sorted.data(), M, D, what_, products);
+            protos_ = CenteredPrototypes(sorted.data(), M, D, what_);
         }
         order_.clear();
         order_.shrink_to_fit();

@@ -34,13 +34,9 @@ public:
     CenteredPrototypes() = default;
 
     // `prototypes` is M x D, row-major, finite; `what` names them in errors.
-    // `products`: also keep [P | P*P] (stacked) and the float32 copies that
-    // the factorized products use (kernel k-means, fitting); the k-means
-    // explanation core packs its own layouts and leaves them out (2.5 copies
-    // of the prototypes less resident).
-    CenteredPrototypes(const double* prototypes, Index M, Index D, const char* what = "prototypes",
-                       bool products = true)
-        : raw_(M, D) {
+    // The evaluators pack their own layouts for the products (kmeans.hpp,
+    // kernel_rows.hpp): only the raw and centred float64 rows are kept here.
+    CenteredPrototypes(const double* prototypes, Index M, Index D, const char* what = "prototypes") : raw_(M, D) {
         if (M < 1 || D < 1) throw std::invalid_argument(std::string(what) + " must be a non-empty M x D matrix");
         raw_ = Eigen::Map<const RowMatrix>(prototypes, M, D);
         if (!raw_.allFinite()) throw std::invalid_argument(std::string(what) + " contain NaN or infinity");
@@ -52,28 +48,14 @@ public:
         check_spread(what);
         sq_norm_ = centered_.rowwise().squaredNorm();
         max_norm_ = std::sqrt(sq_norm_.maxCoeff());
-        if (!products) return;
-        // [P | P*P]: one product with a coefficient matrix A yields both
-        // A P and A (P*P), the two sums of the factorized midpoint rule.
-        stacked_.resize(M, 2 * D);
-        stacked_.leftCols(D) = centered_;
-        stacked_.rightCols(D) = centered_.array().square().matrix();
-        // float32 copies for distance products in float32 (fast, for
-        // fitting): norms of the rounded rows, so that offsets stay the
-        // distances of the rounded prototypes.
-        centered_f_ = centered_.cast<float>();
-        sq_norm_f_ = centered_f_.cast<double>().rowwise().squaredNorm().cast<float>();
     }
 
     Index size() const { return raw_.rows(); }
     Index dim() const { return raw_.cols(); }
     const RowMatrix& raw() const { return raw_; }
     const RowMatrix& centered() const { return centered_; }
-    const RowMatrix& stacked() const { return stacked_; }
     const Vector& center() const { return center_; }
     const Vector& sq_norm() const { return sq_norm_; }
-    const RowMatrixOf<float>& centered_float() const { return centered_f_; }
-    const Eigen::VectorXf& sq_norm_float() const { return sq_norm_f_; }
     double max_norm() const { return max_norm_; }
 
     // Scale of the layer-1 outputs h (squared distances between
@@ -110,12 +92,9 @@ private:
 
     RowMatrix raw_;
     RowMatrix centered_;
-    RowMatrix stacked_;
     Vector center_;
     Vector sq_norm_;
     double max_norm_ = 0.0;
-    RowMatrixOf<float> centered_f_;
-    Eigen::VectorXf sq_norm_f_;
 };
 
 // The nearest and second-nearest entries of a row of K distances (or
@@ -145,7 +124,7 @@ NearestTwo nearest_two(const S* e, Index K) {
 // u the unit roundoff of its arithmetic (float64, or float32 for a float32
 // product).
 // When the two nearest prototypes are closer than that, the row's entries
-// e (an offset row of distance_offsets, z_norm = ||z|| of its centred row)
+// e (a row of distance offsets, z_norm = ||z|| of its centred row)
 // are replaced by exact term-by-term squared distances, so that exact ties
 // in the data stay exact ties (and go to the lowest index).  Returns true
 // when it replaced them (and updated `two`): e then holds full squared

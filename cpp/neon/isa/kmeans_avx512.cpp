@@ -1,5 +1,5 @@
 // The k-means row kernels compiled for avx512 (-mavx512f -mavx2 -mfma, set in
-// CMakeLists.txt), defining neon::avx512::kmeans_kernels(); KMeansCore runs
+// CMakeLists.txt), defining neon::avx512::kmeans_kernels(); FusedEvaluator runs
 // them when the CPU supports them (neon/isa.hpp).  Include nothing else
 // here: see the note on inline functions at the top of kmeans_kernel.hpp.
 #if !defined(__AVX512F__)
