@@ -731,14 +731,13 @@ def test_exact_ties_in_integer_data_are_absorbed_not_amplified():
 
 def test_large_models_spread_rows_over_threads_bitwise_identically():
     # Was: a compiled call held a single block of rows, so n_threads=2 ran on
-    # one thread. A block is now bounded by work (128 rows for large models,
-    # the floor that keeps the support vectors' reads per row low) and a call
-    # holds at least four blocks per thread.
+    # one thread. A block is now bounded by work (few rows for large models)
+    # and a call holds at least four blocks per thread.
     rng = np.random.default_rng(11)
     U = rng.normal(size=(2000, 16)).astype(np.float64)
     m = nx.NeuralizedKernelKMeans(U, np.arange(2000) % 8, gamma=0.05)
     block = m._block_rows(16)
-    assert m._chunk_step(16, 2) >= 8 * block and block <= 128
+    assert m._chunk_step(16, 2) >= 8 * block and block < 64
     X = rng.normal(size=(3 * block + 5, 16)).astype(np.float32)
     one = m.explain(X, beta=0.5, n_threads=1)
     for threads in (2, 3):

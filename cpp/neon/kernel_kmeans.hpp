@@ -82,12 +82,10 @@ public:
 
     // Rows per block: about 16K doubles of centred input, at most about
     // 2^19 doubles in each of the block's N x M scratch matrices (distances,
-    // coefficients), and about 2^24 multiply-adds of work, but at least 128
-    // rows: the products stream the packed support vectors (3 MiB at M = 2000,
-    // D = 64, more than a core's L2) once per block (kernel_rows_kernel.hpp),
-    // so a block of few rows reads them from the shared L3 for few rows, and
-    // two threads then compete for it (32-row blocks: 1 -> 2 threads 1.2-1.4x
-    // on the explain benchmark, 128-row blocks 1.3-2.0x).  Rows spread over every thread as long as a compiled call holds a
+    // coefficients), and about 2^24 multiply-adds of work, but at least 32
+    // rows: the products stream the support vectors once per block
+    // (kernel_rows_kernel.hpp), so a block of fewer rows reads them for few
+    // rows.  Rows spread over every thread as long as a compiled call holds a
     // few blocks per thread (_chunks.py: >= 8 at any size); Ctrl-C is polled
     // inside long rows (interrupt_point), so blocks need not be short for
     // that.  Depends only on D, M and the largest cluster, never on threads.
@@ -98,7 +96,7 @@ public:
         rows = std::min(rows, std::max<Index>((Index{1} << 19) / std::max<Index>(M, 1), 8));
         const double by_work = 16777216.0 / work_per_row(D, M, largest_cluster);
         if (by_work < static_cast<double>(rows))
-            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 128));
+            rows = std::max<Index>(static_cast<Index>(by_work), std::min<Index>(rows, 32));
         return rows;
     }
 
