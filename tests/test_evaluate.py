@@ -401,18 +401,13 @@ def test_curve_area():
 def test_compare_result(blobs):
     model, _, X = blobs
     own = np.random.default_rng(0).normal(size=(20, X.shape[1]))
-    result = ev.compare(
-        model,
-        X,
-        methods={
-            "neon": "neon",
-            "occlusion": "occlusion",
-            "mine": own,
-            "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1],
-        },
-        n_samples=20,
-        seed=3,
-    )
+    methods = {
+        "neon": "neon",
+        "occlusion": "occlusion",
+        "mine": own,
+        "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1],
+    }
+    result = ev.compare(model, X, methods=methods, n_samples=20, seed=3)
     assert result.methods == ("neon", "occlusion", "mine", "grad")
     assert result.n_samples == 20 and result.n_features == X.shape[1]
     assert [r["method"] for r in result.table()] == ["neon", "occlusion", "mine", "grad", "random"]
@@ -428,18 +423,7 @@ def test_compare_result(blobs):
     text = result.to_markdown()
     assert text.count("\n") == 6 and "| neon |" in text and "| random |" in text
     # reproducible
-    again = ev.compare(
-        model,
-        X,
-        methods={
-            "neon": "neon",
-            "occlusion": "occlusion",
-            "mine": own,
-            "grad": lambda m, Z, t: bl.logit_gradient(m, Z, t)[1],
-        },
-        n_samples=20,
-        seed=3,
-    )
+    again = ev.compare(model, X, methods=methods, n_samples=20, seed=3)
     assert again.areas == result.areas
 
 

@@ -149,12 +149,6 @@ bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, In
     return true;
 }
 
-template <class T>
-bool settle_near_ties(const CenteredPrototypes& protos, const RowsView<T>& X, Index row, double z_norm, double* e) {
-    NearestTwo two = nearest_two(e, protos.size());
-    return settle_near_ties(protos, X, row, z_norm, e, two);
-}
-
 // Factorized midpoint rule.  With coefficients A (rows x M), where each
 // row's coefficients sum to zero over the prototypes it involves,
 //   R = sum_j A_j (x - p_j)^2 = -2 z * (A P) + A (P*P)     (x*x cancels),
