@@ -262,3 +262,44 @@ def test_relevance_written_at_every_output_alignment(isa, dtype):
         m._core.evaluate(X, None, -1, 0.5, None, None, None, view, 2, 0, isa)
         np.testing.assert_array_equal(view, whole["relevance"])
         assert np.isnan(np.delete(wide, np.s_[offset : offset + d], axis=1)).all()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_relevance_equals_plain_stores(isa, dtype, tmp_path):
+    # A call whose contiguous relevance output is at least 4 MiB writes it
+    # past the caches (stream_span in kmeans_kernel.hpp: non-temporal stores
+    # for the whole 64-byte lines of each group's rows, plain stores for the
+    # lines shared with the rows around them, and the rows redone in float64
+    # left out of the spans); smaller, strided or misaligned outputs are
+    # stored plainly.  The same bits either way: calls of under 4 MiB, an
+    # output starting one value past a 64-byte line, one starting one byte
+    # past it (not aligned to its dtype: never streamed), and a memory-mapped
+    # one.  D = 45: group spans start at every offset within a line; random
+    # targets put ill-conditioned rows (redone) among the streamed ones.
+    d = 45
+    itemsize = np.dtype(dtype).itemsize
+    n = (4 << 20) // (itemsize * d) + 37
+    X, C = blobs(n, d, 7, seed=11, dtype=dtype)
+    m = nx.NeuralizedKMeans(C)
+    targets = np.random.default_rng(3).integers(7, size=n)
+    whole = run(m, X, isa, target=targets, n_threads=2)["relevance"]
+
+    step = 5000  # at most 1.8 MiB per call: stored plainly
+    for lo in range(0, n, step):
+        part = run(m, X[lo : lo + step], isa, target=targets[lo : lo + step])
+        np.testing.assert_array_equal(part["relevance"], whole[lo : lo + step])
+
+    def evaluate_into(out):
+        m._core.evaluate(X, targets, -1, 0.5, None, None, None, out, 2, 0, isa)
+        np.testing.assert_array_equal(out, whole)
+
+    wide = np.full(n * d + 64, np.nan, dtype)
+    first = (-wide.ctypes.data % 64) // itemsize + 1  # one value past a 64-byte line
+    evaluate_into(wide[first : first + n * d].reshape(n, d))
+    assert np.isnan(wide[:first]).all() and np.isnan(wide[first + n * d :]).all()
+    raw = bytearray(n * d * itemsize + 1)
+    evaluate_into(np.ndarray((n, d), dtype, buffer=memoryview(raw)[1:]))
+    mapped = np.lib.format.open_memmap(tmp_path / "relevance.npy", mode="w+", dtype=dtype, shape=(n, d))
+    evaluate_into(mapped)
+    del mapped

@@ -17,6 +17,7 @@
 // nearest clusters are within rounding of each other.
 #pragma once
 
+#include <cstdint>
 #include <limits>
 #include <mutex>
 #include <type_traits>
@@ -227,6 +228,13 @@ void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const
     job.logits_all = out.logits_all;
     job.relevance = out.relevance.data;
     job.relevance_stride = out.relevance.row_stride;
+    // A large contiguous relevance output is written once and not read back
+    // here: streamed past the caches (kmeans_kernel.hpp, stream_span).  A
+    // small one stays cached for the caller, who reads it next.
+    job.stream_relevance = out.relevance.data != nullptr && out.relevance.row_stride == model_.n_features() &&
+                           reinterpret_cast<std::uintptr_t>(out.relevance.data) % sizeof(T) == 0 &&
+                           static_cast<double>(N) * static_cast<double>(model_.n_features()) * sizeof(T) >=
+                               kStreamRelevanceBytes;
     job.coefficients = out.coefficients;
     // The kernel writes coefficients in cluster order; a caller whose
     // prototypes came in another order gets them permuted row by row.

@@ -317,6 +317,65 @@ inline void write_row(T* dst, const S* buf, Idx D) {
     for (; i < D; ++i) dst[i] = static_cast<T>(buf[i]);
 }
 
+// Stores v at p, aligned to its width, past the caches where the
+// instruction set has a non-temporal store (x86: movntps / movntpd): the
+// line is not read before it is written, and nothing is evicted for it.
+// An asm statement (GCC has no builtin for it; the intrinsics headers would
+// bring inline functions from outside this namespace).  Ordered before later
+// stores only by stream_fence().
+template <class S>
+inline void stream_store(S* p, const typename Simd<S>::V& v) {
+#if NEON_VECTOR_EXTENSIONS && defined(__x86_64__) && defined(__SSE2__)
+#if defined(__AVX__)
+#define NEON_MOVNT "vmovnt"
+#else
+#define NEON_MOVNT "movnt"
+#endif
+#if defined(__AVX512F__)
+    if (sizeof(S) == 4)
+        __asm__(NEON_MOVNT "ps %1, %0" : "=m"(*reinterpret_cast<typename Simd<S>::V*>(p)) : "v"(v));
+    else
+        __asm__(NEON_MOVNT "pd %1, %0" : "=m"(*reinterpret_cast<typename Simd<S>::V*>(p)) : "v"(v));
+#else
+    if (sizeof(S) == 4)
+        __asm__(NEON_MOVNT "ps %1, %0" : "=m"(*reinterpret_cast<typename Simd<S>::V*>(p)) : "x"(v));
+    else
+        __asm__(NEON_MOVNT "pd %1, %0" : "=m"(*reinterpret_cast<typename Simd<S>::V*>(p)) : "x"(v));
+#endif
+#undef NEON_MOVNT
+#else
+    Simd<S>::store(p, v);
+#endif
+}
+
+// Makes this thread's non-temporal stores visible before any later store
+// (x86: sfence), so whoever sees the kernel's return sees its output.
+inline void stream_fence() {
+#if NEON_VECTOR_EXTENSIONS && defined(__x86_64__) && defined(__SSE2__)
+    __asm__ volatile("sfence" ::: "memory");
+#endif
+}
+
+// Copies n values from buf to dst (dst aligned to S), the whole 64-byte
+// lines of dst with non-temporal stores and the partial lines at either end
+// (shared with rows outside this span, perhaps another thread's) plainly.
+// For outputs far larger than the caches and written once: streaming saves
+// reading every line for ownership before writing it (a third of the
+// kernel's memory traffic) and the output prefetch that hid that read.
+template <class S>
+inline void stream_span(S* dst, const S* buf, Idx n) {
+    using Sd = Simd<S>;
+    constexpr int W = Sd::W;
+    constexpr Idx per_line = 64 / static_cast<Idx>(sizeof(S));  // a multiple of W
+    const Idx misaligned = static_cast<Idx>(reinterpret_cast<std::uintptr_t>(dst) % 64) / static_cast<Idx>(sizeof(S));
+    const Idx head = misaligned == 0 ? 0 : per_line - misaligned;
+    Idx i = 0;
+    for (; i < head && i < n; ++i) dst[i] = buf[i];
+    for (; i + per_line <= n; i += per_line)
+        for (Idx v = 0; v < per_line; v += W) stream_store(dst + i + v, Sd::load(buf + i + v));
+    for (; i < n; ++i) dst[i] = buf[i];
+}
+
 // Whether v is finite and within the range of T (NaN fails).  Local to this
 // instruction set, like everything here.
 template <class T>
@@ -504,6 +563,9 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     constexpr bool kRedoIllConditioned = sizeof(S) < sizeof(double);  // float32 arithmetic: see explain_row_f64
     const Idx K = m.K, Kp = m.Kp, SB = kKMeansSubBlockRows;
     const bool want_relevance = job.relevance != nullptr || job.coefficients != nullptr;
+    // Streamed relevance (stream_span): the caller asks for it only for a
+    // contiguous output of T aligned to T; it is written in S.
+    const bool stream = std::is_same<T, S>::value && job.relevance != nullptr && job.stream_relevance;
     const double beta = job.beta, eps = m.eps;
     // E carries rounding of order (D + 2) u (||p||^2 + 2 ||z|| ||p||) per
     // entry; near ties inside a generous multiple of that are settled with
@@ -523,6 +585,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
         const Idx bad = load_rows(job, m, b0, rows, s.Z, s.z_sq);
         if (bad >= 0) {
             status.first_bad_input = bad;  // the block is abandoned; the caller throws
+            if (stream) stream_fence();
             return;
         }
         const Idx padded = (rows + 7) / 8 * 8;
@@ -532,7 +595,16 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
         for (Idx g0 = 0; g0 < rows; g0 += L) {
             const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
-            prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
+            if (!stream) {
+                prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
+            } else {
+                // Streamed, only the lines at either end of the group's span
+                // are stored plainly (stream_span): the first one was written
+                // by the previous group (or lies at a block's start), the
+                // last one is asked for now.
+                prefetch_line(job.relevance + (b0 + g0) * m.D);
+                prefetch_line(job.relevance + (b0 + g0 + live) * m.D - 1);
+            }
             const S* Eg = s.E + g0 * Kp;
             for (Idx k = 0; k < K; ++k)
                 for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
@@ -540,6 +612,17 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 for (Idx k = 0; k < K; ++k)
                     for (int j = 0; j < L; ++j) eT[k * L + j] = eT[m.representative[k] * L + j];
 
+            // The next sub-block's input, a group's worth: a quarter of it at
+            // each of four points of the group's work, so that the prefetches
+            // do not wait in one burst for the line fill buffers (which the
+            // streamed output uses too).  Past the range's end, the rows that
+            // follow it (the next block: this thread's next one when it runs
+            // alone), up to the last row of the call.
+            const auto prefetch_next = [&](Idx quarter) {
+                constexpr Idx Q = L / 4 > 0 ? L / 4 : 1;
+                const Idx p0 = b0 + SB + g0 + quarter * Q, p1 = (p0 + Q < job.n_rows) ? p0 + Q : job.n_rows;
+                if (quarter * Q < L) prefetch_rows(job, m.D, p0, p1, /*output=*/false);
+            };
             // Nearest (ties to the lowest index) and second smallest offset.
             Vd lo = Dd::load(eT), second = Dd::splat(inf), nearest = Dd::zero();
             for (Idx k = 1; k < K; ++k) {
@@ -642,6 +725,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // rule coefficients a_k = R_k / h_k (h itself: no shift by eps, which
             // would change every contribution by eps / |h_k|), and
             // a_c = -sum a_k so that the x*x terms cancel.
+            prefetch_next(0);
             const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
             // The smallest kept h: when every lane is explained for its nearest
@@ -679,13 +763,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             }
             // total >= 1 when a competitor is kept (the nearest has weight 1);
             // none kept: no relevance.
-            {
-                // The next sub-block's input, a group's worth at a time; past
-                // the range's end, the rows that follow it (the next block:
-                // this thread's next one when it runs alone).
-                const Idx p0 = b0 + SB + g0, p1 = (p0 + L < job.n_rows) ? p0 + L : job.n_rows;
-                prefetch_rows(job, m.D, p0, p1, /*output=*/false);
-            }
+            prefetch_next(1);
             const Vd scale = total > zero ? f / total : zero;
             Vd sum = zero, zeros = zero, abs_sum = zero, sens = zero;
             for (Idx k = 0; k < K; ++k) {
@@ -778,6 +856,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 RelevanceRows<S, 1> one{{s.active_a}, {s.Z + (g0 + j) * m.Dp}, {s.Rg + j * m.Dp}};
                 relevance_rows<S, 1, false>(m, s.active_rows, 1, n, one);
             }
+            prefetch_next(2);
             // Rows with (nearly) all shares nonzero, two at a time.
             Idx q = 0;
             for (; q + 1 < n_dense; q += 2) {
@@ -792,7 +871,11 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 RelevanceRows<S, 1> one{{aT_s + j}, {s.Z + (g0 + j) * m.Dp}, {s.Rg + j * m.Dp}};
                 relevance_rows<S, 1, true>(m, nullptr, L, K, one);
             }
+            prefetch_next(3);
+            // The staged rows that go out as they are (not redone in float64).
+            bool copy_l[L];
             for (Idx j = 0; j < live; ++j) {
+                copy_l[j] = false;
                 if (!staged_l[j]) continue;
                 const S* r = s.Rg + j * m.Dp;
                 if (kRedoIllConditioned) {
@@ -814,10 +897,33 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         }
                     }
                 }
-                write_row(job.relevance + (b0 + g0 + j) * job.relevance_stride, r, m.D);
+                copy_l[j] = true;
+                if (!stream) write_row(job.relevance + (b0 + g0 + j) * job.relevance_stride, r, m.D);
+            }
+            if (!stream) continue;
+            // Streamed: each run of consecutive copied rows is one span of
+            // the contiguous output; its staging rows (Dp apart) are packed
+            // D apart first, in place (forward: row j moves down to j0 Dp +
+            // (j - j0) D <= j Dp).
+            for (Idx j0 = 0; j0 < live;) {
+                if (!copy_l[j0]) {
+                    ++j0;
+                    continue;
+                }
+                Idx j1 = j0 + 1;
+                for (; j1 < live && copy_l[j1]; ++j1) {
+                    S* dst = s.Rg + j0 * m.Dp + (j1 - j0) * m.D;
+                    const S* src = s.Rg + j1 * m.Dp;
+                    if (dst != src)
+                        for (Idx i = 0; i < m.D; ++i) dst[i] = src[i];
+                }
+                stream_span(reinterpret_cast<S*>(job.relevance + (b0 + g0 + j0) * m.D), s.Rg + j0 * m.Dp,
+                            (j1 - j0) * m.D);
+                j0 = j1;
             }
         }
     }
+    if (stream) stream_fence();
 }
 
 // The kernels of this instruction set, for FusedEvaluator to choose from.

@@ -47,6 +47,9 @@ struct KMeansJob {
     T* logits_all = nullptr;            // N x K
     T* relevance = nullptr;             // N x D rows, relevance_stride apart
     std::ptrdiff_t relevance_stride = 0;
+    // Write the relevance past the caches (non-temporal stores): only when
+    // relevance_stride is the row length and the output aligned to T.
+    bool stream_relevance = false;
     double* coefficients = nullptr;     // N x K: the midpoint-rule coefficients a_k (a_c = -sum), for affine.hpp
 };
 
@@ -61,6 +64,11 @@ struct KMeansRowStatus {
 // Rows per pass through the pipeline: their centred copy, distances and
 // coefficients stay in L1 for D of a few hundred at most.
 constexpr std::ptrdiff_t kKMeansSubBlockRows = 32;
+
+// Relevance outputs of at least this many bytes are streamed past the
+// caches (KMeansJob::stream_relevance): beyond a core's L2, and the
+// Python layer hands the kernel 16 MiB of float32 output per call or less.
+constexpr double kStreamRelevanceBytes = 4.0 * (1 << 20);
 
 // Rows per group of the vectorized per-row stage: at most one 64-byte
 // vector of float64.
