@@ -303,3 +303,24 @@ def test_streamed_relevance_equals_plain_stores(isa, dtype, tmp_path):
     mapped = np.lib.format.open_memmap(tmp_path / "relevance.npy", mode="w+", dtype=dtype, shape=(n, d))
     evaluate_into(mapped)
     del mapped
+
+
+@pytest.mark.skipif(not {"avx2", "avx512"} <= set(ISAS), reason="needs the avx2 and avx512 kernels")
+@pytest.mark.parametrize("eps", [None, 0.0])
+def test_float32_reciprocal_gives_the_divisions_coefficients(eps):
+    # The float32 AVX-512 kernel takes 1 / h from vrcp14pd and two Newton
+    # steps (reciprocal_f32_range in kmeans_kernel.hpp), AVX2 divides; the
+    # coefficients, rounded to float32, agree but for rare double roundings.
+    # Rows at three scales (|h| over twelve orders of magnitude), assigned
+    # and random targets (ill-conditioned rows redone in float64 included);
+    # eps = 0 (lanes of any |h|) takes the division on both.
+    X, C = blobs(4000, 20, 9, seed=21, dtype=np.float32, spread=3.0)
+    rng = np.random.default_rng(0)
+    X = (X * rng.choice([1e-3, 1.0, 1e3], size=(len(X), 1))).astype(np.float32)
+    m = nx.NeuralizedKMeans(C) if eps is None else nx.NeuralizedKMeans(C, eps=eps)
+    for target in (None, rng.integers(9, size=len(X))):
+        a = run(m, X, "avx2", beta=0.7, target=target)["relevance"]
+        b = run(m, X, "avx512", beta=0.7, target=target)["relevance"]
+        scale = np.maximum(np.abs(a).max(1, keepdims=True), 1e-300)
+        assert (np.abs(a - b) / scale).max() <= 1e-6
+        assert (a != b).any(1).mean() <= 1e-3

@@ -122,6 +122,29 @@ inline Vd exp_nonpositive(const Vd& x) {
     return x >= lowest ? result : Dd::zero();
 }
 
+// 1 / h for lanes with 2^-1000 < |h| < 2^1000, to within about 2 ulp:
+// where the instruction set has an approximate reciprocal (AVX-512's
+// vrcp14pd, relative error < 2^-14), two Newton steps x' = x + x (1 - h x)
+// square the error twice (< 2^-56 plus rounding), four multiply-adds in
+// place of a division (whose throughput is that of a dozen); elsewhere the
+// division itself.  For the float32 kernels, whose coefficients are
+// rounded to float32 (float64 ones divide, correctly rounded), and only
+// where the range holds: there |h| < 2^300 (offsets of float32 distances,
+// or float64 distances of float32 coordinates) and kept lanes have
+// |h| > eps, so the caller asks only when eps >= 2^-1000.
+inline Vd reciprocal_f32_range(const Vd& h) {
+#if NEON_VECTOR_EXTENSIONS && defined(__AVX512F__) && defined(__x86_64__)
+    Vd x;
+    __asm__("vrcp14pd %1, %0" : "=v"(x) : "v"(h));
+    const Vd one = Dd::splat(1.0);
+    x = x + x * (one - h * x);
+    x = x + x * (one - h * x);
+    return x;
+#else
+    return Dd::splat(1.0) / h;
+#endif
+}
+
 // Rows [row0, row0 + rows) of X minus the centre into Z (padding columns 0),
 // their squared norms into z_sq.  Returns the first row that is not finite,
 // or -1.  A NaN or infinity makes the norm NaN or inf; only then is the row
@@ -567,6 +590,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     // contiguous output of T aligned to T; it is written in S.
     const bool stream = std::is_same<T, S>::value && job.relevance != nullptr && job.stream_relevance;
     const double beta = job.beta, eps = m.eps;
+    const bool fast_reciprocal = kRedoIllConditioned && eps >= 0x1p-1000;  // see reciprocal_f32_range
     // E carries rounding of order (D + 2) u (||p||^2 + 2 ||z|| ||p||) per
     // entry; near ties inside a generous multiple of that are settled with
     // exact distances, so exact ties in the data stay exact ties.
@@ -771,15 +795,16 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 const Vd share = Dd::load(wT + k * L) * scale;
                 // Absorbed and target entries have share 0: no coefficient
                 // (not 0 / 0 where h = 0).
-                // One division per coefficient (a vector division costs as much
-                // as a dozen multiplications).  float64 arithmetic divides
-                // share / h, correctly rounded; float32 arithmetic rounds a to
-                // float32 anyway, so share * (1 / h) (one more float64 rounding)
-                // gives the same float32 coefficient but for rare double
-                // roundings, and 1 / h serves the error estimate too.
+                // One division per coefficient at most (a vector division costs
+                // as much as a dozen multiplications).  float64 arithmetic
+                // divides share / h, correctly rounded; float32 arithmetic
+                // rounds a to float32 anyway, so share * (1 / h) (1 / h to about
+                // 2 ulp, reciprocal_f32_range) gives the same float32
+                // coefficient but for rare double roundings, and 1 / h serves
+                // the error estimate too.
                 Vd a;
                 if (kRedoIllConditioned) {
-                    const Vd inv_h = share == zero ? zero : unit / h;
+                    const Vd inv_h = share == zero ? zero : (fast_reciprocal ? reciprocal_f32_range(h) : unit / h);
                     a = share * inv_h;
                     const Vd ah = a * inv_h;
                     sens += ah < zero ? -ah : ah;
