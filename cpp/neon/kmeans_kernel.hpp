@@ -394,25 +394,57 @@ inline void stream_fence() {
 #endif
 }
 
-// Copies n values from buf to dst (dst aligned to S), the whole 64-byte
-// lines of dst with non-temporal stores and the partial lines at either end
-// (shared with rows outside this span, perhaps another thread's) plainly.
-// For outputs far larger than the caches and written once: streaming saves
-// reading every line for ownership before writing it (a third of the
-// kernel's memory traffic) and the output prefetch that hid that read.
+// Writes a call's relevance, run by run in output order, into a contiguous
+// output (aligned to S) past the caches: the whole 64-byte lines with
+// non-temporal stores, a line's values gathered in `line` while a run ends
+// inside it and the next one continues it.  Lines not wholly written here
+// (the first and last of the call's range, shared with the neighbouring
+// rows, perhaps another thread's; those next to rows written otherwise)
+// are stored plainly.  For outputs far larger than the caches, written
+// once: streaming saves reading every line for ownership before writing it
+// (a third of the kernel's memory traffic).  flush() and stream_fence()
+// before the kernel returns.
 template <class S>
-inline void stream_span(S* dst, const S* buf, Idx n) {
-    using Sd = Simd<S>;
-    constexpr int W = Sd::W;
-    constexpr Idx per_line = 64 / static_cast<Idx>(sizeof(S));  // a multiple of W
-    const Idx misaligned = static_cast<Idx>(reinterpret_cast<std::uintptr_t>(dst) % 64) / static_cast<Idx>(sizeof(S));
-    const Idx head = misaligned == 0 ? 0 : per_line - misaligned;
-    Idx i = 0;
-    for (; i < head && i < n; ++i) dst[i] = buf[i];
-    for (; i + per_line <= n; i += per_line)
-        for (Idx v = 0; v < per_line; v += W) stream_store(dst + i + v, Sd::load(buf + i + v));
-    for (; i < n; ++i) dst[i] = buf[i];
-}
+struct LineStreamer {
+    static constexpr Idx kPerLine = 64 / static_cast<Idx>(sizeof(S));  // a multiple of the vector width
+    alignas(64) S line[kPerLine];
+    S* line_dst = nullptr;  // the output line `line` stands for; null: none pending
+    Idx from = 0, filled = 0;  // line[from, filled) are pending values
+
+    // The pending values, plainly.
+    void flush() {
+        for (Idx i = from; i < filled; ++i) line_dst[i] = line[i];
+        line_dst = nullptr;
+        from = filled = 0;
+    }
+
+    // Values src[0, n) go to dst[0, n).
+    void write(S* dst, const S* src, Idx n) {
+        using Sd = Simd<S>;
+        constexpr int W = Sd::W;
+        if (line_dst != nullptr && line_dst + filled != dst) flush();
+        if (line_dst == nullptr) {
+            const Idx misaligned = static_cast<Idx>(reinterpret_cast<std::uintptr_t>(dst) % 64) / static_cast<Idx>(sizeof(S));
+            line_dst = dst - misaligned;
+            from = filled = misaligned;
+        }
+        Idx i = 0;
+        if (filled > 0) {  // complete the pending line
+            for (; i < n && filled < kPerLine; ++i) line[filled++] = src[i];
+            if (filled < kPerLine) return;
+            if (from == 0) {
+                for (Idx v = 0; v < kPerLine; v += W) stream_store(line_dst + v, Sd::load(line + v));
+            } else {
+                for (Idx v = from; v < kPerLine; ++v) line_dst[v] = line[v];
+            }
+            line_dst += kPerLine;
+            from = filled = 0;
+        }
+        for (; i + kPerLine <= n; i += kPerLine, line_dst += kPerLine)
+            for (Idx v = 0; v < kPerLine; v += W) stream_store(line_dst + v, Sd::load(src + i + v));
+        for (; i < n; ++i) line[filled++] = src[i];
+    }
+};
 
 // Whether v is finite and within the range of T (NaN fails).  Local to this
 // instruction set, like everything here.
@@ -601,9 +633,16 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
     constexpr bool kRedoIllConditioned = sizeof(S) < sizeof(double);  // float32 arithmetic: see explain_row_f64
     const Idx K = m.K, Kp = m.Kp, SB = kKMeansSubBlockRows;
     const bool want_relevance = job.relevance != nullptr || job.coefficients != nullptr;
-    // Streamed relevance (stream_span): the caller asks for it only for a
+    // Streamed relevance (LineStreamer): the caller asks for it only for a
     // contiguous output of T aligned to T; it is written in S.
     const bool stream = std::is_same<T, S>::value && job.relevance != nullptr && job.stream_relevance;
+    LineStreamer<S> streamer;
+    if (stream && r_end > r_begin) {
+        // The call's first and last lines are stored plainly (shared with
+        // the rows around the range): asked for now.
+        prefetch_line(job.relevance + r_begin * m.D);
+        prefetch_line(job.relevance + r_end * m.D - 1);
+    }
     const double beta = job.beta, eps = m.eps;
     const bool fast_reciprocal = kRedoIllConditioned && eps >= 0x1p-1000;  // see reciprocal_f32_range
     // E carries rounding of order (D + 2) u (||p||^2 + 2 ||z|| ||p||) per
@@ -624,7 +663,10 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
         const Idx bad = load_rows(job, m, b0, rows, s.Z, s.z_sq);
         if (bad >= 0) {
             status.first_bad_input = bad;  // the block is abandoned; the caller throws
-            if (stream) stream_fence();
+            if (stream) {
+                streamer.flush();
+                stream_fence();
+            }
             return;
         }
         const Idx padded = (rows + 7) / 8 * 8;
@@ -634,16 +676,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
 
         for (Idx g0 = 0; g0 < rows; g0 += L) {
             const Idx live = (rows - g0 < L) ? rows - g0 : L;  // lanes beyond are padding rows
-            if (!stream) {
-                prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
-            } else {
-                // Streamed, only the lines at either end of the group's span
-                // are stored plainly (stream_span): the first one was written
-                // by the previous group (or lies at a block's start), the
-                // last one is asked for now.
-                prefetch_line(job.relevance + (b0 + g0) * m.D);
-                prefetch_line(job.relevance + (b0 + g0 + live) * m.D - 1);
-            }
+            if (!stream) prefetch_rows(job, m.D, b0 + g0, b0 + g0 + live, /*output=*/true);
             const S* Eg = s.E + g0 * Kp;
             for (Idx k = 0; k < K; ++k)
                 for (int j = 0; j < L; ++j) eT[k * L + j] = static_cast<double>(Eg[j * Kp + k]);
@@ -944,7 +977,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // Streamed: each run of consecutive copied rows is one span of
             // the contiguous output; its staging rows (Dp apart) are packed
             // D apart first, in place (forward: row j moves down to j0 Dp +
-            // (j - j0) D <= j Dp).
+            // (j - j0) D <= j Dp), and go to the streamer.
             for (Idx j0 = 0; j0 < live;) {
                 if (!copy_l[j0]) {
                     ++j0;
@@ -957,13 +990,16 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                     if (dst != src)
                         for (Idx i = 0; i < m.D; ++i) dst[i] = src[i];
                 }
-                stream_span(reinterpret_cast<S*>(job.relevance + (b0 + g0 + j0) * m.D), s.Rg + j0 * m.Dp,
-                            (j1 - j0) * m.D);
+                streamer.write(reinterpret_cast<S*>(job.relevance + (b0 + g0 + j0) * m.D), s.Rg + j0 * m.Dp,
+                               (j1 - j0) * m.D);
                 j0 = j1;
             }
         }
     }
-    if (stream) stream_fence();
+    if (stream) {
+        streamer.flush();
+        stream_fence();
+    }
 }
 
 // The kernels of this instruction set, for FusedEvaluator to choose from.
