@@ -28,6 +28,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "kmeans_kernel_args.hpp"
 
@@ -161,12 +162,42 @@ inline Vd reciprocal_f32_range(const Vd& h) {
 }
 
 // The lanes of v summed pairwise (halves added until one lane is left): a
-// fixed order, so the same for every row, and log2 W vector additions where
-// Simd::sum's lane-by-lane order takes W - 1 dependent scalar ones (a
-// third of load_rows' time).
+// fixed order, so the same for every row, and log2 W vector additions in
+// registers where Simd::sum's lane-by-lane order takes W - 1 dependent
+// scalar ones (a third of load_rows' time).  Compilers without
+// __builtin_shufflevector add the halves through an array (the same sums).
+#if NEON_VECTOR_EXTENSIONS && (defined(__clang__) || __GNUC__ >= 12)
+template <class S, int N>
+struct PairwiseSum {
+    typedef S V __attribute__((vector_size(N * sizeof(S))));
+    typedef S H __attribute__((vector_size(N / 2 * sizeof(S))));
+    static S run(const V& v) {
+        const H lo = lower(v, std::make_integer_sequence<int, N / 2>{});
+        const H hi = upper(v, std::make_integer_sequence<int, N / 2>{});
+        return PairwiseSum<S, N / 2>::run(lo + hi);
+    }
+    template <int... I>
+    static H lower(const V& v, std::integer_sequence<int, I...>) {
+        return __builtin_shufflevector(v, v, I...);
+    }
+    template <int... I>
+    static H upper(const V& v, std::integer_sequence<int, I...>) {
+        return __builtin_shufflevector(v, v, (I + N / 2)...);
+    }
+};
+template <class S>
+struct PairwiseSum<S, 2> {
+    typedef S V __attribute__((vector_size(2 * sizeof(S))));
+    static S run(const V& v) { return v[0] + v[1]; }
+};
+#endif
+
 template <class S>
 inline S pairwise_sum(const typename Simd<S>::V& v) {
     constexpr int W = Simd<S>::W;
+#if NEON_VECTOR_EXTENSIONS && (defined(__clang__) || __GNUC__ >= 12)
+    if constexpr (W >= 2) return PairwiseSum<S, W>::run(v);
+#endif
     S lanes[W];
     Simd<S>::store(lanes, v);
     for (int w = W / 2; w > 0; w /= 2)
@@ -289,6 +320,21 @@ void distances(const KMeansModelView<S>& m, const S* Z, Idx rows, S* E) {
         for (Idx r = 0; r < rows; r += 8) distance_tile<S, 8, 1>(m, Z, r, k0, E);
 }
 
+// Keeps v in a register from here on: GCC folds a vector used by several
+// multiply-adds into each of them as a memory operand, loading it again
+// for every row of the relevance product (18 loads per 16 FMAs with two
+// rows, more than the two load ports keep up with; 10 with this).
+template <class V>
+inline void in_register(V& v) {
+#if NEON_VECTOR_EXTENSIONS && (defined(__x86_64__) || defined(__i386__)) && defined(__AVX512F__)
+    __asm__("" : "+v"(v));
+#elif NEON_VECTOR_EXTENSIONS && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
+    __asm__("" : "+x"(v));
+#else
+    (void)v;
+#endif
+}
+
 // The rows whose relevance one pass computes: row r has coefficient
 // a[r][t * a_stride] for prototype t, centred input z[r], and its relevance
 // goes to out[r], a row of Dp values of the group's staging buffer (see
@@ -322,6 +368,10 @@ inline void relevance_chunk(const KMeansModelView<S>& m, const S* const* list, I
         for (int v = 0; v < NV; ++v) {
             pv[v] = Sd::load(p + v * W);
             qv[v] = Sd::load(p + Dp + v * W);
+            if (RB > 1) {
+                in_register(pv[v]);
+                in_register(qv[v]);
+            }
         }
         for (int r = 0; r < RB; ++r) {
             const S a = rr.a[r][t * a_stride];
