@@ -759,19 +759,24 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                 const Idx p0 = b0 + SB + g0 + quarter * Q, p1 = (p0 + Q < job.n_rows) ? p0 + Q : job.n_rows;
                 if (quarter * Q < L) prefetch_rows(job, m.D, p0, p1, /*output=*/false);
             };
-            // Nearest (ties to the lowest index) and second smallest offset.
+            // Nearest (ties to the lowest index) and second smallest offset;
+            // and, in the same pass, the lanes with an offset that is not
+            // finite (inf - inf and NaN - NaN are NaN; see below).
             Vd lo = Dd::load(eT), second = Dd::splat(inf), nearest = Dd::zero();
+            Vd not_finite = (lo - lo == Dd::zero()) ? Dd::zero() : Dd::splat(1.0);
             for (Idx k = 1; k < K; ++k) {
                 const Vd v = Dd::load(eT + k * L);
                 const Vd other = v < second ? v : second;
                 second = v < lo ? lo : other;
                 nearest = v < lo ? Dd::splat(static_cast<double>(k)) : nearest;
                 lo = v < lo ? v : lo;
+                not_finite += (v - v == Dd::zero()) ? Dd::zero() : Dd::splat(1.0);
             }
-            double lo_l[L], second_l[L], nearest_l[L], tol_l[L];
+            double lo_l[L], second_l[L], nearest_l[L], tol_l[L], not_finite_l[L];
             Dd::store(lo_l, lo);
             Dd::store(second_l, second);
             Dd::store(nearest_l, nearest);
+            Dd::store(not_finite_l, not_finite);
             // The scale of each row's squared distances, max|p|^2 + 2 |z| max|p|.
             const Vd s_scale = Dd::splat(m_sq) + two_m * sqrt_lanes(Dd::load(s.z_sq + g0));
             Dd::store(tol_l, s_scale * tie_factor);
@@ -794,24 +799,22 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                         sec = e[k];
                     }
                 }
-                for (Idx k = 0; k < K; ++k) eT[k * L + j] = e[k];
+                bool finite = true;
+                for (Idx k = 0; k < K; ++k) {
+                    eT[k * L + j] = e[k];
+                    finite = finite && e[k] - e[k] == 0.0;
+                }
                 lo_l[j] = l;
                 second_l[j] = sec;
                 nearest_l[j] = static_cast<double>(n);
+                not_finite_l[j] = finite ? 0.0 : 1.0;
             }
 
             // Rows whose distances overflowed even in float64 (x - centre
             // beyond the float64 range, or its product with the centroids):
             // reported, and carried on as harmless ties; the caller throws.
-            // One vector pass flags them (inf - inf and NaN - NaN are NaN);
-            // only flagged lanes are looked at one by one.
-            Vd not_finite = Dd::zero();
-            for (Idx k = 0; k < K; ++k) {
-                const Vd v = Dd::load(eT + k * L);
-                not_finite += (v - v == Dd::zero()) ? Dd::zero() : Dd::splat(1.0);
-            }
-            double not_finite_l[L];
-            Dd::store(not_finite_l, not_finite);
+            // Flagged by the nearest pass (the rows settled above by their
+            // float64 distances); only flagged lanes are looked at one by one.
             for (Idx j = 0; j < live; ++j) {
                 if (not_finite_l[j] == 0.0) continue;
                 if (status.first_too_far < 0) status.first_too_far = b0 + g0 + j;
