@@ -865,7 +865,14 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
             // would change every contribution by eps / |h_k|), and
             // a_c = -sum a_k so that the x*x terms cancel.
             prefetch_next(0);
-            const Vd target = Dd::load(target_l), ec = Dd::load(ec_l), f = Dd::load(f_l);
+            // Rows explained for their own cluster (the usual call): c = n,
+            // e_c = lo and f = second - lo, the same values as the lane loop's,
+            // taken from the vector-stored offsets (a vector load of eight
+            // scalar stores just made waits for all of them to retire).
+            const bool own_targets = job.target_per_row == nullptr && job.target_fixed < 0;
+            const Vd target = own_targets ? Dd::load(nearest_l) : Dd::load(target_l);
+            const Vd ec = own_targets ? Dd::load(lo_l) : Dd::load(ec_l);
+            const Vd f = own_targets ? Dd::load(second_l) - ec : Dd::load(f_l);
             const Vd pos_eps = Dd::splat(eps), neg_eps = Dd::splat(-eps), zero = Dd::zero(), unit = Dd::splat(1.0);
             // The smallest kept h: when every lane is explained for its nearest
             // cluster with f > eps (the usual call), the second nearest is kept
