@@ -50,6 +50,24 @@ struct KernelRowsKernelTable {
     // competitor's members against the target's distances, kernel_kmeans.hpp).
     std::ptrdiff_t (*weighted_within)(const double* e, const double* w, std::ptrdiff_t n, double lo, double hi,
                                       double eps, double* q) = nullptr;
+    // The members of one competitor cluster that keep a share of its
+    // relevance (kernel_kmeans.hpp, layer 3), appended in order: member j < n
+    // is kept where q_j > 0 and w_j >= floor q_j; then J = first + j,
+    // t = e_j and R = (scale w_j) / (pool q_j) are written at the next
+    // position (each array needs room for 8 entries past the last one kept,
+    // whatever the instruction set), and bit j % 8 of masks[j / 8] says
+    // whether j was kept.  *served is cleared where a kept member fails
+    // cauchy_root_serves(e_j, c, r, eps) (cauchy_sums.hpp).  Returns how many
+    // were kept.
+    std::ptrdiff_t (*keep_members)(const double* e, const double* w, const double* q, std::ptrdiff_t n,
+                                   std::ptrdiff_t first, double floor, double scale, double pool, double c, double r,
+                                   double eps, std::ptrdiff_t* J, double* t, double* R, unsigned char* masks,
+                                   bool* served) = nullptr;
+    // The inverse of keep_members for one cluster: a[j] = R_k u_k for the
+    // k-th kept member j < n (masks as keep_members wrote them), 0 for the
+    // members not kept.
+    void (*expand_products)(const unsigned char* masks, std::ptrdiff_t n, const double* R, const double* u,
+                            double* a) = nullptr;
     // G[r, :] = sum_{t < M} A[r, t] PP[t, :] for rows r < rows (A: row
     // stride a_stride; G: row stride Dp2).
     void (*relevance_product)(const KernelRowsModelView& m, const double* A, std::ptrdiff_t a_stride,

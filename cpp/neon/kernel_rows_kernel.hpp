@@ -25,6 +25,10 @@
 #include "isa_unit.hpp"
 #include "kernel_rows_args.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>  // compress / expand (keep_members, expand_products)
+#endif
+
 namespace neon {
 namespace NEON_ISA {
 
@@ -221,6 +225,89 @@ inline KIdx weighted_within(const double* e, const double* w, KIdx n, double lo,
     return static_cast<KIdx>(Dd::sum(count) + rest);
 }
 
+// See KernelRowsKernelTable::keep_members.  Every kept lane gets the same
+// operations on every instruction set (R = (scale w) / (pool q): pool q = 1
+// divides exactly, so the division is skipped only where it changes
+// nothing), so the compacted lists are bitwise the same; AVX-512 compresses
+// eight members per step, the others take them one by one.
+inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx n, KIdx first, double floor,
+                         double scale, double pool, double c, double r, double eps, KIdx* J, double* t, double* R,
+                         unsigned char* masks, bool* served) {
+    const double margin = 1.0 - 0x1p-48;  // cauchy_all_kept's
+    KIdx count = 0;
+#if defined(__AVX512F__)
+    const __m512d zero = _mm512_setzero_pd(), floor_v = _mm512_set1_pd(floor), scale_v = _mm512_set1_pd(scale);
+    const __m512d pool_v = _mm512_set1_pd(pool), one = _mm512_set1_pd(1.0), c_v = _mm512_set1_pd(c);
+    const __m512d r_v = _mm512_set1_pd(r), half = _mm512_set1_pd(0.5), eps_v = _mm512_set1_pd(eps);
+    const __m512d margin_v = _mm512_set1_pd(margin);
+    const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    __mmask8 failed = 0;
+    for (KIdx j0 = 0; j0 < n; j0 += 8) {
+        const __mmask8 in = j0 + 8 <= n ? __mmask8(0xFF) : __mmask8((1u << (n - j0)) - 1u);
+        const __m512d qv = _mm512_maskz_loadu_pd(in, q + j0), wv = _mm512_maskz_loadu_pd(in, w + j0);
+        const __m512d ev = _mm512_maskz_loadu_pd(in, e + j0);
+        const __mmask8 keep = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(qv, zero, _CMP_GT_OQ), wv,
+                                                      _mm512_mul_pd(floor_v, qv), _CMP_GE_OQ);
+        __m512d Rv = _mm512_mul_pd(scale_v, wv);
+        if (!(pool == 1.0 && _mm512_mask_cmp_pd_mask(keep, qv, one, _CMP_NEQ_UQ) == 0))
+            Rv = _mm512_div_pd(Rv, _mm512_mul_pd(pool_v, qv));
+        const __m512d far = _mm512_abs_pd(_mm512_sub_pd(ev, c_v));
+        const __mmask8 ok = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(r_v, _mm512_mul_pd(half, far), _CMP_LE_OQ),
+                                                    _mm512_mul_pd(_mm512_sub_pd(far, r_v), margin_v), eps_v,
+                                                    _CMP_GT_OQ);
+        failed |= keep & static_cast<__mmask8>(~ok);
+        const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(first + j0), lanes);
+        // Compressed in registers, stored whole (the 8 entries of room).
+        _mm512_storeu_pd(t + count, _mm512_maskz_compress_pd(keep, ev));
+        _mm512_storeu_pd(R + count, _mm512_maskz_compress_pd(keep, Rv));
+        _mm512_storeu_si512(J + count, _mm512_maskz_compress_epi64(keep, idx));
+        masks[j0 / 8] = static_cast<unsigned char>(keep);
+        count += __builtin_popcount(static_cast<unsigned>(keep));
+    }
+    if (failed) *served = false;
+#else
+    for (KIdx j0 = 0; j0 < n; j0 += 8) {
+        unsigned bits = 0;
+        for (KIdx j = j0; j < n && j < j0 + 8; ++j) {
+            if (!(q[j] > 0.0) || !(w[j] >= floor * q[j])) continue;
+            bits |= 1u << (j - j0);
+            const double d = e[j] - c, far = d < 0.0 ? -d : d;
+            if (!((r <= 0.5 * far) & ((far - r) * margin > eps))) *served = false;
+            J[count] = first + j;
+            t[count] = e[j];
+            R[count] = (scale * w[j]) / (pool * q[j]);
+            ++count;
+        }
+        masks[j0 / 8] = static_cast<unsigned char>(bits);
+    }
+#endif
+    return count;
+}
+
+// See KernelRowsKernelTable::expand_products.
+inline void expand_products(const unsigned char* masks, KIdx n, const double* R, const double* u, double* a) {
+    KIdx k = 0;
+    for (KIdx j0 = 0; j0 < n; j0 += 8) {
+        const unsigned bits = masks[j0 / 8];
+        const int kept = __builtin_popcount(bits);
+#if defined(__AVX512F__)
+        const __mmask8 in = j0 + 8 <= n ? __mmask8(0xFF) : __mmask8((1u << (n - j0)) - 1u);
+        const __mmask8 first_kept = static_cast<__mmask8>((1u << kept) - 1u);
+        const __m512d v =
+            _mm512_mul_pd(_mm512_maskz_loadu_pd(first_kept, R + k), _mm512_maskz_loadu_pd(first_kept, u + k));
+        _mm512_mask_storeu_pd(a + j0, in, _mm512_maskz_expand_pd(static_cast<__mmask8>(bits), v));
+#else
+        KIdx p = k;
+        for (KIdx j = j0; j < n && j < j0 + 8; ++j) {
+            const bool kept_j = (bits >> (j - j0)) & 1u;
+            a[j] = kept_j ? R[p] * u[p] : 0.0;
+            p += kept_j;
+        }
+#endif
+        k += kept;
+    }
+}
+
 // G[r0 + r, c0 .. c0 + NV W) += sum_{t0 <= t < t1} A[r0 + r, t] PP[t, ...]
 // for RB rows (`first`: the panel starts the sum, G is not read).
 template <int RB, int NV>
@@ -277,6 +364,8 @@ NEON_ISA_KERNEL_TABLE_GETTER(KernelRowsKernelTable) kernel_rows_kernels() {
     table.pool_weights = &pool_weights<kExpTermsFloat64>;
     table.pool_weights_f32 = &pool_weights<kExpTermsFloat32>;
     table.weighted_within = &weighted_within;
+    table.keep_members = &keep_members;
+    table.expand_products = &expand_products;
     table.relevance_product = &relevance_product;
     table.all_finite = &all_finite;
     table.isa = NEON_ISA_NAME;
