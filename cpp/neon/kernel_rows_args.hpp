@@ -19,8 +19,16 @@ struct KernelRowsModelView {
     const double* sq_norm = nullptr;   // Mp: ||u_j||^2
     const float* UT_f = nullptr;       // D x Mp: the same rounded to float32
     const float* sq_norm_f = nullptr;  // Mp: ||fl32(u_j)||^2 (of the rounded rows)
-    const double* PP = nullptr;        // M x Dp2: [u_j | u_j * u_j]
+    // [u_j | u_j * u_j] (M x Dp2) in column chunks of kPackedChunk: entry
+    // (j, col) at chunk M + j width + (col - chunk), chunk = col rounded
+    // down to kPackedChunk, width = min(kPackedChunk, Dp2 - chunk), so that
+    // the rows of one chunk are contiguous (relevance_product).
+    const double* PP = nullptr;
 };
+
+// Columns per chunk of the packed [u | u*u] (a multiple of every
+// instruction set's 4 W for float64 tiles up to AVX-512's 32).
+constexpr std::ptrdiff_t kPackedChunk = 32;
 
 struct KernelRowsKernelTable {
     // E[r, j] = ||u_j||^2 - 2 z_r . u_j for rows r < rows (Z: rows x D,

@@ -166,7 +166,31 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
     // 0 from t >= 700 (below 1e-304: no bit of a sum >= 1).
     const V lo_s = Dd::splat(lo), g = Dd::splat(gamma), cut = Dd::splat(700.0);
     V total = zero, total_m1 = zero, sum_d = zero, sum_t = zero, sum_td = zero, t_max = zero;
-    for (KIdx j0 = 0; j0 < n; j0 += W) {
+    // Four whole vectors at a time: four independent polynomial chains (one
+    // chain alone waits on each multiply-add's latency), summed in the same
+    // order as one vector at a time, so the results are the same bits.
+    constexpr int U = 4;
+    KIdx j0 = 0;
+    for (; j0 + U * W <= n && (skip < j0 || skip >= j0 + U * W); j0 += U * W) {
+        V delta[U], t[U], ew[U], ew_m1[U];
+        for (int u = 0; u < U; ++u) {
+            delta[u] = Dd::load(e + j0 + u * W) - lo_s;
+            t[u] = g * delta[u];
+            exp_minus_and_m1<Terms>(t[u] < cut ? t[u] : zero, ew[u], ew_m1[u]);
+        }
+        for (int u = 0; u < U; ++u) {
+            const V wv = t[u] < cut ? ew[u] : zero;
+            const V wm1 = t[u] < cut ? ew_m1[u] : Dd::splat(-1.0);
+            Dd::store(w + j0 + u * W, wv);
+            total += wv;
+            total_m1 += wm1;
+            sum_d += delta[u];
+            sum_t += t[u];
+            sum_td += t[u] * delta[u];
+            t_max = t[u] > t_max ? t[u] : t_max;
+        }
+    }
+    for (; j0 < n; j0 += W) {
         const PoolLanes p = whole(j0) ? PoolLanes{Dd::load(e + j0), one} : pool_lanes(e, n, skip, j0, lo);
         const auto member = p.valid != zero;
         const V delta = member ? p.e - lo_s : zero;
@@ -321,8 +345,12 @@ inline void relevance_tile(const KernelRowsModelView& m, const double* A, KIdx a
     for (int r = 0; r < RB; ++r)
         for (int v = 0; v < NV; ++v) acc[r][v] = first ? Dd::zero() : Dd::load(G + (r0 + r) * Dp2 + c0 + v * W);
     const double* a = A + r0 * a_stride;
+    // PP in column chunks (KernelRowsModelView::PP): the chunk holding c0.
+    const KIdx chunk = c0 / kPackedChunk * kPackedChunk;
+    const KIdx width = Dp2 - chunk < kPackedChunk ? Dp2 - chunk : kPackedChunk;
+    const double* column = m.PP + chunk * m.M + (c0 - chunk);
     for (KIdx t = t0; t < t1; ++t) {
-        const double* pp = m.PP + t * Dp2 + c0;
+        const double* pp = column + t * width;
         V p[NV];
         for (int v = 0; v < NV; ++v) p[v] = Dd::load(pp + v * W);
         for (int r = 0; r < RB; ++r) {
@@ -345,7 +373,10 @@ inline void relevance_columns(const KernelRowsModelView& m, const double* A, KId
 
 // Panels of 128 support vectors (128 x Dp2 doubles of PP: 128 KiB at
 // D = 64, in L2), each taken by every row of the block in column chunks of
-// 4 vectors (whose 128 rows stay in L1).  Dp2 is a multiple of 16, so of W.
+// 4 vectors (whose 128 rows stay in L1: contiguous in PP's chunked layout;
+// with [u | u*u] rows of 1 KiB, a column chunk of 128 rows fell into a
+// sixteenth of L1's sets and was read again from L2 by every group of
+// rows).  Dp2 is a multiple of 16, so of W.
 inline void relevance_product(const KernelRowsModelView& m, const double* A, KIdx a_stride, KIdx rows, double* G) {
     constexpr int W = Simd<double>::W;
     constexpr KIdx kPanel = 128;
