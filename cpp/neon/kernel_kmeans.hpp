@@ -176,7 +176,7 @@ private:
             const double n_k = static_cast<double>(members);
             if (members == 0) {
                 s.S[k] = std::numeric_limits<double>::infinity();
-            } else if (m[6] < 1e-8) {
+            } else if (m[6] < kMomentsBelow) {
                 // gamma (e - lo) below 1e-8 (down to underflow): the cumulant
                 // expansion S = lo + mean - gamma var / 2 is exact to
                 // O(t^2) = 1e-16 relative, and var is formed from t (no overflow).

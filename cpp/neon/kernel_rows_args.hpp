@@ -30,6 +30,10 @@ struct KernelRowsModelView {
 // instruction set's 4 W for float64 tiles up to AVX-512's 32).
 constexpr std::ptrdiff_t kPackedChunk = 32;
 
+// Below this largest gamma (e - lo) of a pool the soft-min is its cumulant
+// expansion (kernel_kmeans.hpp), which needs the pool's moments.
+constexpr double kMomentsBelow = 1e-8;
+
 struct KernelRowsKernelTable {
     // E[r, j] = ||u_j||^2 - 2 z_r . u_j for rows r < rows (Z: rows x D,
     // row-major; E: row stride Mp; every entry of a row up to Mp written),
@@ -45,7 +49,9 @@ struct KernelRowsKernelTable {
     // gamma (e_j - lo) >= 700; from expm1 where w >= 1/2).  sums (7 entries):
     // {lo, sum w, sum (w - 1), sum (e - lo), sum t, sum t (e - lo), max t},
     // t = gamma (e - lo): the soft-min's moments (kernel_kmeans.hpp); lo is
-    // +inf and the sums 0 when no member is left.
+    // +inf and the sums 0 when no member is left.  The three moments are
+    // summed only where max t < kMomentsBelow (0 elsewhere): the soft-min
+    // reads them only there.
     void (*pool_weights)(const double* e, std::ptrdiff_t n, std::ptrdiff_t skip, double gamma, double* w,
                          double* sums) = nullptr;
     // The same with weights to about 1e-9 relative, for distances from the

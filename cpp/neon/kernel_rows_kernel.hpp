@@ -140,22 +140,30 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
     const V zero = Dd::zero(), one = Dd::splat(1.0);
     // Vectors of W members with no skipped one are loaded directly.
     auto whole = [n, skip](KIdx j0) { return j0 + W <= n && (skip < j0 || skip >= j0 + W); };
-    // lo: the smallest e over the members (exact, any order).
-    V lo_v = Dd::splat(inf);
+    // lo and hi: the smallest and largest e over the members (exact, any
+    // order).
+    V lo_v = Dd::splat(inf), hi_v = Dd::splat(-inf);
     for (KIdx j0 = 0; j0 < n; j0 += W) {
         if (whole(j0)) {
             const V v = Dd::load(e + j0);
             lo_v = v < lo_v ? v : lo_v;
+            hi_v = v > hi_v ? v : hi_v;
             continue;
         }
         const PoolLanes p = pool_lanes(e, n, skip, j0, inf);
         const V v = p.valid != zero ? p.e : Dd::splat(inf);
+        const V u = p.valid != zero ? p.e : Dd::splat(-inf);
         lo_v = v < lo_v ? v : lo_v;
+        hi_v = u > hi_v ? u : hi_v;
     }
-    double lanes[W];
+    double lanes[W], his[W];
     Dd::store(lanes, lo_v);
-    double lo = inf;
-    for (int l = 0; l < W; ++l) lo = lanes[l] < lo ? lanes[l] : lo;
+    Dd::store(his, hi_v);
+    double lo = inf, hi = -inf;
+    for (int l = 0; l < W; ++l) {
+        lo = lanes[l] < lo ? lanes[l] : lo;
+        hi = his[l] > hi ? his[l] : hi;
+    }
     sums[0] = lo;
     for (int k = 1; k < 7; ++k) sums[k] = 0.0;
     if (!(lo < inf)) {
@@ -165,7 +173,7 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
     // w - 1 from expm1 where t <= ln 2 / 2 (no cancellation; exact elsewhere),
     // 0 from t >= 700 (below 1e-304: no bit of a sum >= 1).
     const V lo_s = Dd::splat(lo), g = Dd::splat(gamma), cut = Dd::splat(700.0);
-    V total = zero, total_m1 = zero, sum_d = zero, sum_t = zero, sum_td = zero, t_max = zero;
+    V total = zero, total_m1 = zero;
     // Four whole vectors at a time: four independent polynomial chains (one
     // chain alone waits on each multiply-add's latency), summed in the same
     // order as one vector at a time, so the results are the same bits.
@@ -184,10 +192,6 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
             Dd::store(w + j0 + u * W, wv);
             total += wv;
             total_m1 += wm1;
-            sum_d += delta[u];
-            sum_t += t[u];
-            sum_td += t[u] * delta[u];
-            t_max = t[u] > t_max ? t[u] : t_max;
         }
     }
     for (; j0 < n; j0 += W) {
@@ -207,20 +211,27 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
         }
         total += wv;
         total_m1 += wm1;
-        sum_d += delta;
-        sum_t += t;
-        sum_td += t * delta;
-        t_max = t > t_max ? t : t_max;
     }
     sums[1] = Dd::sum(total);
     sums[2] = Dd::sum(total_m1);
+    // The largest t is gamma (hi - lo) (t rises with e, rounding included).
+    // Its moments enter the soft-min only where it is below 1e-8 (the
+    // cumulant form, kernel_kmeans.hpp): a second pass there alone.
+    const double t_max = gamma * (hi - lo);
+    sums[6] = t_max > 0.0 ? t_max : 0.0;
+    if (!(sums[6] < kMomentsBelow)) return;
+    V sum_d = zero, sum_t = zero, sum_td = zero;
+    for (KIdx k0 = 0; k0 < n; k0 += W) {
+        const PoolLanes p = whole(k0) ? PoolLanes{Dd::load(e + k0), one} : pool_lanes(e, n, skip, k0, lo);
+        const V delta = p.valid != zero ? p.e - lo_s : zero;
+        const V t = g * delta;
+        sum_d += delta;
+        sum_t += t;
+        sum_td += t * delta;
+    }
     sums[3] = Dd::sum(sum_d);
     sums[4] = Dd::sum(sum_t);
     sums[5] = Dd::sum(sum_td);
-    Dd::store(lanes, t_max);
-    double tm = 0.0;
-    for (int l = 0; l < W; ++l) tm = lanes[l] > tm ? lanes[l] : tm;
-    sums[6] = tm;
 }
 
 // See KernelRowsKernelTable::weighted_within.  The count is summed as
@@ -257,15 +268,15 @@ inline KIdx weighted_within(const double* e, const double* w, KIdx n, double lo,
 inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx n, KIdx first, double floor,
                          double scale, double pool, double c, double r, double eps, KIdx* J, double* t, double* R,
                          unsigned char* masks, bool* served) {
-    const double margin = 1.0 - 0x1p-48;  // cauchy_all_kept's
+    // cauchy_root_serves of a source at |t - c| = far (cauchy_sums.hpp),
+    // which rises with far: every kept member passes iff the nearest does.
+    auto root_serves_far = [r, eps](double far) { return (r <= 0.5 * far) & ((far - r) * (1.0 - 0x1p-48) > eps); };
     KIdx count = 0;
 #if defined(__AVX512F__)
     const __m512d zero = _mm512_setzero_pd(), floor_v = _mm512_set1_pd(floor), scale_v = _mm512_set1_pd(scale);
     const __m512d pool_v = _mm512_set1_pd(pool), one = _mm512_set1_pd(1.0), c_v = _mm512_set1_pd(c);
-    const __m512d r_v = _mm512_set1_pd(r), half = _mm512_set1_pd(0.5), eps_v = _mm512_set1_pd(eps);
-    const __m512d margin_v = _mm512_set1_pd(margin);
     const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    __mmask8 failed = 0;
+    __m512d nearest = _mm512_set1_pd(std::numeric_limits<double>::infinity());
     for (KIdx j0 = 0; j0 < n; j0 += 8) {
         const __mmask8 in = j0 + 8 <= n ? __mmask8(0xFF) : __mmask8((1u << (n - j0)) - 1u);
         const __m512d qv = _mm512_maskz_loadu_pd(in, q + j0), wv = _mm512_maskz_loadu_pd(in, w + j0);
@@ -275,11 +286,7 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
         __m512d Rv = _mm512_mul_pd(scale_v, wv);
         if (!(pool == 1.0 && _mm512_mask_cmp_pd_mask(keep, qv, one, _CMP_NEQ_UQ) == 0))
             Rv = _mm512_div_pd(Rv, _mm512_mul_pd(pool_v, qv));
-        const __m512d far = _mm512_abs_pd(_mm512_sub_pd(ev, c_v));
-        const __mmask8 ok = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(r_v, _mm512_mul_pd(half, far), _CMP_LE_OQ),
-                                                    _mm512_mul_pd(_mm512_sub_pd(far, r_v), margin_v), eps_v,
-                                                    _CMP_GT_OQ);
-        failed |= keep & static_cast<__mmask8>(~ok);
+        nearest = _mm512_mask_min_pd(nearest, keep, nearest, _mm512_abs_pd(_mm512_sub_pd(ev, c_v)));
         const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(first + j0), lanes);
         // Compressed in registers, stored whole (the 8 entries of room).
         _mm512_storeu_pd(t + count, _mm512_maskz_compress_pd(keep, ev));
@@ -288,15 +295,20 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
         masks[j0 / 8] = static_cast<unsigned char>(keep);
         count += __builtin_popcount(static_cast<unsigned>(keep));
     }
-    if (failed) *served = false;
+    double near_lanes[8];
+    _mm512_storeu_pd(near_lanes, nearest);
+    double near = near_lanes[0];
+    for (int l = 1; l < 8; ++l) near = near_lanes[l] < near ? near_lanes[l] : near;
+    if (count > 0 && !root_serves_far(near)) *served = false;
 #else
+    double nearest = std::numeric_limits<double>::infinity();
     for (KIdx j0 = 0; j0 < n; j0 += 8) {
         unsigned bits = 0;
         for (KIdx j = j0; j < n && j < j0 + 8; ++j) {
             if (!(q[j] > 0.0) || !(w[j] >= floor * q[j])) continue;
             bits |= 1u << (j - j0);
             const double d = e[j] - c, far = d < 0.0 ? -d : d;
-            if (!((r <= 0.5 * far) & ((far - r) * margin > eps))) *served = false;
+            nearest = far < nearest ? far : nearest;
             J[count] = first + j;
             t[count] = e[j];
             R[count] = (scale * w[j]) / (pool * q[j]);
@@ -304,6 +316,7 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
         }
         masks[j0 / 8] = static_cast<unsigned char>(bits);
     }
+    if (count > 0 && !root_serves_far(nearest)) *served = false;
 #endif
     return count;
 }
