@@ -143,7 +143,7 @@ private:
         Vector q_prefix, Q, P;  // prefix sums of qI; kept layer-2 weight per member, kept layer-3 weight per cluster
         Vector sigma;  // layer-1 sums of the target's members
         CauchyTree tree;
-        std::vector<Index> I, J;  // J, eJ and RJ have room for 8 entries past M (keep_members)
+        std::vector<Index> I, J;  // I, eI, qI, J, eJ and RJ have room for 8 entries past M (the compaction kernels)
         std::vector<Index> kept_from, mask_from;  // per competitor: first of its kept members in J, its first mask
         std::vector<unsigned char> kept_masks;  // which members keep_members kept, 8 per byte, cluster by cluster
         std::vector<std::pair<double, Index>> by_distance;  // the target's members by distance
@@ -232,6 +232,7 @@ private:
 inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
                                                     double* a, double* pair_weights) const {
     const Index K = n_clusters(), M = n_support();
+    const KernelRowsKernelTable& kernels = kernel_rows_table();
     std::fill(a, a + M, 0.0);
 
     // Pool weights with stiffness gamma' (the forward ones when gamma' = gamma).
@@ -239,7 +240,6 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     const double* W = s.W.data();
     const double* total = s.total.data();
     if (!same) {
-        const KernelRowsKernelTable& kernels = kernel_rows_table();
         for (Index k = 0; k < K; ++k) {
             double m[7];
             kernels.pool_weights(e + start_[k], model_.cluster_size(k), -1, pool_stiffness_, s.Wp.data() + start_[k],
@@ -260,16 +260,11 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // (the pairs it absorbs, |e_j - e_i| <= eps, are then one range of the
     // sorted members, whose weight prefix sums of q give) or the tree code
     // has near sources.  Clusters apart (the usual case) skip the sort.
-    Index nI = 0;
+    const Index nI = kernels.weighted_members(e + start_[c], W + start_[c], start_[c + 1] - start_[c], start_[c],
+                                              total[c], s.I.data(), s.eI.data(), s.qI.data());
     bool target_twins = false;
-    for (Index i = start_[c]; i < start_[c + 1]; ++i) {
-        if (!(W[i] > 0.0)) continue;
-        s.I[nI] = i;
-        s.eI[nI] = e[i];
-        s.qI[nI] = W[i] / total[c];
-        target_twins = target_twins || twin_[i] >= 0;
-        ++nI;
-    }
+    if (model_.has_twins())
+        for (Index t = 0; t < nI; ++t) target_twins = target_twins || twin_[s.I[t]] >= 0;
     auto swap_members = [&s](Index x, Index y) {
         std::swap(s.I[x], s.I[y]);
         std::swap(s.eI[x], s.eI[y]);
@@ -337,7 +332,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
             // more than eps (clusters apart: the usual case), in one vector
             // pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
             const Index first = start_[k];
-            if (kernel_rows_table().weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1],
+            if (kernels.weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1],
                                                     eps_, s.Q.data() + first) == 0) {
                 s.P[k] = 1.0;
                 continue;
@@ -380,7 +375,6 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // skipped: below float64 resolution of R_k.  Compacted by a vector
     // kernel (keep_members), which also records which members it kept, so
     // that the coefficients go back in place by the inverse (expand_products).
-    const KernelRowsKernelTable& kernels = kernel_rows_table();
     Index chunks = 0;
     for (Index k = 0; k < K; ++k) {
         s.kept_from[k] = -1;
@@ -469,11 +463,11 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
         if (want_relevance) {
             s.A.setZero(B, Mp);
             s.G.resize(B, Dp2);
-            for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
-            for (Vector* v : {&s.eJ, &s.RJ}) v->resize(M + 8);
+            for (Vector* v : {&s.Wp, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
+            for (Vector* v : {&s.eI, &s.qI, &s.eJ, &s.RJ}) v->resize(M + 8);
             s.q_prefix.resize(M + 1);
             for (Vector* v : {&s.total_p, &s.h, &s.share, &s.P}) v->resize(K);
-            s.I.resize(M);
+            s.I.resize(M + 8);
             s.J.resize(M + 8);
             s.kept_from.resize(K);
             s.mask_from.resize(K);

@@ -77,6 +77,11 @@ struct KernelRowsKernelTable {
                                    std::ptrdiff_t first, double floor, double scale, double pool, double c, double r,
                                    double eps, std::ptrdiff_t* J, double* t, double* R, unsigned char* masks,
                                    bool* served) = nullptr;
+    // The target's members with a weight (w_j > 0), in order: I = first + j,
+    // s = e_j and q = w_j / total written at the next position (room for 8
+    // entries past the last, as keep_members); returns how many.
+    std::ptrdiff_t (*weighted_members)(const double* e, const double* w, std::ptrdiff_t n, std::ptrdiff_t first,
+                                       double total, std::ptrdiff_t* I, double* s, double* q) = nullptr;
     // The inverse of keep_members for one cluster: a[j] = R_k u_k for the
     // k-th kept member j < n (masks as keep_members wrote them), 0 for the
     // members not kept.

@@ -321,6 +321,37 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
     return count;
 }
 
+// See KernelRowsKernelTable::weighted_members (q correctly rounded on every
+// instruction set: the same bits).
+inline KIdx weighted_members(const double* e, const double* w, KIdx n, KIdx first, double total, KIdx* I, double* s,
+                             double* q) {
+    KIdx count = 0;
+#if defined(__AVX512F__)
+    const __m512d zero = _mm512_setzero_pd(), total_v = _mm512_set1_pd(total);
+    const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    for (KIdx j0 = 0; j0 < n; j0 += 8) {
+        const __mmask8 in = j0 + 8 <= n ? __mmask8(0xFF) : __mmask8((1u << (n - j0)) - 1u);
+        const __m512d wv = _mm512_maskz_loadu_pd(in, w + j0);
+        const __mmask8 keep = _mm512_cmp_pd_mask(wv, zero, _CMP_GT_OQ);
+        const __m512d ev = _mm512_maskz_loadu_pd(in, e + j0);
+        const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(first + j0), lanes);
+        _mm512_storeu_pd(s + count, _mm512_maskz_compress_pd(keep, ev));
+        _mm512_storeu_pd(q + count, _mm512_maskz_compress_pd(keep, _mm512_div_pd(wv, total_v)));
+        _mm512_storeu_si512(I + count, _mm512_maskz_compress_epi64(keep, idx));
+        count += __builtin_popcount(static_cast<unsigned>(keep));
+    }
+#else
+    for (KIdx j = 0; j < n; ++j) {
+        if (!(w[j] > 0.0)) continue;
+        I[count] = first + j;
+        s[count] = e[j];
+        q[count] = w[j] / total;
+        ++count;
+    }
+#endif
+    return count;
+}
+
 // See KernelRowsKernelTable::expand_products.
 inline void expand_products(const unsigned char* masks, KIdx n, const double* R, const double* u, double* a) {
     KIdx k = 0;
@@ -409,6 +440,7 @@ NEON_ISA_KERNEL_TABLE_GETTER(KernelRowsKernelTable) kernel_rows_kernels() {
     table.pool_weights_f32 = &pool_weights<kExpTermsFloat32>;
     table.weighted_within = &weighted_within;
     table.keep_members = &keep_members;
+    table.weighted_members = &weighted_members;
     table.expand_products = &expand_products;
     table.relevance_product = &relevance_product;
     table.all_finite = &all_finite;

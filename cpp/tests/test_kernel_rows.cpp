@@ -1,7 +1,8 @@
 // C++ tests of the kernel k-means row kernels (neon/kernel_rows_kernel.hpp)
 // that the Python tests reach only through whole explanations: the
-// compaction of a competitor's kept members (keep_members) and its inverse
-// (expand_products), on every instruction set this CPU runs, bit for bit
+// compaction of a competitor's kept members (keep_members), its inverse
+// (expand_products) and the gathering of the target's weighted members
+// (weighted_members), on every instruction set this CPU runs, bit for bit
 // against a plain loop of the same rule, on adversarial layouts: nothing
 // kept, everything kept, members exactly at the negligible-weight floor,
 // absorbed members (q = 0), partly absorbed ones (0 < q < 1), pool weights
@@ -104,6 +105,35 @@ NEON_TEST(keep_members_and_expand_products_match_the_plain_rule_bit_for_bit_on_e
                         p += is_kept;
                     }
                 }
+            }
+        }
+    }
+}
+
+NEON_TEST(weighted_members_gathers_exactly_the_weighted_target_members_on_every_isa) {
+    for (neon::Isa isa : row_kernel_isas()) {
+        const neon::KernelRowsKernelTable& k = neon::kernel_rows_kernels_for(isa);
+        for (Index n : {0, 1, 7, 8, 9, 17, 250}) {
+            for (int kind : {0, 1, 2}) {  // every weight > 0, none, mixed (0, the smallest subnormal, 1)
+                std::vector<double> e, w;
+                for (Index j = 0; j < n; ++j) {
+                    e.push_back(3.0 * static_cast<double>((j * 37) % 11) - 7.5);
+                    const double mixed[] = {0.0, 0x1p-1074, 1.0, 0.3};
+                    w.push_back(kind == 0 ? 0.25 + static_cast<double>(j) : (kind == 1 ? 0.0 : mixed[j % 4]));
+                }
+                const double total = 3.7;
+                const std::size_t room = static_cast<std::size_t>(n) + 8;
+                std::vector<Index> I(room, -1);
+                std::vector<double> s(room), q(room);
+                const Index count = k.weighted_members(e.data(), w.data(), n, 40, total, I.data(), s.data(), q.data());
+                Index p = 0;
+                for (Index j = 0; j < n; ++j) {
+                    if (!(w[j] > 0.0)) continue;
+                    NEON_CHECK(p < count && I[p] == 40 + j && same_bits(s[p], e[j]) && same_bits(q[p], w[j] / total));
+                    ++p;
+                }
+                NEON_CHECK(count == p);
+                if (kind == 1) NEON_CHECK(count == 0);
             }
         }
     }
