@@ -288,10 +288,15 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
             Rv = _mm512_div_pd(Rv, _mm512_mul_pd(pool_v, qv));
         nearest = _mm512_mask_min_pd(nearest, keep, nearest, _mm512_abs_pd(_mm512_sub_pd(ev, c_v)));
         const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(first + j0), lanes);
-        // Compressed in registers, stored whole (the 8 entries of room).
-        _mm512_storeu_pd(t + count, _mm512_maskz_compress_pd(keep, ev));
-        _mm512_storeu_pd(R + count, _mm512_maskz_compress_pd(keep, Rv));
-        _mm512_storeu_si512(J + count, _mm512_maskz_compress_epi64(keep, idx));
+        if (keep == 0xFF) {  // all eight kept (the usual case): nothing to compress
+            _mm512_storeu_pd(t + count, ev);
+            _mm512_storeu_pd(R + count, Rv);
+            _mm512_storeu_si512(J + count, idx);
+        } else {  // compressed in registers, stored whole (the 8 entries of room)
+            _mm512_storeu_pd(t + count, _mm512_maskz_compress_pd(keep, ev));
+            _mm512_storeu_pd(R + count, _mm512_maskz_compress_pd(keep, Rv));
+            _mm512_storeu_si512(J + count, _mm512_maskz_compress_epi64(keep, idx));
+        }
         masks[j0 / 8] = static_cast<unsigned char>(keep);
         count += __builtin_popcount(static_cast<unsigned>(keep));
     }
@@ -335,9 +340,16 @@ inline KIdx weighted_members(const double* e, const double* w, KIdx n, KIdx firs
         const __mmask8 keep = _mm512_cmp_pd_mask(wv, zero, _CMP_GT_OQ);
         const __m512d ev = _mm512_maskz_loadu_pd(in, e + j0);
         const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(first + j0), lanes);
-        _mm512_storeu_pd(s + count, _mm512_maskz_compress_pd(keep, ev));
-        _mm512_storeu_pd(q + count, _mm512_maskz_compress_pd(keep, _mm512_div_pd(wv, total_v)));
-        _mm512_storeu_si512(I + count, _mm512_maskz_compress_epi64(keep, idx));
+        const __m512d qv = _mm512_div_pd(wv, total_v);
+        if (keep == 0xFF) {  // all eight weighted (the usual case)
+            _mm512_storeu_pd(s + count, ev);
+            _mm512_storeu_pd(q + count, qv);
+            _mm512_storeu_si512(I + count, idx);
+        } else {
+            _mm512_storeu_pd(s + count, _mm512_maskz_compress_pd(keep, ev));
+            _mm512_storeu_pd(q + count, _mm512_maskz_compress_pd(keep, qv));
+            _mm512_storeu_si512(I + count, _mm512_maskz_compress_epi64(keep, idx));
+        }
         count += __builtin_popcount(static_cast<unsigned>(keep));
     }
 #else
@@ -363,7 +375,7 @@ inline void expand_products(const unsigned char* masks, KIdx n, const double* R,
         const __mmask8 first_kept = static_cast<__mmask8>((1u << kept) - 1u);
         const __m512d v =
             _mm512_mul_pd(_mm512_maskz_loadu_pd(first_kept, R + k), _mm512_maskz_loadu_pd(first_kept, u + k));
-        _mm512_mask_storeu_pd(a + j0, in, _mm512_maskz_expand_pd(static_cast<__mmask8>(bits), v));
+        _mm512_mask_storeu_pd(a + j0, in, bits == 0xFF ? v : _mm512_maskz_expand_pd(static_cast<__mmask8>(bits), v));
 #else
         KIdx p = k;
         for (KIdx j = j0; j < n && j < j0 + 8; ++j) {

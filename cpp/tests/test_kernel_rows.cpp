@@ -37,7 +37,8 @@ struct Layout {
 
 // Member j of n: distances around the root's separation rule |e - c| = 2 r
 // (c = 10, r = 1: e = 12 and 8 are exactly on it), weights on both sides of
-// the floor, and q by kind: 0 none absorbed, 1 all absorbed, 2 mixed.
+// the floor, and q by kind: 0 none absorbed, 1 all absorbed, 2 mixed, 3
+// every member kept (whole groups of eight, the kernels' fast path).
 Layout layout(Index n, int kind, double pool, unsigned seed) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -52,7 +53,7 @@ Layout layout(Index n, int kind, double pool, unsigned seed) {
         // Exactly at the floor (floor q, kept), just below it, above it, 0.
         const double at = L.floor * q;
         const double w = j % 5 == 0 ? at : (j % 5 == 1 ? std::nextafter(at, 0.0) : (j % 5 == 2 ? 0.0 : u(rng)));
-        L.w.push_back(w);
+        L.w.push_back(kind == 3 ? at + u(rng) + 1e-3 : w);
     }
     return L;
 }
@@ -63,7 +64,7 @@ NEON_TEST(keep_members_and_expand_products_match_the_plain_rule_bit_for_bit_on_e
     for (neon::Isa isa : row_kernel_isas()) {
         const neon::KernelRowsKernelTable& k = neon::kernel_rows_kernels_for(isa);
         for (Index n : {0, 1, 7, 8, 9, 16, 17, 63, 250}) {
-            for (int kind : {0, 1, 2}) {
+            for (int kind : {0, 1, 2, 3}) {
                 for (double pool : {1.0, 0.375}) {
                     const Layout L = layout(n, kind, pool, static_cast<unsigned>(n * 7 + kind));
                     // The plain rule.
@@ -78,6 +79,7 @@ NEON_TEST(keep_members_and_expand_products_match_the_plain_rule_bit_for_bit_on_e
                         served_ref = served_ref && neon::cauchy_root_serves(L.e[j], L.c, L.r, L.eps);
                     }
                     if (kind == 1) NEON_CHECK(J_ref.empty());
+                    if (kind == 3) NEON_CHECK(static_cast<Index>(J_ref.size()) == n);
                     const std::size_t room = static_cast<std::size_t>(n) + 8;
                     std::vector<Index> J(room, -7);
                     std::vector<double> t(room), R(room);
