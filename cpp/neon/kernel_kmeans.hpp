@@ -145,6 +145,7 @@ private:
         CauchyTree tree;
         std::vector<Index> I, J;  // I, eI, qI, J, eJ and RJ have room for 8 entries past M (the compaction kernels)
         std::vector<Index> kept_from, mask_from;  // per competitor: first of its kept members in J, its first mask
+        std::vector<unsigned char> apart;  // per competitor: no pair absorbed (Q_j = 1 for its weighted members)
         std::vector<unsigned char> kept_masks;  // which members keep_members kept, 8 per byte, cluster by cluster
         std::vector<std::pair<double, Index>> by_distance;  // the target's members by distance
         Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
@@ -326,15 +327,17 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // (0 for absorbed ones), s.P[k] the kept weight of cluster k.
     for (Index k = 0; k < K; ++k) {
         s.P[k] = 0.0;
+        s.apart[k] = 0;
         if (k == c) continue;
         if (nI > 0 && !target_twins) {
             // Every member with a weight outside the target's distances by
             // more than eps (clusters apart: the usual case), in one vector
-            // pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
+            // pass: Q_j = 1 for them (left implicit: keep_members reads it
+            // from the weight), nothing absorbed, P_k = 1.
             const Index first = start_[k];
-            if (kernels.weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1],
-                                                    eps_, s.Q.data() + first) == 0) {
+            if (kernels.weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1], eps_) == 0) {
                 s.P[k] = 1.0;
+                s.apart[k] = 1;
                 continue;
             }
         }
@@ -384,7 +387,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         const Index first = start_[k], n = start_[k + 1] - first;
         s.kept_from[k] = nJ;
         s.mask_from[k] = chunks;
-        nJ += kernels.keep_members(e + first, W + first, s.Q.data() + first, n, first,
+        nJ += kernels.keep_members(e + first, W + first, s.apart[k] ? nullptr : s.Q.data() + first, n, first,
                                    kNegligibleWeight * total[k] * pool, scale, pool, root_c, root_r, eps_,
                                    s.J.data() + nJ, s.eJ.data() + nJ, s.RJ.data() + nJ, s.kept_masks.data() + chunks,
                                    &root_serves_all);
@@ -470,6 +473,7 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
             s.I.resize(M + 8);
             s.J.resize(M + 8);
             s.kept_from.resize(K);
+            s.apart.resize(K);
             s.mask_from.resize(K);
             s.kept_masks.resize(M / 8 + K + 1);
             s.by_distance.resize(M);

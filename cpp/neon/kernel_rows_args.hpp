@@ -58,15 +58,16 @@ struct KernelRowsKernelTable {
     // float32 product (whose rounding is far coarser).
     void (*pool_weights_f32)(const double* e, std::ptrdiff_t n, std::ptrdiff_t skip, double gamma, double* w,
                              double* sums) = nullptr;
-    // q_j = 1 for the n members with a weight (w_j > 0), 0 for the others;
-    // returns how many members with a weight lie within eps of [lo, hi]:
-    // neither e_j - hi > eps nor e_j - lo < -eps (kernel k-means' test of a
-    // competitor's members against the target's distances, kernel_kmeans.hpp).
+    // How many of the n members with a weight (w_j > 0) lie within eps of
+    // [lo, hi]: neither e_j - hi > eps nor e_j - lo < -eps (kernel k-means'
+    // test of a competitor's members against the target's distances,
+    // kernel_kmeans.hpp).
     std::ptrdiff_t (*weighted_within)(const double* e, const double* w, std::ptrdiff_t n, double lo, double hi,
-                                      double eps, double* q) = nullptr;
+                                      double eps) = nullptr;
     // The members of one competitor cluster that keep a share of its
     // relevance (kernel_kmeans.hpp, layer 3), appended in order: member j < n
-    // is kept where q_j > 0 and w_j >= floor q_j; then J = first + j,
+    // is kept where q_j > 0 and w_j >= floor q_j (q null: q_j = 1 where
+    // w_j > 0, 0 elsewhere); then J = first + j,
     // t = e_j and R = (scale w_j) / (pool q_j) are written at the next
     // position (each array needs room for 8 entries past the last one kept,
     // whatever the instruction set), and bit j % 8 of masks[j / 8] says

@@ -236,7 +236,7 @@ inline void pool_weights(const double* e, KIdx n, KIdx skip, double gamma, doubl
 
 // See KernelRowsKernelTable::weighted_within.  The count is summed as
 // float64 lanes (exact below 2^53).
-inline KIdx weighted_within(const double* e, const double* w, KIdx n, double lo, double hi, double eps, double* q) {
+inline KIdx weighted_within(const double* e, const double* w, KIdx n, double lo, double hi, double eps) {
     using Dd = Simd<double>;
     using V = Dd::V;
     constexpr int W = Dd::W;
@@ -247,14 +247,12 @@ inline KIdx weighted_within(const double* e, const double* w, KIdx n, double lo,
     for (; j + W <= n; j += W) {
         const V ev = Dd::load(e + j);
         const V weighted = Dd::load(w + j) > zero ? one : zero;
-        Dd::store(q + j, weighted);
         const V outside = ev - hi_v > above ? one : (ev - lo_v < below ? one : zero);
         count += outside != zero ? zero : weighted;
     }
     double rest = 0.0;
     for (; j < n; ++j) {
         const bool weighted = w[j] > 0.0;
-        q[j] = weighted ? 1.0 : 0.0;
         rest += (weighted && !(e[j] - hi > eps) && !(e[j] - lo < -eps)) ? 1.0 : 0.0;
     }
     return static_cast<KIdx>(Dd::sum(count) + rest);
@@ -279,7 +277,9 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
     __m512d nearest = _mm512_set1_pd(std::numeric_limits<double>::infinity());
     for (KIdx j0 = 0; j0 < n; j0 += 8) {
         const __mmask8 in = j0 + 8 <= n ? __mmask8(0xFF) : __mmask8((1u << (n - j0)) - 1u);
-        const __m512d qv = _mm512_maskz_loadu_pd(in, q + j0), wv = _mm512_maskz_loadu_pd(in, w + j0);
+        const __m512d wv = _mm512_maskz_loadu_pd(in, w + j0);
+        const __m512d qv = q ? _mm512_maskz_loadu_pd(in, q + j0)
+                             : _mm512_maskz_mov_pd(_mm512_mask_cmp_pd_mask(in, wv, zero, _CMP_GT_OQ), one);
         const __m512d ev = _mm512_maskz_loadu_pd(in, e + j0);
         const __mmask8 keep = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(qv, zero, _CMP_GT_OQ), wv,
                                                       _mm512_mul_pd(floor_v, qv), _CMP_GE_OQ);
@@ -310,13 +310,14 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
     for (KIdx j0 = 0; j0 < n; j0 += 8) {
         unsigned bits = 0;
         for (KIdx j = j0; j < n && j < j0 + 8; ++j) {
-            if (!(q[j] > 0.0) || !(w[j] >= floor * q[j])) continue;
+            const double qj = q ? q[j] : (w[j] > 0.0 ? 1.0 : 0.0);
+            if (!(qj > 0.0) || !(w[j] >= floor * qj)) continue;
             bits |= 1u << (j - j0);
             const double d = e[j] - c, far = d < 0.0 ? -d : d;
             nearest = far < nearest ? far : nearest;
             J[count] = first + j;
             t[count] = e[j];
-            R[count] = (scale * w[j]) / (pool * q[j]);
+            R[count] = (scale * w[j]) / (pool * qj);
             ++count;
         }
         masks[j0 / 8] = static_cast<unsigned char>(bits);

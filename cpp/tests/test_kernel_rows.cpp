@@ -28,7 +28,9 @@ std::vector<neon::Isa> row_kernel_isas() {
     return out;
 }
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(double a, double b) {
+    return std::memcmp(&a, &b, sizeof a) == 0;
+}
 
 struct Layout {
     std::vector<double> e, w, q;
@@ -66,45 +68,49 @@ NEON_TEST(keep_members_and_expand_products_match_the_plain_rule_bit_for_bit_on_e
         for (Index n : {0, 1, 7, 8, 9, 16, 17, 63, 250}) {
             for (int kind : {0, 1, 2, 3}) {
                 for (double pool : {1.0, 0.375}) {
-                    const Layout L = layout(n, kind, pool, static_cast<unsigned>(n * 7 + kind));
-                    // The plain rule.
-                    std::vector<Index> J_ref;
-                    std::vector<double> t_ref, R_ref;
-                    bool served_ref = true;
-                    for (Index j = 0; j < n; ++j) {
-                        if (!(L.q[j] > 0.0) || !(L.w[j] >= L.floor * L.q[j])) continue;
-                        J_ref.push_back(100 + j);
-                        t_ref.push_back(L.e[j]);
-                        R_ref.push_back(L.scale * L.w[j] / (L.pool * L.q[j]));
-                        served_ref = served_ref && neon::cauchy_root_serves(L.e[j], L.c, L.r, L.eps);
-                    }
-                    if (kind == 1) NEON_CHECK(J_ref.empty());
-                    if (kind == 3) NEON_CHECK(static_cast<Index>(J_ref.size()) == n);
-                    const std::size_t room = static_cast<std::size_t>(n) + 8;
-                    std::vector<Index> J(room, -7);
-                    std::vector<double> t(room), R(room);
-                    std::vector<unsigned char> masks(static_cast<std::size_t>(n / 8 + 1), 0xAA);
-                    bool served = true;
-                    const Index kept =
-                        k.keep_members(L.e.data(), L.w.data(), L.q.data(), n, 100, L.floor, L.scale, L.pool, L.c, L.r,
-                                       L.eps, J.data(), t.data(), R.data(), masks.data(), &served);
-                    NEON_CHECK(kept == static_cast<Index>(J_ref.size()));
-                    NEON_CHECK(served == served_ref);
-                    for (Index p = 0; p < kept && p < static_cast<Index>(J_ref.size()); ++p) {
-                        NEON_CHECK(J[p] == J_ref[p]);
-                        NEON_CHECK(same_bits(t[p], t_ref[p]));
-                        NEON_CHECK(same_bits(R[p], R_ref[p]));
-                    }
-                    // The inverse: the products back in place, 0 elsewhere
-                    // (a starts as garbage: every member is written).
-                    std::vector<double> u(room), a(static_cast<std::size_t>(n), -3.0);
-                    for (std::size_t p = 0; p < u.size(); ++p) u[p] = 0.5 + static_cast<double>(p);
-                    k.expand_products(masks.data(), n, R.data(), u.data(), a.data());
-                    Index p = 0;
-                    for (Index j = 0; j < n; ++j) {
-                        const bool is_kept = p < kept && J_ref[p] == 100 + j;
-                        NEON_CHECK(same_bits(a[j], is_kept ? R_ref[p] * u[p] : 0.0));
-                        p += is_kept;
+                    for (bool implicit : {false, true}) {  // q null: 1 where w > 0, else 0
+                        Layout L = layout(n, kind, pool, static_cast<unsigned>(n * 7 + kind));
+                        if (implicit)
+                            for (Index j = 0; j < n; ++j) L.q[j] = L.w[j] > 0.0 ? 1.0 : 0.0;
+                        // The plain rule.
+                        std::vector<Index> J_ref;
+                        std::vector<double> t_ref, R_ref;
+                        bool served_ref = true;
+                        for (Index j = 0; j < n; ++j) {
+                            if (!(L.q[j] > 0.0) || !(L.w[j] >= L.floor * L.q[j])) continue;
+                            J_ref.push_back(100 + j);
+                            t_ref.push_back(L.e[j]);
+                            R_ref.push_back(L.scale * L.w[j] / (L.pool * L.q[j]));
+                            served_ref = served_ref && neon::cauchy_root_serves(L.e[j], L.c, L.r, L.eps);
+                        }
+                        if (kind == 1 && !implicit) NEON_CHECK(J_ref.empty());
+                        if (kind == 3) NEON_CHECK(static_cast<Index>(J_ref.size()) == n);
+                        const std::size_t room = static_cast<std::size_t>(n) + 8;
+                        std::vector<Index> J(room, -7);
+                        std::vector<double> t(room), R(room);
+                        std::vector<unsigned char> masks(static_cast<std::size_t>(n / 8 + 1), 0xAA);
+                        bool served = true;
+                        const Index kept = k.keep_members(L.e.data(), L.w.data(), implicit ? nullptr : L.q.data(), n,
+                                                          100, L.floor, L.scale, L.pool, L.c, L.r, L.eps, J.data(),
+                                                          t.data(), R.data(), masks.data(), &served);
+                        NEON_CHECK(kept == static_cast<Index>(J_ref.size()));
+                        NEON_CHECK(served == served_ref);
+                        for (Index p = 0; p < kept && p < static_cast<Index>(J_ref.size()); ++p) {
+                            NEON_CHECK(J[p] == J_ref[p]);
+                            NEON_CHECK(same_bits(t[p], t_ref[p]));
+                            NEON_CHECK(same_bits(R[p], R_ref[p]));
+                        }
+                        // The inverse: the products back in place, 0 elsewhere
+                        // (a starts as garbage: every member is written).
+                        std::vector<double> u(room), a(static_cast<std::size_t>(n), -3.0);
+                        for (std::size_t p = 0; p < u.size(); ++p) u[p] = 0.5 + static_cast<double>(p);
+                        k.expand_products(masks.data(), n, R.data(), u.data(), a.data());
+                        Index p = 0;
+                        for (Index j = 0; j < n; ++j) {
+                            const bool is_kept = p < kept && J_ref[p] == 100 + j;
+                            NEON_CHECK(same_bits(a[j], is_kept ? R_ref[p] * u[p] : 0.0));
+                            p += is_kept;
+                        }
                     }
                 }
             }
