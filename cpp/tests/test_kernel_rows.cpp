@@ -16,17 +16,12 @@
 #include "check.hpp"
 #include "neon/cauchy_sums.hpp"
 #include "neon/kernel_rows.hpp"
+#include "supported_isas.hpp"
 
 using neon::Index;
+using neon_test::supported_isas;
 
 namespace {
-
-std::vector<neon::Isa> row_kernel_isas() {
-    std::vector<neon::Isa> out;
-    for (neon::Isa isa : {neon::Isa::portable, neon::Isa::avx2, neon::Isa::avx512})
-        if (neon::isa_supported(isa)) out.push_back(isa);
-    return out;
-}
 
 bool same_bits(double a, double b) {
     return std::memcmp(&a, &b, sizeof a) == 0;
@@ -63,7 +58,7 @@ Layout layout(Index n, int kind, double pool, unsigned seed) {
 }  // namespace
 
 NEON_TEST(keep_members_and_expand_products_match_the_plain_rule_bit_for_bit_on_every_isa) {
-    for (neon::Isa isa : row_kernel_isas()) {
+    for (neon::Isa isa : supported_isas()) {
         const neon::KernelRowsKernelTable& k = neon::kernel_rows_kernels_for(isa);
         for (Index n : {0, 1, 7, 8, 9, 16, 17, 63, 250}) {
             for (int kind : {0, 1, 2, 3}) {
@@ -119,7 +114,7 @@ NEON_TEST(keep_members_and_expand_products_match_the_plain_rule_bit_for_bit_on_e
 }
 
 NEON_TEST(weighted_members_gathers_exactly_the_weighted_target_members_on_every_isa) {
-    for (neon::Isa isa : row_kernel_isas()) {
+    for (neon::Isa isa : supported_isas()) {
         const neon::KernelRowsKernelTable& k = neon::kernel_rows_kernels_for(isa);
         for (Index n : {0, 1, 7, 8, 9, 17, 250}) {
             for (int kind : {0, 1, 2}) {  // every weight > 0, none, mixed (0, the smallest subnormal, 1)
