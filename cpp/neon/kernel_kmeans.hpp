@@ -21,8 +21,9 @@
 // product per block evaluates it (midpoint_relevance).  Per row: one row of
 // the distance product (O(M D)), O(M) exponentials, the layer-1 pair sums
 // (the tree code of cauchy_sums.hpp: O(M P) when clusters are apart) and one
-// row of the relevance product (O(M D)); the products and the exponentials
-// run on the per-instruction-set kernels of kernel_rows_kernel.hpp.  The
+// row of the relevance product (O(M D)); the products, the exponentials and
+// the compaction of the members that enter the pair sums run on the
+// per-instruction-set kernels of kernel_rows_kernel.hpp.  The
 // triple sum over i, j and features is never formed.
 #pragma once
 

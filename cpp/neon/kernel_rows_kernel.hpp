@@ -2,8 +2,11 @@
 // set (isa.hpp's kernel families, like kmeans_kernel.hpp): the distance
 // product of a block of rows with the support vectors (float64, or float32
 // for logits and predict of float32 input), the pool weights exp(-gamma
-// (e - lo)) of one cluster with the soft-min's moments, and the relevance
-// product of a block's coefficient rows with [u | u*u].  The portable build
+// (e - lo)) of one cluster with the soft-min's moments, the relevance
+// product of a block's coefficient rows with [u | u*u], and the per-row
+// compaction of the members that take part in the pair sums (and its
+// inverse, which puts their coefficients back in place; AVX-512 compresses
+// and expands eight members per step).  The portable build
 // includes this file through kernel_rows.hpp (namespace neon::portable); the
 // x86 builds compile cpp/neon/isa/kernel_rows_<isa>.cpp with -mavx2 -mfma or
 // -mavx512f.  Everything stays inside namespace neon::NEON_ISA and calls
