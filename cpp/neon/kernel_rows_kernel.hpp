@@ -278,17 +278,26 @@ inline KIdx keep_members(const double* e, const double* w, const double* q, KIdx
     const __m512d pool_v = _mm512_set1_pd(pool), one = _mm512_set1_pd(1.0), c_v = _mm512_set1_pd(c);
     const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
     __m512d nearest = _mm512_set1_pd(std::numeric_limits<double>::infinity());
+    // Members apart from the target with the whole pool kept (q null,
+    // pool 1: the usual case): q = 1 where w > 0, so floor q = floor and
+    // pool q = 1 divides exactly; fewer operations, the same bits.
+    const bool plain = !q && pool == 1.0;
     for (KIdx j0 = 0; j0 < n; j0 += 8) {
         const __mmask8 in = j0 + 8 <= n ? __mmask8(0xFF) : __mmask8((1u << (n - j0)) - 1u);
         const __m512d wv = _mm512_maskz_loadu_pd(in, w + j0);
-        const __m512d qv = q ? _mm512_maskz_loadu_pd(in, q + j0)
-                             : _mm512_maskz_mov_pd(_mm512_mask_cmp_pd_mask(in, wv, zero, _CMP_GT_OQ), one);
         const __m512d ev = _mm512_maskz_loadu_pd(in, e + j0);
-        const __mmask8 keep = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(qv, zero, _CMP_GT_OQ), wv,
-                                                      _mm512_mul_pd(floor_v, qv), _CMP_GE_OQ);
+        __mmask8 keep;
         __m512d Rv = _mm512_mul_pd(scale_v, wv);
-        if (!(pool == 1.0 && _mm512_mask_cmp_pd_mask(keep, qv, one, _CMP_NEQ_UQ) == 0))
-            Rv = _mm512_div_pd(Rv, _mm512_mul_pd(pool_v, qv));
+        if (plain) {
+            keep = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(wv, zero, _CMP_GT_OQ), wv, floor_v, _CMP_GE_OQ);
+        } else {
+            const __m512d qv = q ? _mm512_maskz_loadu_pd(in, q + j0)
+                                 : _mm512_maskz_mov_pd(_mm512_mask_cmp_pd_mask(in, wv, zero, _CMP_GT_OQ), one);
+            keep = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(qv, zero, _CMP_GT_OQ), wv, _mm512_mul_pd(floor_v, qv),
+                                           _CMP_GE_OQ);
+            if (!(pool == 1.0 && _mm512_mask_cmp_pd_mask(keep, qv, one, _CMP_NEQ_UQ) == 0))
+                Rv = _mm512_div_pd(Rv, _mm512_mul_pd(pool_v, qv));
+        }
         nearest = _mm512_mask_min_pd(nearest, keep, nearest, _mm512_abs_pd(_mm512_sub_pd(ev, c_v)));
         const __m512i idx = _mm512_add_epi64(_mm512_set1_epi64(first + j0), lanes);
         if (keep == 0xFF) {  // all eight kept (the usual case): nothing to compress
