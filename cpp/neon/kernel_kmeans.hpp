@@ -21,8 +21,9 @@
 // product per block evaluates it (midpoint_relevance).  Per row: one row of
 // the distance product (O(M D)), O(M) exponentials, the layer-1 pair sums
 // (the tree code of cauchy_sums.hpp: O(M P) when clusters are apart) and one
-// row of the relevance product (O(M D)); the products and the exponentials
-// run on the per-instruction-set kernels of kernel_rows_kernel.hpp.  The
+// row of the relevance product (O(M D)); the products, the exponentials and
+// the compaction of the members that enter the pair sums run on the
+// per-instruction-set kernels of kernel_rows_kernel.hpp.  The
 // triple sum over i, j and features is never formed.
 #pragma once
 
@@ -143,7 +144,10 @@ private:
         Vector q_prefix, Q, P;  // prefix sums of qI; kept layer-2 weight per member, kept layer-3 weight per cluster
         Vector sigma;  // layer-1 sums of the target's members
         CauchyTree tree;
-        std::vector<Index> I, J;
+        std::vector<Index> I, J;  // I, eI, qI, J, eJ and RJ have room for 8 entries past M (the compaction kernels)
+        std::vector<Index> kept_from, mask_from;  // per competitor: first of its kept members in J, its first mask
+        std::vector<unsigned char> apart;  // per competitor: no pair absorbed (Q_j = 1 for its weighted members)
+        std::vector<unsigned char> kept_masks;  // which members keep_members kept, 8 per byte, cluster by cluster
         std::vector<std::pair<double, Index>> by_distance;  // the target's members by distance
         Vector Wpair;  // pair weights of one row (affine.hpp's pair-level stage)
     };
@@ -174,7 +178,7 @@ private:
             const double n_k = static_cast<double>(members);
             if (members == 0) {
                 s.S[k] = std::numeric_limits<double>::infinity();
-            } else if (m[6] < 1e-8) {
+            } else if (m[6] < kMomentsBelow) {
                 // gamma (e - lo) below 1e-8 (down to underflow): the cumulant
                 // expansion S = lo + mean - gamma var / 2 is exact to
                 // O(t^2) = 1e-16 relative, and var is formed from t (no overflow).
@@ -230,6 +234,7 @@ private:
 inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, double f, double beta, Scratch& s,
                                                     double* a, double* pair_weights) const {
     const Index K = n_clusters(), M = n_support();
+    const KernelRowsKernelTable& kernels = kernel_rows_table();
     std::fill(a, a + M, 0.0);
 
     // Pool weights with stiffness gamma' (the forward ones when gamma' = gamma).
@@ -237,7 +242,6 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     const double* W = s.W.data();
     const double* total = s.total.data();
     if (!same) {
-        const KernelRowsKernelTable& kernels = kernel_rows_table();
         for (Index k = 0; k < K; ++k) {
             double m[7];
             kernels.pool_weights(e + start_[k], model_.cluster_size(k), -1, pool_stiffness_, s.Wp.data() + start_[k],
@@ -258,16 +262,11 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // (the pairs it absorbs, |e_j - e_i| <= eps, are then one range of the
     // sorted members, whose weight prefix sums of q give) or the tree code
     // has near sources.  Clusters apart (the usual case) skip the sort.
-    Index nI = 0;
+    const Index nI = kernels.weighted_members(e + start_[c], W + start_[c], start_[c + 1] - start_[c], start_[c],
+                                              total[c], s.I.data(), s.eI.data(), s.qI.data());
     bool target_twins = false;
-    for (Index i = start_[c]; i < start_[c + 1]; ++i) {
-        if (!(W[i] > 0.0)) continue;
-        s.I[nI] = i;
-        s.eI[nI] = e[i];
-        s.qI[nI] = W[i] / total[c];
-        target_twins = target_twins || twin_[i] >= 0;
-        ++nI;
-    }
+    if (model_.has_twins())
+        for (Index t = 0; t < nI; ++t) target_twins = target_twins || twin_[s.I[t]] >= 0;
     auto swap_members = [&s](Index x, Index y) {
         std::swap(s.I[x], s.I[y]);
         std::swap(s.eI[x], s.eI[y]);
@@ -329,15 +328,17 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     // (0 for absorbed ones), s.P[k] the kept weight of cluster k.
     for (Index k = 0; k < K; ++k) {
         s.P[k] = 0.0;
+        s.apart[k] = 0;
         if (k == c) continue;
         if (nI > 0 && !target_twins) {
             // Every member with a weight outside the target's distances by
             // more than eps (clusters apart: the usual case), in one vector
-            // pass: Q_j = 1 for them, nothing absorbed, P_k = 1.
+            // pass: Q_j = 1 for them (left implicit: keep_members reads it
+            // from the weight), nothing absorbed, P_k = 1.
             const Index first = start_[k];
-            if (kernel_rows_table().weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1],
-                                                    eps_, s.Q.data() + first) == 0) {
+            if (kernels.weighted_within(e + first, W + first, start_[k + 1] - first, eI[0], eI[nI - 1], eps_) == 0) {
                 s.P[k] = 1.0;
+                s.apart[k] = 1;
                 continue;
             }
         }
@@ -374,22 +375,32 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
     double root_c = 0.0, root_r = 0.0;
     if (nI > 0) cauchy_centre(eI[0], eI[nI - 1], root_c, root_r);
     bool root_serves_all = true;
+    // Kept members whose share of R_k, p_j / (P_k Q_j), is below 2^-64 are
+    // skipped: below float64 resolution of R_k.  Compacted by a vector
+    // kernel (keep_members), which also records which members it kept, so
+    // that the coefficients go back in place by the inverse (expand_products).
+    Index chunks = 0;
     for (Index k = 0; k < K; ++k) {
+        s.kept_from[k] = -1;
         if (k == c || !(std::abs(s.share[k]) >= kNegligibleWeight * f_scale) || s.share[k] == 0.0) continue;
         const double scale = s.share[k] / total[k];
         const double pool = P[k];
-        for (Index j = start_[k]; j < start_[k + 1]; ++j) {
-            // Kept members whose share of R_k, p_j / (P_k Q_j), is below
-            // 2^-64 are skipped: below float64 resolution of R_k.
-            if (!(s.Q[j] > 0.0) || !(W[j] >= kNegligibleWeight * total[k] * pool * s.Q[j])) continue;
-            s.J[nJ] = j;
-            s.eJ[nJ] = e[j];
-            s.RJ[nJ] = pool == 1.0 && s.Q[j] == 1.0 ? scale * W[j] : scale * W[j] / (pool * s.Q[j]);
-            s.uJ[nJ] = 0.0;
-            root_serves_all = root_serves_all & cauchy_root_serves(e[j], root_c, root_r, eps_);
-            ++nJ;
-        }
+        const Index first = start_[k], n = start_[k + 1] - first;
+        s.kept_from[k] = nJ;
+        s.mask_from[k] = chunks;
+        nJ += kernels.keep_members(e + first, W + first, s.apart[k] ? nullptr : s.Q.data() + first, n, first,
+                                   kNegligibleWeight * total[k] * pool, scale, pool, root_c, root_r, eps_,
+                                   s.J.data() + nJ, s.eJ.data() + nJ, s.RJ.data() + nJ, s.kept_masks.data() + chunks,
+                                   &root_serves_all);
+        chunks += (n + 7) / 8;
     }
+    // The coefficients rho_j R_j of the kept competitors' members, in place.
+    auto expand_competitors = [&] {
+        for (Index k = 0; k < K; ++k)
+            if (s.kept_from[k] >= 0)
+                kernels.expand_products(s.kept_masks.data() + s.mask_from[k], start_[k + 1] - start_[k],
+                                        s.RJ.data() + s.kept_from[k], s.uJ.data() + s.kept_from[k], a + start_[k]);
+    };
     if (pair_weights) {  // internal order; the weights the pair loop below uses
         std::fill(pair_weights, pair_weights + M, 0.0);
         for (Index t = 0; t < nI; ++t) pair_weights[s.I[t]] = s.qI[t];
@@ -405,9 +416,10 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
         if (!root_serves_all) sort_target();
         tree_cauchy_sums(s.tree, s.eI.data(), s.qI.data(), nI, s.eJ.data(), s.RJ.data(), nJ, eps_, uJ, s.sigma.data());
         for (Index t = 0; t < nI; ++t) a[s.I[t]] = -s.qI[t] * s.sigma[t];
-        for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
+        expand_competitors();
         return;
     }
+    std::fill(uJ, uJ + nJ, 0.0);
     for (Index t = 0; t < nI; ++t) {
         if ((t & 255) == 255) interrupt_point();  // O(|C_c| M): seconds at M = 40,000
         const Index i = s.I[t];
@@ -416,7 +428,7 @@ inline void PooledEvaluator::relevance_coefficients(const double* e, Index c, do
                                : pair_sums_table().f64(s.eI[t], s.qI[t], s.eJ.data(), s.RJ.data(), uJ, nJ, eps_);
         a[i] = -s.qI[t] * sum;
     }
-    for (Index t = 0; t < nJ; ++t) a[s.J[t]] = s.RJ[t] * uJ[t];
+    expand_competitors();
 }
 
 template <class T>
@@ -455,11 +467,16 @@ void PooledEvaluator::evaluate(const RowsView<T>& X, const TargetSpec& target, d
         if (want_relevance) {
             s.A.setZero(B, Mp);
             s.G.resize(B, Dp2);
-            for (Vector* v : {&s.Wp, &s.eI, &s.qI, &s.eJ, &s.RJ, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
+            for (Vector* v : {&s.Wp, &s.uJ, &s.Q, &s.sigma}) v->resize(M);
+            for (Vector* v : {&s.eI, &s.qI, &s.eJ, &s.RJ}) v->resize(M + 8);
             s.q_prefix.resize(M + 1);
             for (Vector* v : {&s.total_p, &s.h, &s.share, &s.P}) v->resize(K);
-            s.I.resize(M);
-            s.J.resize(M);
+            s.I.resize(M + 8);
+            s.J.resize(M + 8);
+            s.kept_from.resize(K);
+            s.apart.resize(K);
+            s.mask_from.resize(K);
+            s.kept_masks.resize(M / 8 + K + 1);
             s.by_distance.resize(M);
             if (out.pair_weights) s.Wpair.resize(M);
         }

@@ -42,8 +42,8 @@ public:
                 UT_[i * Mp_ + j] = u;
                 UT_f_[i * Mp_ + j] = uf;
                 norm_f += static_cast<double>(uf) * static_cast<double>(uf);
-                PP_[j * 2 * Dp_ + i] = u;
-                PP_[j * 2 * Dp_ + Dp_ + i] = u * u;
+                PP_[packed_at(j, i, M)] = u;
+                PP_[packed_at(j, Dp_ + i, M)] = u * u;
             }
             sq_[j] = protos.sq_norm()[j];
             sq_f_[j] = static_cast<float>(norm_f);
@@ -84,6 +84,12 @@ public:
     Index padded_dim() const { return Dp_; }
 
 private:
+    // Where entry (j, col) of [u | u*u] lives (KernelRowsModelView::PP).
+    Index packed_at(Index j, Index col, Index M) const {
+        const Index chunk = col / kPackedChunk * kPackedChunk;
+        return chunk * M + j * std::min<Index>(kPackedChunk, 2 * Dp_ - chunk) + (col - chunk);
+    }
+
     template <class S>
     static AlignedArray<S> copy(const AlignedArray<S>& a) {
         AlignedArray<S> c(a.size());

@@ -2,8 +2,10 @@
 //
 // Work is cut into fixed blocks of rows whose boundaries depend only on the
 // problem size, never on the thread count; each block is computed by exactly
-// one thread with the same instructions.  That is what makes results bitwise
-// identical for any number of threads.
+// one thread with the same instructions, and writes only its own rows (or its
+// own partial sums, added in block order by the caller).  That is what makes
+// results bitwise identical for any number of threads, and for any
+// assignment of blocks to threads.
 #pragma once
 
 #include <algorithm>
@@ -127,8 +129,14 @@ private:
     BlockLoopContext* previous_;
 };
 
-// Calls body(block, thread) for block = 0..n_blocks-1 with a static schedule
-// on n_threads threads (already resolved).  Exceptions must not cross an
+// Calls body(block, thread) for block = 0..n_blocks-1 on n_threads threads
+// (already resolved), handing the blocks out one at a time in order as
+// threads become free.  Blocks differ in cost (kernel k-means rows near
+// several clusters take longer, a memory-bound block waits on other cores'
+// traffic); with a static split the thread whose half was cheaper waited at
+// the closing barrier of every call, spinning (OpenMP's default wait policy,
+// counted as CPU time).  Handed out one by one, a thread waits at most for
+// one block.  `thread` indexes per-thread scratch only; no result depends on it.  Exceptions must not cross an
 // OpenMP region boundary, so the first one is caught inside, the remaining
 // blocks are skipped, and it is rethrown on the calling thread.  With an
 // interrupt poll set on the calling thread, that thread (OpenMP thread 0)
@@ -142,7 +150,7 @@ void for_each_block(Index n_blocks, int n_threads, Body&& body) {
     using Clock = std::chrono::steady_clock;
     Clock::time_point last_poll = Clock::now();
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 #endif
     for (Index b = 0; b < n_blocks; ++b) {
         if (failed.load(std::memory_order_relaxed)) continue;

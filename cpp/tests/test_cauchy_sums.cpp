@@ -10,17 +10,12 @@
 
 #include "check.hpp"
 #include "neon/cauchy_sums.hpp"
+#include "supported_isas.hpp"
 
 using neon::Index;
+using neon_test::supported_isas;
 
 namespace {
-
-std::vector<neon::Isa> supported_isas() {
-    std::vector<neon::Isa> out;
-    for (neon::Isa isa : {neon::Isa::portable, neon::Isa::avx2, neon::Isa::avx512})
-        if (neon::isa_supported(isa)) out.push_back(isa);
-    return out;
-}
 
 std::vector<double> uniform(Index n, double lo, double hi, unsigned seed) {
     std::mt19937_64 rng(seed);
