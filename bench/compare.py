@@ -190,16 +190,18 @@ def kmeans_section(a, results):
     pause()
     t["numpy64"] = measure(lambda: numpy_neon(X64, C, beta, m.epsilon, R64), max(1, a.reps // 2))
     pause()
-    # The speed-up over numpy NEON once more, in alternating rounds (one call
-    # of each, a pause after each): the VM's speed drifts by 20% within
-    # seconds, and the medians above are taken seconds apart.
+    # The speed-up over numpy NEON once more, in alternating rounds (a
+    # warmed-up call of each): the VM's speed drifts by 20% within seconds,
+    # and the medians above are taken seconds apart.  A second's pause after
+    # numpy: OpenBLAS workers spinning after 0.3 s still took neon_ext's
+    # second core (explain 30-45% slower in some rounds).
     top = max(threads)
     paired = []
     for _ in range(max(3, a.reps // 2 + 1)):
-        ours = measure(lambda: m.explain(X, beta=beta, out=R, n_threads=top), 1, warmup=0)[0]
+        ours = measure(lambda: m.explain(X, beta=beta, out=R, n_threads=top), 1)[0]
         pause()
         theirs = measure(lambda: numpy_neon(X, C, beta, m.epsilon, R), 1, warmup=0)[0]
-        pause()
+        pause(1.0)
         paired.append(theirs / ours)
     t["paired_speedup"] = paired
 
