@@ -166,3 +166,24 @@ def test_float32_ill_conditioned_rows_within_1e_5_of_float64_on_the_same_values(
     # Conservation of the reported (float32) logit: up to its own rounding.
     scale = (np.abs(X32.astype(np.float64)).max() + 2 * np.abs(m.centroids).max()) ** 2 * 64
     assert (np.abs(R.astype(np.float64).sum(1) - f) <= 1e-6 * np.abs(R).sum(1) + 1e-6 * scale).all()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("offset", [0.0, 1e3], ids=["near", "far"])
+def test_float32_rows_redone_in_bulk_with_strided_columns_and_a_partial_vector(isa, offset):
+    # Overlapping clusters (random points and centroids): nearly every float32
+    # row is redone in float64, whose distances advance eight clusters at a
+    # time and whose relevance runs a vector of coordinates at a time. D = 45
+    # leaves a partial vector; Fortran order gives strided columns; the offset
+    # puts the rows far from the centroids (the centred form of the distances).
+    rng = np.random.default_rng(11)
+    m = nx.NeuralizedKMeans(rng.normal(size=(19, 45)) + offset)
+    X32 = np.asfortranarray((rng.normal(size=(300, 45)) + offset).astype(np.float32))
+    t = rng.integers(0, 19, len(X32))
+    for target in (m.predict(X32), t):
+        R, f = kmeans_run(m, X32, isa, 0.12, target)
+        R64, f64 = kmeans_run(m, X32.astype(np.float64), "auto", 0.12, target)
+        err = np.abs(R - R64).max(1) / np.abs(R64).max(1)
+        assert err.max() <= 1e-5, err.max()
+        R_c, _ = kmeans_run(m, np.ascontiguousarray(X32), isa, 0.12, target)
+        assert np.array_equal(R, R_c)  # strides change no bit

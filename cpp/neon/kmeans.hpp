@@ -231,10 +231,10 @@ void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const
     // A large contiguous relevance output is written once and not read back
     // here: streamed past the caches (kmeans_kernel.hpp, stream_span).  A
     // small one stays cached for the caller, who reads it next.
-    job.stream_relevance = out.relevance.data != nullptr && out.relevance.row_stride == model_.n_features() &&
-                           reinterpret_cast<std::uintptr_t>(out.relevance.data) % sizeof(T) == 0 &&
-                           static_cast<double>(N) * static_cast<double>(model_.n_features()) * sizeof(T) >=
-                               kStreamRelevanceBytes;
+    job.stream_relevance =
+        out.relevance.data != nullptr && out.relevance.row_stride == model_.n_features() &&
+        reinterpret_cast<std::uintptr_t>(out.relevance.data) % sizeof(T) == 0 &&
+        static_cast<double>(N) * static_cast<double>(model_.n_features()) * sizeof(T) >= kStreamRelevanceBytes;
     job.coefficients = out.coefficients;
     // The kernel writes coefficients in cluster order; a caller whose
     // prototypes came in another order gets them permuted row by row.

@@ -121,8 +121,12 @@ inline Vd exp_nonpositive(const Vd& x) {
                                  1.0};
     // numpy.polynomial.Chebyshev.interpolate(np.exp, 6, domain=[-a, a]),
     // a = ln2/2, in the power basis: c6, c5, ..., c0.
-    constexpr double cheb6[7] = {0x1.6d7531fa74153p-10, 0x1.126fa6fd93876p-7, 0x1.5554ace10c6afp-5,
-                                 0x1.5554043e283b8p-3,  0x1.00000028795a0p-1, 0x1.000000a1fd6adp+0,
+    constexpr double cheb6[7] = {0x1.6d7531fa74153p-10,
+                                 0x1.126fa6fd93876p-7,
+                                 0x1.5554ace10c6afp-5,
+                                 0x1.5554043e283b8p-3,
+                                 0x1.00000028795a0p-1,
+                                 0x1.000000a1fd6adp+0,
                                  1.0};
     Vd p;
     if (Full) {
@@ -488,7 +492,8 @@ struct LineStreamer {
         constexpr int W = Sd::W;
         if (line_dst != nullptr && line_dst + filled != dst) flush();
         if (line_dst == nullptr) {
-            const Idx misaligned = static_cast<Idx>(reinterpret_cast<std::uintptr_t>(dst) % 64) / static_cast<Idx>(sizeof(S));
+            const Idx misaligned =
+                static_cast<Idx>(reinterpret_cast<std::uintptr_t>(dst) % 64) / static_cast<Idx>(sizeof(S));
             line_dst = dst - misaligned;
             from = filled = misaligned;
         }
@@ -596,6 +601,46 @@ double settle_distance(const KMeansModelView<S>& m, const T* x, Idx col_stride, 
     return d;
 }
 
+// settle_distance to the representatives of the n clusters listed in
+// `clusters` (indices stored as float64), the same values bit for bit: eight
+// sums advance together over the coordinates, each still in coordinate
+// order, so their additions overlap instead of each waiting on the one
+// before (one sum at a time was a chain of D dependent additions per
+// cluster, a quarter of a redone row's time).
+template <class T, class S>
+void settle_distances_of(const KMeansModelView<S>& m, const T* x, Idx col_stride, bool far, const double* clusters,
+                         Idx n, double* d) {
+    constexpr Idx B = 8;
+    for (Idx t0 = 0; t0 < n; t0 += B) {
+        const Idx nb = n - t0 < B ? n - t0 : B;
+        const double* u[B];
+        double acc[B];
+        for (Idx b = 0; b < B; ++b) {  // past the list's end: its first cluster again, not stored
+            u[b] = m.raw + m.representative[static_cast<Idx>(clusters[t0 + (b < nb ? b : 0)])] * m.D;
+            acc[b] = 0.0;
+        }
+        if (far) {
+            for (Idx i = 0; i < m.D; ++i) {
+                const double xi = static_cast<double>(x[i * col_stride]);
+                const double c = m.center64[i];
+                for (Idx b = 0; b < B; ++b) {
+                    const double p = u[b][i] - c;
+                    acc[b] += p * (p - 2.0 * (xi - c));
+                }
+            }
+        } else {
+            for (Idx i = 0; i < m.D; ++i) {
+                const double xi = static_cast<double>(x[i * col_stride]);
+                for (Idx b = 0; b < B; ++b) {
+                    const double diff = xi - u[b][i];
+                    acc[b] += diff * diff;
+                }
+            }
+        }
+        for (Idx b = 0; b < nb; ++b) d[t0 + b] = acc[b];
+    }
+}
+
 template <class T, class S>
 void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, double z_sq, double* e) {
     const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
@@ -638,9 +683,12 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
     // Exact-form float64 distances (as settle_distances: raw coordinates
     // near the centroids, centred far away), twins mapped to their
     // representative so that their h is exactly 0.
+    // The target is in the list (active[t] == c), so its distance is e[t].
     const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
-    const double ec = settle_distance(m, x, cs, far, m.representative[c]);
-    for (Idx t = 0; t < n; ++t) e[t] = settle_distance(m, x, cs, far, m.representative[static_cast<Idx>(active[t])]);
+    settle_distances_of(m, x, cs, far, active, n, e);
+    double ec = 0.0;
+    for (Idx t = 0; t < n; ++t)
+        if (static_cast<Idx>(active[t]) == c) ec = e[t];
     constexpr double inf = std::numeric_limits<double>::infinity();
     double h_min = inf, f = inf;
     for (Idx t = 0; t < n; ++t) {
@@ -661,7 +709,32 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
     T* out = job.relevance + row * job.relevance_stride;
     const double* uc = m.raw + c * D;
     bool ok = true;
-    for (Idx i = 0; i < D; ++i) {
+    // R_i = sum_t a_t (pc_i - pk_i)(2 z_i - pc_i - pk_i), a vector of
+    // coordinates at a time (each lane sums over t in the same order as one
+    // coordinate at a time would: the same values bit for bit), the rest one
+    // by one.
+    constexpr int W = Dd::W;
+    Idx i0 = 0;
+    for (; i0 + W <= D; i0 += W) {
+        double zl[W];
+        for (int l = 0; l < W; ++l) zl[l] = static_cast<double>(x[(i0 + l) * cs]);
+        const Vd ci = Dd::load(m.center64 + i0);
+        const Vd zi = Dd::load(zl) - ci, pc = Dd::load(uc + i0) - ci;
+        Vd r = Dd::zero();
+        for (Idx t = 0; t < n; ++t) {
+            if (a[t] == 0.0) continue;
+            const Vd pk = Dd::load(m.raw + static_cast<Idx>(active[t]) * D + i0) - ci;
+            r += a[t] * ((pc - pk) * (2.0 * zi - pc - pk));
+        }
+        double rl[W];
+        Dd::store(rl, r);
+        for (int l = 0; l < W; ++l) {
+            const bool fits = fits_output<T>(rl[l]);
+            ok = ok && fits;
+            out[i0 + l] = fits ? static_cast<T>(rl[l]) : T(0);
+        }
+    }
+    for (Idx i = i0; i < D; ++i) {
         const double ci = m.center64[i];
         const double zi = static_cast<double>(x[i * cs]) - ci, pc = uc[i] - ci;
         double r = 0.0;
@@ -675,6 +748,29 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
         out[i] = fits ? static_cast<T>(r) : T(0);
     }
     if (!ok && status.first_unrepresentable < 0) status.first_unrepresentable = row;
+}
+
+// Largest |r_i| of a staged relevance row (Dp values, a multiple of the
+// vector width; the padding holds zeros), widened to float64: maxima do not
+// depend on the order, so a vector scan gives the scalar scan's value (NaN
+// never wins either way).  The scalar scan's sign branch mispredicted on
+// rows of mixed signs.
+template <class S>
+inline double row_abs_max(const S* r, Idx Dp) {
+    using Sd = Simd<S>;
+    using V = typename Sd::V;
+    constexpr int W = Sd::W;
+    V best = Sd::zero();
+    for (Idx i = 0; i < Dp; i += W) {
+        const V v = Sd::load(r + i);
+        const V v_abs = v < Sd::zero() ? -v : v;
+        best = v_abs > best ? v_abs : best;
+    }
+    S lanes_of_best[W];
+    Sd::store(lanes_of_best, best);
+    S top = S(0);
+    for (int j = 0; j < W; ++j) top = lanes_of_best[j] > top ? lanes_of_best[j] : top;
+    return static_cast<double>(top);
 }
 
 // Whether a row's float32 relevance (largest magnitude r_max) may be further
@@ -1030,13 +1126,7 @@ void kmeans_rows(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r_beg
                     // are cleared without looking at their values.
                     const double f_abs = f_l[j] < 0.0 ? -f_l[j] : f_l[j];
                     if (redo_l[j] * static_cast<double>(m.D) > f_abs) {
-                        double r_max = 0.0;
-                        for (Idx i = 0; i < m.D; ++i) {
-                            const double v = static_cast<double>(r[i]);
-                            const double v_abs = v < 0.0 ? -v : v;
-                            r_max = v_abs > r_max ? v_abs : r_max;
-                        }
-                        if (redo_l[j] > r_max) {
+                        if (redo_l[j] > row_abs_max(r, m.Dp)) {
                             explain_row_f64(m, job, b0 + g0 + j, static_cast<Idx>(target_l[j]), f_l[j], s.z_sq[g0 + j],
                                             aT + j, eT + j, L, m_sq + two_m * __builtin_sqrt(s.z_sq[g0 + j]), s.e_row,
                                             s.a_row, s.k_row, status);
