@@ -137,11 +137,15 @@ private:
 // the closing barrier of every call, spinning (OpenMP's default wait policy,
 // counted as CPU time): kernel k-means explain used 15-22% more CPU at 2
 // threads than at 1 and scaled 1.60-1.70x; handed out one by one (a thread
-// waits at most for one block) it scales 1.78-2.17x (bench/README.md).  `thread` indexes per-thread scratch only; no
-// result depends on it.  Exceptions must not cross an OpenMP region boundary, so the first one is caught inside, the
-// remaining blocks are skipped, and it is rethrown on the calling thread.  With an interrupt poll set on the calling
-// thread, that thread (OpenMP thread 0) asks it between its blocks (and inside them at interrupt_point); a yes skips
-// the remaining blocks and throws Interrupted.  Results of completed calls do not depend on it.
+// waits at most for one block) it scales 1.78-2.17x (bench/README.md).
+// `thread` indexes per-thread scratch only; no result depends on it.
+//
+// Exceptions must not cross an OpenMP region boundary, so the first one is
+// caught inside, the remaining blocks are skipped, and it is rethrown on the
+// calling thread.  With an interrupt poll set on the calling thread, that
+// thread (OpenMP thread 0) asks it between its blocks (and inside them at
+// interrupt_point); a yes skips the remaining blocks and throws Interrupted.
+// Results of completed calls do not depend on it.
 template <class Body>
 void for_each_block(Index n_blocks, int n_threads, Body&& body) {
     std::exception_ptr error = nullptr;
