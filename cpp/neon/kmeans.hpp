@@ -49,7 +49,7 @@ public:
     PackedPrototypes() = default;
     explicit PackedPrototypes(const CenteredPrototypes& protos)
         : K_(protos.size()), D_(protos.dim()), Kp_(padded_to_line<S>(K_)), Dp_(padded_to_line<S>(D_)),
-          PP_(K_ * 2 * Dp_), PT_(Dp_ * Kp_), sq_norm_(Kp_), center_(Dp_), e_pad_(Kp_), rows_(K_) {
+          PP_(K_ * 2 * Dp_), PT_(Dp_ * Kp_), sq_norm_(Kp_), center_(Dp_), e_pad_(Kp_), raw_t_(D_ * Kp_), rows_(K_) {
         for (Index i = 0; i < D_; ++i) center_[i] = static_cast<S>(protos.center()[i]);
         center64_.assign(protos.center().data(), protos.center().data() + D_);
         for (Index k = K_; k < Kp_; ++k) e_pad_[k] = std::numeric_limits<double>::infinity();
@@ -64,6 +64,7 @@ public:
                 row[i] = p;
                 row[Dp_ + i] = p * p;
                 PT_[i * Kp_ + k] = p;
+                raw_t_[i * Kp_ + k] = protos.raw()(k, i);
                 sq += static_cast<double>(p) * static_cast<double>(p);
                 finite_ = finite_ && std::isfinite(static_cast<double>(p * p));
             }
@@ -100,6 +101,7 @@ public:
         v.center64 = center64_.data();
         v.e_pad = e_pad_.data();
         v.raw = raw;
+        v.raw_t = raw_t_.data();
         v.representative = representative;
         v.has_duplicates = has_duplicates;
         v.max_norm = max_norm_;
@@ -110,7 +112,7 @@ public:
 private:
     Index K_ = 0, D_ = 0, Kp_ = 0, Dp_ = 0;
     AlignedArray<S> PP_, PT_, sq_norm_, center_;
-    AlignedArray<double> e_pad_;
+    AlignedArray<double> e_pad_, raw_t_;
     std::vector<const S*> rows_;  // point into PP_, whose buffer never moves
     std::vector<double> center64_;  // the centre in float64
     double max_norm_ = 0.0;

@@ -641,10 +641,55 @@ void settle_distances_of(const KMeansModelView<S>& m, const T* x, Idx col_stride
     }
 }
 
+// settle_distance to the clusters [k0, k0 + NV W) at once, from the
+// transposed centroids: a vector lane per cluster, each lane summing over the
+// coordinates in order (the same operations as one cluster at a time, so the
+// same values bit for bit; 2 (x_i - c) is exact, so it does not matter
+// whether it is fused into the subtraction).
+template <int NV, class T, class S>
+inline void settle_distance_lanes(const KMeansModelView<S>& m, const T* x, Idx col_stride, bool far, Idx k0,
+                                  double* d) {
+    constexpr int W = Dd::W;
+    Vd acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = Dd::zero();
+    const double* ut = m.raw_t + k0;
+    if (far) {
+        for (Idx i = 0; i < m.D; ++i) {
+            const double xi = static_cast<double>(x[i * col_stride]);
+            const double c = m.center64[i];
+            for (int v = 0; v < NV; ++v) {
+                const Vd p = Dd::load(ut + i * m.Kp + v * W) - c;
+                acc[v] += p * (p - 2.0 * (xi - c));
+            }
+        }
+    } else {
+        for (Idx i = 0; i < m.D; ++i) {
+            const double xi = static_cast<double>(x[i * col_stride]);
+            for (int v = 0; v < NV; ++v) {
+                const Vd diff = xi - Dd::load(ut + i * m.Kp + v * W);
+                acc[v] += diff * diff;
+            }
+        }
+    }
+    for (int v = 0; v < NV; ++v) Dd::store(d + k0 + v * W, acc[v]);
+}
+
+// settle_distance to every cluster, into d[0, Kp) (the padding lanes get the
+// distance to the origin, unused): four vectors of clusters per pass, so
+// that four sums advance together.
+template <class T, class S>
+void settle_distances_all(const KMeansModelView<S>& m, const T* x, Idx col_stride, bool far, double* d) {
+    constexpr int W = Dd::W;
+    Idx k0 = 0;
+    for (; k0 + 4 * W <= m.Kp; k0 += 4 * W) settle_distance_lanes<4>(m, x, col_stride, far, k0, d);
+    for (; k0 < m.Kp; k0 += W) settle_distance_lanes<1>(m, x, col_stride, far, k0, d);
+}
+
+// The near-tie rows' distances to every cluster (e: Kp values).
 template <class T, class S>
 void settle_distances(const KMeansModelView<S>& m, const T* x, Idx col_stride, double z_sq, double* e) {
     const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
-    for (Idx k = 0; k < m.K; ++k) e[k] = settle_distance(m, x, col_stride, far, k);
+    settle_distances_all(m, x, col_stride, far, e);
 }
 
 // Ill-conditioned rows of float32 input (NEON_SPEC.md section 1): for a
@@ -684,8 +729,15 @@ void explain_row_f64(const KMeansModelView<S>& m, const KMeansJob<T>& job, Idx r
     // near the centroids, centred far away), twins mapped to their
     // representative so that their h is exactly 0.
     // The target is in the list (active[t] == c), so its distance is e[t].
+    // Most clusters active (a soft soft-min): all of them a vector at a time,
+    // into `a` (Kp values, free until the weights); otherwise the few listed.
     const bool far = !(z_sq <= 64.0 * m.max_norm * m.max_norm);
-    settle_distances_of(m, x, cs, far, active, n, e);
+    if (4 * n >= K) {
+        settle_distances_all(m, x, cs, far, a);
+        for (Idx t = 0; t < n; ++t) e[t] = a[m.representative[static_cast<Idx>(active[t])]];
+    } else {
+        settle_distances_of(m, x, cs, far, active, n, e);
+    }
     double ec = 0.0;
     for (Idx t = 0; t < n; ++t)
         if (static_cast<Idx>(active[t]) == c) ec = e[t];
