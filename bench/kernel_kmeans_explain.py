@@ -40,10 +40,9 @@ def timed(fn):
     return time.perf_counter() - t, time.process_time() - c
 
 
-def best_time(fn, repeat):
-    """Best (wall, CPU) seconds over `repeat` calls. On a shared machine the
-    CPU time of a single-threaded run is the robust number."""
-    runs = [timed(fn) for _ in range(repeat)]
+def best(runs):
+    """Best (wall, CPU) seconds of a list of timed() runs. On a shared
+    machine the CPU time of a single-threaded run is the robust number."""
     return min(w for w, _ in runs), min(c for _, c in runs)
 
 
@@ -114,9 +113,6 @@ def main():
         for th in counts:
             with blas_limit(th):
                 gemm[th].append(timed(lambda: X @ Uf.T))
-
-    def best(runs):
-        return min(w for w, _ in runs), min(c for _, c in runs)
 
     for th in counts:
         report(

@@ -58,6 +58,28 @@ struct Simd {
     }
 };
 
+// The register tile of the distance products (k-means and kernel k-means):
+// acc[r][v] = sum_{i < n} z[r z_stride + i] p[i p_stride + v W] for RG rows
+// and NV vectors of prototypes.  The RG x NV accumulators stay in registers
+// while i runs; each step loads NV vectors of the transposed prototypes and
+// broadcasts one z per row.
+template <class S, int RG, int NV>
+inline void tile_products(const S* z, std::ptrdiff_t z_stride, const S* p, std::ptrdiff_t p_stride, std::ptrdiff_t n,
+                          typename Simd<S>::V (&acc)[RG][NV]) {
+    using V = typename Simd<S>::V;
+    constexpr int W = Simd<S>::W;
+    for (int r = 0; r < RG; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = Simd<S>::zero();
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+        V pv[NV];
+        for (int v = 0; v < NV; ++v) pv[v] = Simd<S>::load(p + i * p_stride + v * W);
+        for (int r = 0; r < RG; ++r) {
+            const S zi = z[r * z_stride + i];
+            for (int v = 0; v < NV; ++v) acc[r][v] += zi * pv[v];
+        }
+    }
+}
+
 // --- exp(-t) and expm1(-t) of float64 lanes for t >= 0 (kernel k-means pool
 // weights, kernel_rows_kernel.hpp).  Polynomials and exponent bits only, so
 // they compile to the translation unit's instruction set and never call the

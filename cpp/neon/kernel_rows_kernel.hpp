@@ -39,9 +39,9 @@ namespace NEON_ISA {
 
 using KIdx = std::ptrdiff_t;
 
-// E[r0 + r, k0 .. k0 + NV W) for RG rows: RG x NV accumulators stay in
-// registers while i runs over the features.  E is float64 (a float32
-// product is widened as it is stored).
+// E[r0 + r, k0 .. k0 + NV W) for RG rows (tile_products: the accumulators
+// stay in registers while i runs over the features).  E is float64 (a
+// float32 product is widened as it is stored).
 template <class S, int RG, int NV>
 inline void support_distance_tile(const KernelRowsModelView& m, const S* UT, const S* sq, const S* Z, KIdx r0, KIdx k0,
                                   double* E) {
@@ -50,18 +50,7 @@ inline void support_distance_tile(const KernelRowsModelView& m, const S* UT, con
     constexpr int W = Sd::W;
     const KIdx D = m.D, Mp = m.Mp;
     V acc[RG][NV];
-    for (int r = 0; r < RG; ++r)
-        for (int v = 0; v < NV; ++v) acc[r][v] = Sd::zero();
-    const S* z = Z + r0 * D;
-    const S* ut = UT + k0;
-    for (KIdx i = 0; i < D; ++i) {
-        V p[NV];
-        for (int v = 0; v < NV; ++v) p[v] = Sd::load(ut + i * Mp + v * W);
-        for (int r = 0; r < RG; ++r) {
-            const S zi = z[r * D + i];
-            for (int v = 0; v < NV; ++v) acc[r][v] += zi * p[v];
-        }
-    }
+    tile_products<S, RG, NV>(Z + r0 * D, D, UT + k0, Mp, D, acc);
     for (int r = 0; r < RG; ++r) {
         double* e = E + (r0 + r) * Mp + k0;
         for (int v = 0; v < NV; ++v) {

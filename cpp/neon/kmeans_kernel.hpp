@@ -283,9 +283,8 @@ inline void prefetch_rows(const KMeansJob<T>& job, Idx D, Idx r0, Idx r1, bool o
     }
 }
 
-// E[r, k0 .. k0 + NV W) = ||p_k||^2 - 2 z_r . p_k for RG rows from r0: the
-// RG x NV accumulator registers stay live while i runs over Dp; each step
-// loads NV vectors of P^T and broadcasts one z per row.
+// E[r, k0 .. k0 + NV W) = ||p_k||^2 - 2 z_r . p_k for RG rows from r0
+// (tile_products: the accumulators stay in registers while i runs over Dp).
 template <class S, int RG, int NV>
 inline void distance_tile(const KMeansModelView<S>& m, const S* Z, Idx r0, Idx k0, S* E) {
     using Sd = Simd<S>;
@@ -293,18 +292,7 @@ inline void distance_tile(const KMeansModelView<S>& m, const S* Z, Idx r0, Idx k
     constexpr int W = Sd::W;
     const Idx Dp = m.Dp, Kp = m.Kp;
     V acc[RG][NV];
-    for (int r = 0; r < RG; ++r)
-        for (int v = 0; v < NV; ++v) acc[r][v] = Sd::zero();
-    const S* z = Z + r0 * Dp;
-    const S* pt = m.PT + k0;
-    for (Idx i = 0; i < Dp; ++i) {
-        V p[NV];
-        for (int v = 0; v < NV; ++v) p[v] = Sd::load(pt + i * Kp + v * W);
-        for (int r = 0; r < RG; ++r) {
-            const S zi = z[r * Dp + i];
-            for (int v = 0; v < NV; ++v) acc[r][v] += zi * p[v];
-        }
-    }
+    tile_products<S, RG, NV>(Z + r0 * Dp, Dp, m.PT + k0, Kp, Dp, acc);
     for (int r = 0; r < RG; ++r) {
         S* e = E + (r0 + r) * Kp + k0;
         for (int v = 0; v < NV; ++v) Sd::store(e + v * W, Sd::load(m.sq_norm + k0 + v * W) - S(2) * acc[r][v]);
@@ -576,37 +564,21 @@ inline void store_lanes_as(S* dst, const Vd& v) {
 // where the two nearest are within the product's rounding (or the row's
 // norm overflowed S).  Rows near the centroids: term by term in raw
 // coordinates, sum (x_i - mu_ki)^2, exact for data on a coarse grid, so
-// exact ties stay exact.  Rows far away (||z|| > 8 max ||p||), where those
-// terms would swamp the differences: the centred form ||p||^2 - 2 z.p
-// (both omit the same ||z||^2 when centred, which cancels in the model).
-// One such float64 squared distance, to centroid k; `far`: ||z|| > 8 max ||p||.
-template <class T, class S>
-double settle_distance(const KMeansModelView<S>& m, const T* x, Idx col_stride, bool far, Idx k) {
-    const double* u = m.raw + k * m.D;
-    double d = 0.0;
-    for (Idx i = 0; i < m.D; ++i) {
-        const double xi = static_cast<double>(x[i * col_stride]);
-        if (far) {
-            // The float64 centre: centred on the float32-rounded one, the
-            // terms of coordinates where all centroids agree would be
-            // ~eps32 |mu| each and swamp smaller differences elsewhere.
-            const double c = m.center64[i];
-            const double p = u[i] - c;
-            d += p * (p - 2.0 * (xi - c));
-        } else {
-            const double diff = xi - u[i];
-            d += diff * diff;
-        }
-    }
-    return d;
-}
-
-// settle_distance to the representatives of the n clusters listed in
-// `clusters` (indices stored as float64), the same values bit for bit: eight
-// sums advance together over the coordinates, each still in coordinate
-// order, so their additions overlap instead of each waiting on the one
-// before (one sum at a time was a chain of D dependent additions per
-// cluster, a quarter of a redone row's time).
+// exact ties stay exact.  Rows far away (`far`: ||z|| > 8 max ||p||), where
+// those terms would swamp the differences: the centred form
+// sum p_i (p_i - 2 (x_i - c_i)), p = mu_k - c, with the float64 centre c
+// (centred on the float32-rounded one, the terms of coordinates where all
+// centroids agree would be ~eps32 |mu| each and swamp smaller differences
+// elsewhere); ||p||^2 - 2 z.p omits the same ||z||^2 for every centroid,
+// which cancels in the model.  Each distance is summed in coordinate order,
+// so the two forms below (a few listed clusters; every cluster, a vector
+// of clusters at a time) give the same value bit for bit.
+//
+// The distances to the representatives of the n clusters listed in
+// `clusters` (indices stored as float64): eight sums advance together over
+// the coordinates, each still in coordinate order, so their additions overlap
+// instead of each waiting on the one before (one sum at a time was a chain
+// of D dependent additions per cluster, a quarter of a redone row's time).
 template <class T, class S>
 void settle_distances_of(const KMeansModelView<S>& m, const T* x, Idx col_stride, bool far, const double* clusters,
                          Idx n, double* d) {
@@ -641,7 +613,7 @@ void settle_distances_of(const KMeansModelView<S>& m, const T* x, Idx col_stride
     }
 }
 
-// settle_distance to the clusters [k0, k0 + NV W) at once, from the
+// The distances to the clusters [k0, k0 + NV W) at once, from the
 // transposed centroids: a vector lane per cluster, each lane summing over the
 // coordinates in order (the same operations as one cluster at a time, so the
 // same values bit for bit; 2 (x_i - c) is exact, so it does not matter
@@ -674,7 +646,7 @@ inline void settle_distance_lanes(const KMeansModelView<S>& m, const T* x, Idx c
     for (int v = 0; v < NV; ++v) Dd::store(d + k0 + v * W, acc[v]);
 }
 
-// settle_distance to every cluster, into d[0, Kp) (the padding lanes get the
+// The distances to every cluster, into d[0, Kp) (the padding lanes get the
 // distance to the origin, unused): four vectors of clusters per pass, so
 // that four sums advance together.
 template <class T, class S>
