@@ -49,7 +49,7 @@ public:
     PackedPrototypes() = default;
     explicit PackedPrototypes(const CenteredPrototypes& protos)
         : K_(protos.size()), D_(protos.dim()), Kp_(padded_to_line<S>(K_)), Dp_(padded_to_line<S>(D_)),
-          PP_(K_ * 2 * Dp_), PT_(Dp_ * Kp_), sq_norm_(Kp_), center_(Dp_), e_pad_(Kp_), raw_t_(D_ * Kp_), rows_(K_) {
+          PP_(K_ * 2 * Dp_), PT_(Dp_ * Kp_), sq_norm_(Kp_), center_(Dp_), e_pad_(Kp_), rows_(K_) {
         for (Index i = 0; i < D_; ++i) center_[i] = static_cast<S>(protos.center()[i]);
         center64_.assign(protos.center().data(), protos.center().data() + D_);
         for (Index k = K_; k < Kp_; ++k) e_pad_[k] = std::numeric_limits<double>::infinity();
@@ -64,7 +64,6 @@ public:
                 row[i] = p;
                 row[Dp_ + i] = p * p;
                 PT_[i * Kp_ + k] = p;
-                raw_t_[i * Kp_ + k] = protos.raw()(k, i);
                 sq += static_cast<double>(p) * static_cast<double>(p);
                 finite_ = finite_ && std::isfinite(static_cast<double>(p * p));
             }
@@ -87,7 +86,10 @@ public:
     // (float32 only: |mu| beyond ~1e18, or spread below ~1e-15).
     bool finite() const { return finite_; }
 
-    KMeansModelView<S> view(const double* raw, const Index* representative, bool has_duplicates, double eps) const {
+    // raw: K x D float64 centroids; raw_t: the same transposed, rows
+    // raw_t_stride >= Kp apart (shared by both precisions' layouts).
+    KMeansModelView<S> view(const double* raw, const double* raw_t, Index raw_t_stride, const Index* representative,
+                            bool has_duplicates, double eps) const {
         KMeansModelView<S> v;
         v.K = K_;
         v.D = D_;
@@ -101,7 +103,8 @@ public:
         v.center64 = center64_.data();
         v.e_pad = e_pad_.data();
         v.raw = raw;
-        v.raw_t = raw_t_.data();
+        v.raw_t = raw_t;
+        v.raw_t_stride = raw_t_stride;
         v.representative = representative;
         v.has_duplicates = has_duplicates;
         v.max_norm = max_norm_;
@@ -112,7 +115,7 @@ public:
 private:
     Index K_ = 0, D_ = 0, Kp_ = 0, Dp_ = 0;
     AlignedArray<S> PP_, PT_, sq_norm_, center_;
-    AlignedArray<double> e_pad_, raw_t_;
+    AlignedArray<double> e_pad_;
     std::vector<const S*> rows_;  // point into PP_, whose buffer never moves
     std::vector<double> center64_;  // the centre in float64
     double max_norm_ = 0.0;
@@ -162,6 +165,13 @@ public:
         if (!model.singleton_clusters())
             throw std::invalid_argument("the fused evaluator needs one prototype per cluster");
         packed64_ = PackedPrototypes<double>(model.prototypes());
+        // One transposed float64 copy of the centroids for both layouts, rows
+        // padded to the float32 layout's Kp (a multiple of the float64 one's).
+        const Index K = model.n_clusters(), D = model.n_features();
+        raw_t_stride_ = padded_to_line<float>(K);
+        raw_t_ = AlignedArray<double>(D * raw_t_stride_);
+        for (Index k = 0; k < K; ++k)
+            for (Index i = 0; i < D; ++i) raw_t_[i * raw_t_stride_ + k] = model.prototypes().raw()(k, i);
         // The float32 layout is packed at the first float32 call: float64 users never hold it.
     }
 
@@ -189,6 +199,8 @@ private:
 
     const PrototypeModel& model_;
     PackedPrototypes<double> packed64_;
+    AlignedArray<double> raw_t_;  // D x raw_t_stride_: the float64 centroids transposed (exact distances)
+    Index raw_t_stride_ = 0;
     mutable std::once_flag packed32_once_;  // evaluate is const and runs from many threads
     mutable PackedPrototypes<float> packed32_;
 };
@@ -215,8 +227,8 @@ void FusedEvaluator::run(Kernel kernel, const PackedPrototypes<S>& packed, const
                          const TargetSpec& target, double beta, const ModelOutputs<T>& out, int n_threads,
                          Index first_row) const {
     const Index N = X.n_rows, K = model_.n_clusters();
-    const KMeansModelView<S> model = packed.view(model_.prototypes().raw().data(), model_.representatives().data(),
-                                                 model_.has_twins(), model_.epsilon());
+    const KMeansModelView<S> model = packed.view(model_.prototypes().raw().data(), raw_t_.data(), raw_t_stride_,
+                                                 model_.representatives().data(), model_.has_twins(), model_.epsilon());
     KMeansJob<T> job;
     job.X = X.data;
     job.n_rows = N;

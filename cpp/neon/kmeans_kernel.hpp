@@ -624,13 +624,13 @@ inline void settle_distance_lanes(const KMeansModelView<S>& m, const T* x, Idx c
     constexpr int W = Dd::W;
     Vd acc[NV];
     for (int v = 0; v < NV; ++v) acc[v] = Dd::zero();
-    const double* ut = m.raw_t + k0;
+    const double* ut = m.raw_t + k0;  // row i at ut + i raw_t_stride
     if (far) {
         for (Idx i = 0; i < m.D; ++i) {
             const double xi = static_cast<double>(x[i * col_stride]);
             const double c = m.center64[i];
             for (int v = 0; v < NV; ++v) {
-                const Vd p = Dd::load(ut + i * m.Kp + v * W) - c;
+                const Vd p = Dd::load(ut + i * m.raw_t_stride + v * W) - c;
                 acc[v] += p * (p - 2.0 * (xi - c));
             }
         }
@@ -638,7 +638,7 @@ inline void settle_distance_lanes(const KMeansModelView<S>& m, const T* x, Idx c
         for (Idx i = 0; i < m.D; ++i) {
             const double xi = static_cast<double>(x[i * col_stride]);
             for (int v = 0; v < NV; ++v) {
-                const Vd diff = xi - Dd::load(ut + i * m.Kp + v * W);
+                const Vd diff = xi - Dd::load(ut + i * m.raw_t_stride + v * W);
                 acc[v] += diff * diff;
             }
         }

@@ -26,7 +26,8 @@ struct KMeansModelView {
     const double* center64 = nullptr;  // D: the same centre in float64 (exact tie settling)
     const double* e_pad = nullptr;  // Kp: 0 for k < K, +inf for the padding entries
     const double* raw = nullptr;    // K x D: the float64 centroids (exact tie settling)
-    const double* raw_t = nullptr;  // D x Kp: the same transposed, padding 0
+    const double* raw_t = nullptr;  // D rows of Kp: the same transposed, padding 0
+    std::ptrdiff_t raw_t_stride = 0;  // between rows of raw_t (>= Kp)
     const std::ptrdiff_t* representative = nullptr;  // K: lowest index of an identical centroid
     bool has_duplicates = false;
     double max_norm = 0.0;          // max ||P_k|| (tie tolerance)
